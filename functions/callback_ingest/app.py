@@ -1,0 +1,138 @@
+"""callback-ingest: the WeCom 指令回调 webhook (``/wecom/callback/{suite_id}``).
+
+A thin handler: it reads the HTTP request, sets up observability, calls one method
+of :class:`authsync.ingest.CallbackIngestor` and maps domain errors to responses.
+WeCom gives us one second, so clients are built once per container, on first use.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import os
+from typing import Any
+from urllib.parse import unquote
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from authsync.ingest import CallbackIngestor, CallbackRejected, IngestResult
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+app = APIGatewayHttpResolver()
+
+_PARAMETERS = ("msg_signature", "timestamp", "nonce", "echostr")
+TEXT = "text/plain; charset=utf-8"
+
+
+@functools.cache
+def ingestor() -> CallbackIngestor:
+    """Build the ingestor and its AWS clients once per container."""
+    import boto3
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+    from authsync.dispatch import SqsEventPublisher
+    from authsync.suites import SecretNames, SuiteDirectory
+    from authsync.tickets import TicketStore
+
+    secrets = boto3.client("secretsmanager")
+    names = SecretNames(os.environ["SUITE_SECRET_PREFIX"])
+    suites = SuiteDirectory(
+        SecretsProvider(boto3_client=secrets), names, max_age=int(os.environ.get("SUITE_CONFIG_MAX_AGE", "300"))
+    )
+    publisher = SqsEventPublisher(boto3.client("sqs"), os.environ["EVENTS_QUEUE_URL"])
+    return CallbackIngestor(suites, TicketStore(secrets, names.ticket), publisher)
+
+
+def query_parameters() -> dict[str, str]:
+    """The callback's query parameters, URL-decoded once (spec §1.2).
+
+    Read from ``rawQueryString`` with ``unquote`` rather than form decoding, so a raw
+    ``+`` in base64 stays a ``+``. A repeated protocol parameter is rejected.
+    """
+    event = app.current_event
+    raw = event.raw_query_string
+    if not raw:
+        return {k: v for k, v in (event.query_string_parameters or {}).items() if k in _PARAMETERS}
+    params: dict[str, str] = {}
+    for part in raw.split("&"):
+        name, _, value = part.partition("=")
+        name = unquote(name)
+        if name not in _PARAMETERS:
+            continue
+        if name in params:
+            raise CallbackRejected(400, "duplicate_parameter", name)
+        params[name] = unquote(value)
+    return params
+
+
+def request_body() -> bytes:
+    event = app.current_event
+    body = event.body or ""
+    if event.is_base64_encoded:
+        try:
+            return base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            raise CallbackRejected(400, "body_encoding", "body is not valid base64") from None
+    return body.encode("utf-8")
+
+
+@app.get("/wecom/callback/<suite_id>")
+@tracer.capture_method
+def verify_url(suite_id: str) -> Response[str]:
+    plaintext = ingestor().verify_url(suite_id, query_parameters())
+    logger.info("callback url verified", suite_id=suite_id)
+    return Response(status_code=200, content_type=TEXT, body=plaintext)
+
+
+@app.post("/wecom/callback/<suite_id>")
+@tracer.capture_method
+def receive_callback(suite_id: str) -> Response[str]:
+    result: IngestResult = ingestor().receive(suite_id, query_parameters(), request_body())
+    logger.info(
+        "callback accepted",
+        suite_id=suite_id,
+        kind=result.kind,
+        outcome=result.outcome.value,
+        corp_id=result.corp_id,
+        dedup_id=result.dedup_id,
+    )
+    with single_metric(name="CallbacksAccepted", unit=MetricUnit.Count, value=1) as metric:
+        metric.add_dimension(name="kind", value=result.kind)
+    return Response(status_code=200, content_type=TEXT, body="success")
+
+
+@app.exception_handler(CallbackRejected)
+def rejected(exc: CallbackRejected) -> Response[str]:
+    logger.warning(
+        "callback rejected", status=exc.status, reason=exc.reason, detail=exc.detail, suite_id=_path_suite()
+    )
+    with single_metric(name="CallbacksRejected", unit=MetricUnit.Count, value=1) as metric:
+        metric.add_dimension(name="reason", value=exc.reason)
+    return Response(status_code=exc.status, content_type=TEXT, body=exc.reason)
+
+
+@app.exception_handler(Exception)
+def failed(exc: Exception) -> Response[str]:
+    # Not the client's fault (Secrets Manager, SQS, configuration): 5xx so WeCom retries.
+    logger.exception("callback failed", error_type=type(exc).__name__, suite_id=_path_suite())
+    metrics.add_metric(name="CallbacksFailed", unit=MetricUnit.Count, value=1)
+    return Response(status_code=503, content_type=TEXT, body="temporarily_unavailable")
+
+
+def _path_suite() -> str:
+    params = app.current_event.path_parameters or {}
+    return str(params.get("suite_id", ""))[:64]
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,187 @@
+"""Suite configuration: one Secrets Manager secret per suite, read with caching.
+
+One deployment serves several suites. Each suite's configuration lives in the
+secret ``{prefix}{suite_id}/config`` as JSON (see the README for the shape); its
+newest suite_ticket in ``{prefix}{suite_id}/ticket``. Reads go through Powertools'
+``SecretsProvider`` so a warm container asks Secrets Manager at most once per
+``max_age``; unknown suites are remembered for a while too, so garbage requests
+cannot turn into a Secrets Manager bill.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from authsync.crypto import CallbackCrypto, CallbackCryptoError
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+__all__ = [
+    "SUITE_ID_MAX",
+    "SecretNames",
+    "Suite",
+    "SuiteConfig",
+    "SuiteConfigError",
+    "SuiteDirectory",
+    "UnknownSuiteError",
+    "valid_suite_id",
+]
+
+SUITE_ID_MAX = 64
+
+
+def valid_suite_id(suite_id: str) -> bool:
+    """Suite ids are short ASCII words (``ww…``, ``wx…``, ``tj…``, ``dk…``); nothing else names a secret."""
+    return 0 < len(suite_id) <= SUITE_ID_MAX and suite_id.isascii() and suite_id.replace("_", "").replace("-", "").isalnum()
+
+
+class UnknownSuiteError(LookupError):
+    """No configuration secret exists for the suite id (a client error: 404)."""
+
+    reason = "unknown_suite"
+
+
+class SuiteConfigError(RuntimeError):
+    """The suite's secret exists but is not a valid configuration (an operator error: 500)."""
+
+    reason = "suite_config_invalid"
+
+
+@dataclass(frozen=True, slots=True)
+class SecretNames:
+    """Where each credential lives. ``prefix`` ends with ``/`` (e.g. ``wecom-authsync/dev/suites/``)."""
+
+    prefix: str
+
+    def config(self, suite_id: str) -> str:
+        return f"{self.prefix}{suite_id}/config"
+
+    def ticket(self, suite_id: str) -> str:
+        return f"{self.prefix}{suite_id}/ticket"
+
+
+class SuiteConfig(BaseModel):
+    """The JSON document stored in a suite's config secret."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    suite_id: str = Field(min_length=1, max_length=SUITE_ID_MAX)
+    suite_secret: SecretStr
+    token: SecretStr = Field(description="Callback Token from the suite's console page")
+    encoding_aes_key: SecretStr = Field(description="43-character EncodingAESKey")
+    kind: Literal["third_party", "customized"] = Field(
+        default="third_party", description="第三方应用 or 代开发 template"
+    )
+    provider_corpid: str | None = Field(
+        default=None, description="The provider's own corpid; URL verification may be encrypted for it"
+    )
+    personal_provider: bool = Field(default=False, description="个人主体 provider: callbacks carry an empty receiveid")
+
+    def accepted_receive_ids(self) -> tuple[str, ...]:
+        """Receive ids this suite's callback URL accepts besides its suite_id (spec §1.1).
+
+        ⚠️ URL verification (GET) is reported to be encrypted for the provider corpid;
+        we accept it when configured. The empty id is only accepted for 个人主体 providers.
+        """
+        extra = [self.provider_corpid] if self.provider_corpid else []
+        if self.personal_provider:
+            extra.append("")
+        return tuple(extra)
+
+
+@dataclass(frozen=True, slots=True)
+class Suite:
+    """A loaded suite: its configuration and the callback crypto built from it."""
+
+    config: SuiteConfig
+    crypto: CallbackCrypto
+
+    @property
+    def suite_id(self) -> str:
+        return self.config.suite_id
+
+
+def build_suite(document: Any) -> Suite:
+    """Validate a config document and build its crypto; errors never echo secret values."""
+    try:
+        config = SuiteConfig.model_validate(document)
+        crypto = CallbackCrypto(
+            config.token.get_secret_value(),
+            config.encoding_aes_key.get_secret_value(),
+            config.suite_id,
+            also_accept=config.accepted_receive_ids(),
+        )
+    except ValidationError as exc:
+        fields = sorted({".".join(map(str, e["loc"])) or "<root>" for e in exc.errors()})
+        raise SuiteConfigError(f"suite config invalid: {', '.join(fields)}") from None
+    except CallbackCryptoError:
+        raise SuiteConfigError("suite config invalid: encoding_aes_key") from None
+    return Suite(config, crypto)
+
+
+class SuiteDirectory:
+    """Resolve a suite id to its :class:`Suite`, caching values and misses."""
+
+    def __init__(
+        self,
+        provider: SecretsProvider,
+        names: SecretNames,
+        *,
+        max_age: int = 300,
+        negative_ttl: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._provider = provider
+        self._names = names
+        self._max_age = max_age
+        self._negative_ttl = negative_ttl
+        self._clock = clock
+        self._built: dict[str, tuple[object, Suite]] = {}
+        self._missing: dict[str, float] = {}
+
+    def get(self, suite_id: str) -> Suite:
+        if not valid_suite_id(suite_id):
+            raise UnknownSuiteError("malformed suite id")
+        missing_until = self._missing.get(suite_id)
+        if missing_until is not None:
+            if self._clock() < missing_until:
+                raise UnknownSuiteError("suite not configured")
+            del self._missing[suite_id]
+        document = self._fetch(suite_id)
+        cached = self._built.get(suite_id)
+        # Powertools hands back the same object while its cache entry lives, so the
+        # (comparatively costly) crypto set-up is redone only when the secret is re-read.
+        if cached is not None and cached[0] is document:
+            return cached[1]
+        suite = build_suite(document)
+        if suite.suite_id != suite_id:
+            raise SuiteConfigError("suite config invalid: suite_id differs from the secret's name")
+        self._built[suite_id] = (document, suite)
+        return suite
+
+    def _fetch(self, suite_id: str) -> Any:
+        from aws_lambda_powertools.utilities.parameters.exceptions import (
+            GetParameterError,
+            TransformParameterError,
+        )
+
+        try:
+            return self._provider.get(self._names.config(suite_id), max_age=self._max_age, transform="json")
+        except TransformParameterError:
+            raise SuiteConfigError("suite config invalid: not JSON") from None
+        except GetParameterError as exc:
+            if _is_not_found(exc.__context__):
+                self._missing[suite_id] = self._clock() + self._negative_ttl
+                raise UnknownSuiteError("suite not configured") from None
+            raise
+
+
+def _is_not_found(exc: BaseException | None) -> bool:
+    response = getattr(exc, "response", None)
+    return isinstance(response, dict) and response.get("Error", {}).get("Code") == "ResourceNotFoundException"
