@@ -85,7 +85,9 @@ class Deployment:
                 return physical
             if name == "Arn":
                 sqs = boto3.client("sqs", region_name=self.region)
-                return sqs.get_queue_attributes(QueueUrl=physical, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+                return sqs.get_queue_attributes(QueueUrl=physical, AttributeNames=["QueueArn"])["Attributes"][
+                    "QueueArn"
+                ]
         if kind == "AWS::DynamoDB::Table":
             table = boto3.client("dynamodb", region_name=self.region).describe_table(TableName=physical)["Table"]
             if name == "Arn":

@@ -14,13 +14,12 @@ import os
 from typing import Any
 from urllib.parse import unquote
 
+from authsync.ingest import CallbackIngestor, CallbackRejected, IngestResult
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
-from authsync.ingest import CallbackIngestor, CallbackRejected, IngestResult
 
 logger = Logger()
 metrics = Metrics()
@@ -35,11 +34,10 @@ TEXT = "text/plain; charset=utf-8"
 def ingestor() -> CallbackIngestor:
     """Build the ingestor and its AWS clients once per container."""
     import boto3
-    from aws_lambda_powertools.utilities.parameters import SecretsProvider
-
     from authsync.dispatch import SqsEventPublisher
     from authsync.suites import SecretNames, SuiteDirectory
     from authsync.tickets import TicketStore
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
     secrets = boto3.client("secretsmanager")
     names = SecretNames(os.environ["SUITE_SECRET_PREFIX"])
@@ -88,6 +86,7 @@ def request_body() -> bytes:
 def verify_url(suite_id: str) -> Response[str]:
     plaintext = ingestor().verify_url(suite_id, query_parameters())
     logger.info("callback url verified", suite_id=suite_id)
+    metrics.add_metric(name="UrlVerifications", unit=MetricUnit.Count, value=1)
     return Response(status_code=200, content_type=TEXT, body=plaintext)
 
 
@@ -103,22 +102,22 @@ def receive_callback(suite_id: str) -> Response[str]:
         corp_id=result.corp_id,
         dedup_id=result.dedup_id,
     )
-    with single_metric(name="CallbacksAccepted", unit=MetricUnit.Count, value=1) as metric:
+    metrics.add_metric(name="CallbacksAccepted", unit=MetricUnit.Count, value=1)
+    with single_metric(name="CallbacksByKind", unit=MetricUnit.Count, value=1) as metric:
         metric.add_dimension(name="kind", value=result.kind)
     return Response(status_code=200, content_type=TEXT, body="success")
 
 
-@app.exception_handler(CallbackRejected)
+@app.exception_handler(CallbackRejected)  # type: ignore[untyped-decorator]
 def rejected(exc: CallbackRejected) -> Response[str]:
-    logger.warning(
-        "callback rejected", status=exc.status, reason=exc.reason, detail=exc.detail, suite_id=_path_suite()
-    )
-    with single_metric(name="CallbacksRejected", unit=MetricUnit.Count, value=1) as metric:
+    logger.warning("callback rejected", status=exc.status, reason=exc.reason, detail=exc.detail, suite_id=_path_suite())
+    metrics.add_metric(name="CallbacksRejected", unit=MetricUnit.Count, value=1)
+    with single_metric(name="CallbacksRejectedByReason", unit=MetricUnit.Count, value=1) as metric:
         metric.add_dimension(name="reason", value=exc.reason)
     return Response(status_code=exc.status, content_type=TEXT, body=exc.reason)
 
 
-@app.exception_handler(Exception)
+@app.exception_handler(Exception)  # type: ignore[untyped-decorator]
 def failed(exc: Exception) -> Response[str]:
     # Not the client's fault (Secrets Manager, SQS, configuration): 5xx so WeCom retries.
     logger.exception("callback failed", error_type=type(exc).__name__, suite_id=_path_suite())

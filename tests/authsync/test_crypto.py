@@ -6,12 +6,6 @@ import base64
 import os
 
 import pytest
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from wechatpy.enterprise.crypto import WeChatCrypto
-from wechatpy.exceptions import InvalidSignatureException
-
 from authsync.crypto import (
     AesKeyError,
     Base64Error,
@@ -23,6 +17,11 @@ from authsync.crypto import (
     decode_aes_key,
     signature,
 )
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from wechatpy.enterprise.crypto import WeChatCrypto
+from wechatpy.exceptions import InvalidSignatureException
 
 # Vector A: official doc example (D-91144).
 A_TOKEN, A_KEY, A_RID = "QDG6eK", "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C", "wx5823bf96d3bd56c7"
@@ -42,7 +41,11 @@ A_MESSAGE = (
 )
 
 # Vector B: official callback sample (sbzhu/weworkapi_python).
-B_TOKEN, B_KEY, B_RID = "hJqcu3uJ9Tn2gXPmxx2w9kkCkCE2EPYo", "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt", "ww1436e0e65a779aee"
+B_TOKEN, B_KEY, B_RID = (
+    "hJqcu3uJ9Tn2gXPmxx2w9kkCkCE2EPYo",
+    "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt",
+    "ww1436e0e65a779aee",
+)
 B_ECHO = "fsi1xnbH4yQh0+PJxcOdhhK6TDXkjMyhEPA7xB2TGz6b+g7xyAbEkRxN/3cNXW9qdqjnoVzEtpbhnFyq6SVHyA=="
 B_ENCRYPT = (
     "Kl7kjoSf6DMD1zh7rtrHjFaDapSCkaOnwu3bqLc5tAybhhMl9pFeK8NslNPVdMwmBQTNoW4mY7AIjeLvEl3NyeTkAgGzBhzTtRLNshw2AEew+kkY"
@@ -147,7 +150,9 @@ def test_bad_padding_and_bad_length() -> None:
         crypto.decrypt(_raw_encrypt(A_KEY, os.urandom(16) + bytes([16]) * 16))
 
 
-@pytest.mark.parametrize("key", ["", "short", "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2", "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2+"])
+@pytest.mark.parametrize(
+    "key", ["", "short", "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2", "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2+"]
+)
 def test_bad_encoding_aes_key(key: str) -> None:
     with pytest.raises(AesKeyError):
         CallbackCrypto("t", key, "r")

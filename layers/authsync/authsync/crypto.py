@@ -103,7 +103,7 @@ class Base64Error(CallbackCryptoError):
 def signature(token: str, timestamp: str, nonce: str, encrypted: str) -> str:
     """Return WeCom's ``msg_signature``: lowercase hex SHA-1 of the sorted, concatenated strings."""
     parts = sorted((token, timestamp, nonce, encrypted))
-    return hashlib.sha1("".join(parts).encode()).hexdigest()
+    return hashlib.sha1("".join(parts).encode()).hexdigest()  # noqa: S324 - WeCom mandates SHA-1
 
 
 def verify_signature(token: str, timestamp: str, nonce: str, encrypted: str, msg_signature: str) -> None:

@@ -38,7 +38,11 @@ SUITE_ID_MAX = 64
 
 def valid_suite_id(suite_id: str) -> bool:
     """Suite ids are short ASCII words (``ww…``, ``wx…``, ``tj…``, ``dk…``); nothing else names a secret."""
-    return 0 < len(suite_id) <= SUITE_ID_MAX and suite_id.isascii() and suite_id.replace("_", "").replace("-", "").isalnum()
+    return (
+        0 < len(suite_id) <= SUITE_ID_MAX
+        and suite_id.isascii()
+        and suite_id.replace("_", "").replace("-", "").isalnum()
+    )
 
 
 class UnknownSuiteError(LookupError):

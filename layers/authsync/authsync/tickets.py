@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 __all__ = ["StoredTicket", "TicketConflictError", "TicketOutcome", "TicketStore"]
 
 _INCOMING = "INCOMING"
+# Reads name AWSCURRENT explicitly: it is the default in AWS, but moto's default ignores
+# label moves made with UpdateSecretVersionStage.
 _ATTEMPTS = 5
 
 
@@ -76,7 +78,7 @@ class TicketStore:
     def load(self, suite_id: str) -> StoredTicket | None:
         """The current ticket, or ``None`` if none was ever stored."""
         try:
-            current = self._client.get_secret_value(SecretId=self._name_for(suite_id))
+            current = self._client.get_secret_value(SecretId=self._name_for(suite_id), VersionStage="AWSCURRENT")
         except ClientError as exc:
             if _code(exc) == "ResourceNotFoundException":
                 return None
@@ -89,7 +91,7 @@ class TicketStore:
         incoming = StoredTicket(ticket, timestamp, int(self._clock()))
         for _ in range(_ATTEMPTS):
             try:
-                current = self._client.get_secret_value(SecretId=name)
+                current = self._client.get_secret_value(SecretId=name, VersionStage="AWSCURRENT")
             except ClientError as exc:
                 if _code(exc) != "ResourceNotFoundException":
                     raise

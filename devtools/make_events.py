@@ -1,0 +1,90 @@
+"""Write the sample events in events/ with real encryption under the test suite.
+
+``python -m devtools.make_events`` regenerates them; randomness, nonces and
+timestamps are fixed so the files are reproducible and a test can check that the
+committed files are exactly what this script produces.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from authsync.crypto import CallbackCrypto
+
+from devtools.httpapi import http_api_event
+from devtools.template import ROOT
+from devtools.wecom import TEST_SUITE, event_xml, sign_echostr, sign_event
+
+EVENTS = ROOT / "events"
+ROUTE = "/wecom/callback/{suite_id}"
+PATH = f"/wecom/callback/{TEST_SUITE.suite_id}"
+SAMPLE_CORP = "wwsamplecorp000001"
+
+
+def _fixed_random(seed: int) -> CallbackCrypto:
+    """The test suite's crypto with deterministic 'random' prefixes (samples only)."""
+    counter = iter(range(seed, seed + 1000))
+    return CallbackCrypto(
+        TEST_SUITE.token,
+        TEST_SUITE.encoding_aes_key,
+        TEST_SUITE.suite_id,
+        random_bytes=lambda n: next(counter).to_bytes(n, "big"),
+    )
+
+
+def _stable(event: dict[str, Any], request_id: str, epoch_ms: int) -> dict[str, Any]:
+    event["requestContext"]["requestId"] = request_id
+    event["requestContext"]["timeEpoch"] = epoch_ms
+    event["requestContext"]["time"] = "14/Nov/2023:22:13:20 +0000"
+    return event
+
+
+def sample_events() -> dict[str, dict[str, Any]]:
+    suite = TEST_SUITE.suite_id
+    ts = 1_700_000_000
+    verify = sign_echostr(_fixed_random(1), "6270283574716416281", timestamp=ts, nonce="1372623149")
+    documents = {
+        "callback_post_suite_ticket": event_xml(
+            {"SuiteId": suite, "InfoType": "suite_ticket", "TimeStamp": ts, "SuiteTicket": "sample-suite-ticket-0001"}
+        ),
+        "callback_post_create_auth": event_xml(
+            {
+                "SuiteId": suite,
+                "AuthCode": "sample-auth-code-0001",
+                "InfoType": "create_auth",
+                "TimeStamp": ts,
+                "State": "demo",
+            }
+        ),
+        "callback_post_change_auth": event_xml(
+            {"SuiteId": suite, "InfoType": "change_auth", "TimeStamp": ts, "AuthCorpId": SAMPLE_CORP}
+        ),
+    }
+    route = {"suite_id": suite}
+    events = {
+        "callback_get_verify": _stable(
+            http_api_event("GET", PATH, query=verify.query, route_key=f"GET {ROUTE}", path_parameters=route),
+            "sample-get",
+            ts * 1000,
+        )
+    }
+    for seed, (name, document) in enumerate(documents.items(), start=10):
+        signed = sign_event(_fixed_random(seed * 1000), document, timestamp=ts, nonce=str(1_000_000 + seed))
+        event = http_api_event(
+            "POST", PATH, query=signed.query, body=signed.body, route_key=f"POST {ROUTE}", path_parameters=route
+        )
+        events[name] = _stable(event, f"sample-{seed}", ts * 1000)
+    return events
+
+
+def main() -> None:
+    EVENTS.mkdir(exist_ok=True)
+    for name, event in sample_events().items():
+        path = EVENTS / f"{name}.json"
+        path.write_text(json.dumps(event, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        print(f"wrote {path.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,476 @@
+"""callback-ingest end to end: HTTP API events into the real handler, moto behind it."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import quote
+
+import boto3
+import pytest
+from wechatpy.enterprise.crypto import WeChatCrypto
+
+from devtools.httpapi import http_api_event
+from devtools.template import Deployment
+from devtools.wecom import TEST_SUITE, SignedCallback, TestSuite, event_xml, sign_echostr, sign_event
+from tests.conftest import put_suite_config
+from tests.lambda_context import FakeLambdaContext
+
+PATH = f"/wecom/callback/{TEST_SUITE.suite_id}"
+CORP = "wwcorp000000000001"
+
+
+@pytest.fixture
+def handler(
+    deployment: Deployment, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[[dict[str, Any]], dict[str, Any]]]:
+    """The deployed handler with the environment template.yaml gives it."""
+    for name, value in deployment.function_environment("CallbackIngestFunction").items():
+        monkeypatch.setenv(name, value)
+    from callback_ingest import app
+
+    app.ingestor.cache_clear()
+
+    def invoke(event: dict[str, Any]) -> dict[str, Any]:
+        response: dict[str, Any] = app.lambda_handler(event, FakeLambdaContext())
+        return response
+
+    yield invoke
+    app.ingestor.cache_clear()
+
+
+@pytest.fixture
+def log_lines(handler: Callable[..., dict[str, Any]]) -> Iterator[Callable[[], list[dict[str, Any]]]]:
+    """The handler's structured log lines (Powertools writes JSON to its own stream)."""
+    from callback_ingest import app
+
+    stream = io.StringIO()
+    registered = app.logger.registered_handler
+    assert isinstance(registered, logging.StreamHandler)
+    previous = registered.setStream(stream)
+    yield lambda: [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
+    if previous is not None:
+        registered.setStream(previous)
+
+
+def post(signed: SignedCallback, *, path: str = PATH, **kwargs: Any) -> dict[str, Any]:
+    return http_api_event("POST", path, query=signed.query, body=signed.body, **kwargs)
+
+
+def queue_messages(deployment: Deployment) -> list[dict[str, Any]]:
+    sqs = boto3.client("sqs")
+    url = deployment.physical["AuthEventsQueue"]
+    messages: list[Any] = []
+    while True:
+        got = sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], AttributeNames=["All"]
+        ).get("Messages", [])
+        if not got:
+            return messages
+        messages.extend(got)
+
+
+def stored_ticket(deployment: Deployment) -> dict[str, Any]:
+    prefix = deployment.function_environment("CallbackIngestFunction")["SUITE_SECRET_PREFIX"]
+    value = boto3.client("secretsmanager").get_secret_value(
+        SecretId=f"{prefix}{TEST_SUITE.suite_id}/ticket", VersionStage="AWSCURRENT"
+    )
+    result: dict[str, Any] = json.loads(value["SecretString"])
+    return result
+
+
+def ticket_xml(ticket: str, timestamp: int) -> str:
+    return event_xml(
+        {"SuiteId": TEST_SUITE.suite_id, "InfoType": "suite_ticket", "TimeStamp": timestamp, "SuiteTicket": ticket}
+    )
+
+
+def create_auth_xml(code: str = "AUTHCODE-0001", timestamp: int = 1_700_000_000) -> str:
+    return event_xml(
+        {
+            "SuiteId": TEST_SUITE.suite_id,
+            "AuthCode": code,
+            "InfoType": "create_auth",
+            "TimeStamp": timestamp,
+            "State": "s1",
+        }
+    )
+
+
+def change_auth_xml(corp: str = CORP, timestamp: int = 1_700_000_100) -> str:
+    return event_xml(
+        {"SuiteId": TEST_SUITE.suite_id, "InfoType": "change_auth", "TimeStamp": timestamp, "AuthCorpId": corp}
+    )
+
+
+# --------------------------------------------------------------------------- GET
+
+
+@pytest.mark.usefixtures("suite")
+def test_url_verification_echoes_plaintext_byte_exact(handler: Callable[..., dict[str, Any]]) -> None:
+    signed = sign_echostr(TEST_SUITE.crypto(TEST_SUITE.provider_corpid), "1288432023552776189")
+    response = handler(http_api_event("GET", PATH, query=signed.query))
+    assert response["statusCode"] == 200
+    assert response["body"] == "1288432023552776189"
+    assert response["headers"]["Content-Type"].startswith("text/plain")
+
+
+@pytest.mark.usefixtures("suite")
+def test_url_verification_tolerates_unencoded_plus(handler: Callable[..., dict[str, Any]]) -> None:
+    """A raw '+' in the query (not %2B) must still verify: we never form-decode '+' to a space."""
+    crypto = TEST_SUITE.crypto()
+    for attempt in range(50):  # find an echostr with a '+' in it
+        signed = sign_echostr(crypto, f"echo-{attempt}", timestamp=1_700_000_000, nonce="42")
+        if "+" in signed.query["echostr"]:
+            break
+    raw = "&".join(f"{k}={quote(v, safe='+/=')}" for k, v in signed.query.items())
+    assert "+" in raw
+    response = handler(http_api_event("GET", PATH, query=raw))
+    assert (response["statusCode"], response["body"]) == (200, f"echo-{attempt}")
+
+
+@pytest.mark.usefixtures("suite")
+def test_url_verification_rejects_bad_signature(handler: Callable[..., dict[str, Any]]) -> None:
+    signed = sign_echostr(TEST_SUITE.crypto(), "12345")
+    query = {**signed.query, "msg_signature": "0" * 40}
+    response = handler(http_api_event("GET", PATH, query=query))
+    assert (response["statusCode"], response["body"]) == (403, "signature")
+
+
+# --------------------------------------------------------------------------- POST: tickets
+
+
+@pytest.mark.usefixtures("suite")
+def test_suite_ticket_is_stored_and_an_older_one_does_not_replace_it(
+    handler: Callable[..., dict[str, Any]], deployment: Deployment
+) -> None:
+    crypto = TEST_SUITE.crypto()
+    first = handler(post(sign_event(crypto, ticket_xml("ticket-newer", 1_700_000_600))))
+    assert (first["statusCode"], first["body"]) == (200, "success")
+    assert stored_ticket(deployment)["suite_ticket"] == "ticket-newer"
+
+    older = handler(post(sign_event(crypto, ticket_xml("ticket-older", 1_700_000_000))))
+    assert (older["statusCode"], older["body"]) == (200, "success")  # acknowledged, not stored
+    assert stored_ticket(deployment)["suite_ticket"] == "ticket-newer"
+
+    newest = handler(post(sign_event(crypto, ticket_xml("ticket-newest", 1_700_001_200))))
+    assert newest["statusCode"] == 200
+    assert stored_ticket(deployment) | {"received_at": 0} == {
+        "suite_ticket": "ticket-newest",
+        "timestamp": 1_700_001_200,
+        "received_at": 0,
+    }
+    assert queue_messages(deployment) == []  # tickets never go on the queue
+
+
+# --------------------------------------------------------------------------- POST: authorization events
+
+
+@pytest.mark.usefixtures("suite")
+def test_wechatpy_encrypted_create_auth_delivered_three_times_yields_one_message(
+    handler: Callable[..., dict[str, Any]], deployment: Deployment
+) -> None:
+    wecom = WeChatCrypto(TEST_SUITE.token, TEST_SUITE.encoding_aes_key, TEST_SUITE.suite_id)
+    xml = create_auth_xml("AUTHCODE-FROM-WECHATPY")
+    for attempt in range(3):
+        # WeCom may re-encrypt a retry: each delivery has fresh randomness, nonce and timestamp.
+        nonce, timestamp = f"nonce{attempt}", str(1_700_000_000 + attempt)
+        envelope = wecom.encrypt_message(xml, nonce, timestamp)
+        from authsync.safexml import parse
+
+        fields = parse(envelope.encode(), max_bytes=65536)
+        body = (
+            f"<xml><ToUserName><![CDATA[{TEST_SUITE.suite_id}]]></ToUserName>"
+            f"<Encrypt><![CDATA[{fields['Encrypt']}]]></Encrypt><AgentID><![CDATA[]]></AgentID></xml>"
+        )
+        query = {"msg_signature": fields["MsgSignature"], "timestamp": timestamp, "nonce": nonce}
+        response = handler(http_api_event("POST", PATH, query=query, body=body))
+        assert (response["statusCode"], response["body"]) == (200, "success")
+
+    messages = queue_messages(deployment)
+    assert len(messages) == 1
+    message = messages[0]
+    assert message["Body"] == xml
+    attributes = {k: v["StringValue"] for k, v in message["MessageAttributes"].items()}
+    assert attributes == {"kind": "callback", "suite_id": TEST_SUITE.suite_id, "info_type": "create_auth"}
+    assert message["Attributes"]["MessageGroupId"].startswith(f"{TEST_SUITE.suite_id}:code:")
+
+
+@pytest.mark.usefixtures("suite")
+def test_corp_events_are_grouped_per_corp(handler: Callable[..., dict[str, Any]], deployment: Deployment) -> None:
+    crypto = TEST_SUITE.crypto()
+    suite = TEST_SUITE.suite_id
+    documents = [
+        change_auth_xml(),
+        event_xml({"SuiteId": suite, "InfoType": "cancel_auth", "TimeStamp": 1_700_000_200, "AuthCorpId": CORP}),
+        event_xml(
+            {
+                "SuiteId": suite,
+                "InfoType": "auth_data_permission",
+                "TimeStamp": 1_700_000_300,
+                "AuthCorpId": "wwcorp2",
+                "AuthType": "data_zone_chat",
+            }
+        ),
+        event_xml(
+            {"SuiteId": suite, "InfoType": "reset_permanent_code", "TimeStamp": 1_700_000_400, "AuthCode": "RC1"}
+        ),
+    ]
+    for document in documents:
+        assert handler(post(sign_event(crypto, document)))["body"] == "success"
+    groups = [
+        (m["MessageAttributes"]["info_type"]["StringValue"], m["Attributes"]["MessageGroupId"])
+        for m in queue_messages(deployment)
+    ]
+    by_type = dict(groups)
+    assert by_type["change_auth"] == by_type["cancel_auth"] == f"{suite}:{CORP}"
+    assert by_type["auth_data_permission"] == f"{suite}:wwcorp2"
+    assert by_type["reset_permanent_code"].startswith(f"{suite}:code:")
+    assert len(groups) == 4
+
+
+@pytest.mark.usefixtures("suite")
+def test_unknown_info_types_and_event_xml_are_acknowledged_not_enqueued(
+    handler: Callable[..., dict[str, Any]], deployment: Deployment, caplog: pytest.LogCaptureFixture
+) -> None:
+    crypto = TEST_SUITE.crypto()
+    documents = [
+        event_xml(
+            {
+                "SuiteId": TEST_SUITE.suite_id,
+                "InfoType": "change_contact",
+                "TimeStamp": 1,
+                "AuthCorpId": CORP,
+                "ChangeType": "create_user",
+            }
+        ),
+        event_xml(
+            {
+                "ToUserName": CORP,
+                "FromUserName": "sys",
+                "CreateTime": 1,
+                "MsgType": "event",
+                "Event": "change_app_admin",
+            }
+        ),
+    ]
+    for document in documents:
+        response = handler(post(sign_event(crypto, document)))
+        assert (response["statusCode"], response["body"]) == (200, "success")
+    assert queue_messages(deployment) == []
+
+
+@pytest.mark.usefixtures("suite")
+def test_base64_encoded_body_is_decoded(handler: Callable[..., dict[str, Any]], deployment: Deployment) -> None:
+    response = handler(post(sign_event(TEST_SUITE.crypto(), change_auth_xml()), base64_body=True))
+    assert response["body"] == "success"
+    assert len(queue_messages(deployment)) == 1
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def _tamper_encrypt(signed: SignedCallback) -> SignedCallback:
+    assert signed.body is not None
+    return SignedCallback(signed.query, signed.body.replace(b"<Encrypt><![CDATA[", b"<Encrypt><![CDATA[AAAA"))
+
+
+def _resign(suite: TestSuite, encrypted: str, timestamp: str = "1700000000", nonce: str = "7") -> SignedCallback:
+    body = f"<xml><ToUserName>x</ToUserName><Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>".encode()
+    return SignedCallback(
+        {"msg_signature": suite.crypto().sign(timestamp, nonce, encrypted), "timestamp": timestamp, "nonce": nonce},
+        body,
+    )
+
+
+BAD_INPUTS: dict[str, tuple[Callable[[], dict[str, Any]], int, str]] = {
+    "missing signature": (
+        lambda: http_api_event("POST", PATH, query={"timestamp": "1", "nonce": "2"}, body="<xml/>"),
+        400,
+        "missing_parameter",
+    ),
+    "bad signature": (
+        lambda: post(_tamper_encrypt(sign_event(TEST_SUITE.crypto(), change_auth_xml()))),
+        403,
+        "signature",
+    ),
+    "undecryptable (signed garbage)": (lambda: post(_resign(TEST_SUITE, "QUJD")), 400, "padding"),
+    "not base64 (signed)": (lambda: post(_resign(TEST_SUITE, "%%%%")), 400, "base64"),
+    "wrong receiveid": (
+        lambda: post(sign_event(TEST_SUITE.crypto("wwsomeothersuite"), change_auth_xml())),
+        403,
+        "receiveid",
+    ),
+    "malformed outer xml": (
+        lambda: http_api_event(
+            "POST", PATH, query={"msg_signature": "a", "timestamp": "1", "nonce": "2"}, body="<xml><Encrypt>"
+        ),
+        400,
+        "xml",
+    ),
+    "malformed inner xml": (lambda: post(sign_event(TEST_SUITE.crypto(), "<xml><SuiteId>")), 400, "xml"),
+    "known event missing fields": (
+        lambda: post(
+            sign_event(
+                TEST_SUITE.crypto(),
+                event_xml({"SuiteId": TEST_SUITE.suite_id, "InfoType": "change_auth", "TimeStamp": 1}),
+            )
+        ),
+        400,
+        "malformed_event",
+    ),
+    "inner xml with a DTD (XXE)": (
+        lambda: post(
+            sign_event(
+                TEST_SUITE.crypto(),
+                '<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+                f"<xml><SuiteId>{TEST_SUITE.suite_id}</SuiteId><InfoType>change_auth</InfoType>"
+                "<TimeStamp>1</TimeStamp><AuthCorpId>&x;</AuthCorpId></xml>",
+            )
+        ),
+        400,
+        "xml",
+    ),
+    "oversized body": (
+        lambda: http_api_event(
+            "POST",
+            PATH,
+            query={"msg_signature": "a", "timestamp": "1", "nonce": "2"},
+            body="<xml>" + "A" * 70_000 + "</xml>",
+        ),
+        413,
+        "too_large",
+    ),
+    "unknown suite": (
+        lambda: post(sign_event(TEST_SUITE.crypto(), change_auth_xml()), path="/wecom/callback/wwnosuchsuite"),
+        404,
+        "unknown_suite",
+    ),
+    "malformed suite id": (
+        lambda: post(sign_event(TEST_SUITE.crypto(), change_auth_xml()), path="/wecom/callback/..%2Fother"),
+        404,
+        "unknown_suite",
+    ),
+    "event for another suite": (
+        lambda: post(
+            sign_event(
+                TEST_SUITE.crypto(),
+                event_xml({"SuiteId": "wwanothersuite", "InfoType": "change_auth", "TimeStamp": 1, "AuthCorpId": CORP}),
+            )
+        ),
+        403,
+        "suite_mismatch",
+    ),
+    "duplicate parameter": (
+        lambda: http_api_event(
+            "POST", PATH, query="msg_signature=a&msg_signature=b&timestamp=1&nonce=2", body="<xml/>"
+        ),
+        400,
+        "duplicate_parameter",
+    ),
+    "bad base64 transport encoding": (
+        lambda: {
+            **http_api_event("POST", PATH, query={"msg_signature": "a", "timestamp": "1", "nonce": "2"}, body="x"),
+            "body": "***",
+            "isBase64Encoded": True,
+        },
+        400,
+        "body_encoding",
+    ),
+}
+
+
+@pytest.mark.usefixtures("suite")
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_gets_a_clear_4xx_and_nothing_is_stored(
+    case: str,
+    handler: Callable[..., dict[str, Any]],
+    deployment: Deployment,
+    log_lines: Callable[[], list[dict[str, Any]]],
+) -> None:
+    build, status, reason = BAD_INPUTS[case]
+    response = handler(build())
+    assert (response["statusCode"], response["body"]) == (status, reason)
+    assert queue_messages(deployment) == []
+    rejected = [entry for entry in log_lines() if entry.get("message") == "callback rejected"]
+    assert len(rejected) == 1
+    assert rejected[0]["reason"] == reason
+    assert rejected[0]["status"] == status
+    with pytest.raises(boto3.client("secretsmanager").exceptions.ResourceNotFoundException):
+        stored_ticket(deployment)
+
+
+@pytest.mark.usefixtures("suite")
+def test_queue_failure_is_a_503_so_wecom_retries(
+    handler: Callable[..., dict[str, Any]], deployment: Deployment
+) -> None:
+    boto3.client("sqs").delete_queue(QueueUrl=deployment.physical["AuthEventsQueue"])
+    response = handler(post(sign_event(TEST_SUITE.crypto(), change_auth_xml())))
+    assert response["statusCode"] == 503
+
+
+def test_misconfigured_suite_is_a_503_not_a_client_error(
+    handler: Callable[..., dict[str, Any]], deployment: Deployment
+) -> None:
+    put_suite_config(deployment, encoding_aes_key="tooshort")
+    response = handler(post(sign_event(TEST_SUITE.crypto(), change_auth_xml())))
+    assert response["statusCode"] == 503
+
+
+@pytest.mark.usefixtures("suite")
+def test_secrets_never_appear_in_logs(
+    handler: Callable[..., dict[str, Any]],
+    log_lines: Callable[[], list[dict[str, Any]]],
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Our loggers at DEBUG (botocore's own DEBUG wire log is off in Lambda and not ours to police).
+    caplog.set_level(logging.DEBUG, logger="callback-ingest")
+    caplog.set_level(logging.DEBUG, logger="authsync")
+    crypto = TEST_SUITE.crypto()
+    secrets = ["TICKET-SECRET-VALUE", "AUTHCODE-SECRET-VALUE", "RESETCODE-SECRET-VALUE"]
+    handler(post(sign_event(crypto, ticket_xml(secrets[0], 1_700_000_000))))
+    handler(post(sign_event(crypto, create_auth_xml(secrets[1]))))
+    handler(
+        post(
+            sign_event(
+                crypto,
+                event_xml(
+                    {
+                        "SuiteId": TEST_SUITE.suite_id,
+                        "InfoType": "reset_permanent_code",
+                        "TimeStamp": 5,
+                        "AuthCode": secrets[2],
+                    }
+                ),
+            )
+        )
+    )
+    handler(post(sign_event(TEST_SUITE.crypto("wwwrong"), create_auth_xml(secrets[1]))))  # rejected path
+    handler(http_api_event("GET", PATH, query=sign_echostr(crypto, "echo").query))
+    captured = capfd.readouterr()
+    output = json.dumps(log_lines(), ensure_ascii=False) + captured.out + captured.err + caplog.text
+    assert "callback accepted" in output
+    for value in [*secrets, TEST_SUITE.token, TEST_SUITE.encoding_aes_key, TEST_SUITE.suite_secret]:
+        assert value not in output
+
+
+@pytest.mark.usefixtures("suite")
+def test_suite_config_is_read_once_per_container(
+    handler: Callable[..., dict[str, Any]], deployment: Deployment
+) -> None:
+    from callback_ingest import app
+
+    calls: list[str] = []
+    client = app.ingestor()._suites._provider.client  # type: ignore[attr-defined]
+    client.meta.events.register(
+        "provide-client-params.secrets-manager.GetSecretValue", lambda **kw: calls.append(kw["params"]["SecretId"])
+    )
+    crypto = TEST_SUITE.crypto()
+    for i in range(5):
+        assert handler(post(sign_event(crypto, change_auth_xml(timestamp=1_700_000_000 + i))))["body"] == "success"
+    config_reads = [c for c in calls if c.endswith("/config")]
+    assert len(config_reads) == 1

@@ -1,0 +1,48 @@
+"""The sample events in events/ are reproducible and do what their names say."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+from devtools.make_events import EVENTS, sample_events
+from devtools.template import Deployment
+from tests.lambda_context import FakeLambdaContext
+
+
+def test_committed_samples_match_the_generator() -> None:
+    generated = sample_events()
+    committed = {path.stem: json.loads(path.read_text(encoding="utf-8")) for path in EVENTS.glob("callback_*.json")}
+    assert committed == generated
+
+
+@pytest.fixture
+def app(deployment: Deployment, suite: object, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    for name, value in deployment.function_environment("CallbackIngestFunction").items():
+        monkeypatch.setenv(name, value)
+    from callback_ingest import app as module
+
+    module.ingestor.cache_clear()
+    yield module
+    module.ingestor.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "queued"),
+    [
+        ("callback_get_verify", "6270283574716416281", 0),
+        ("callback_post_suite_ticket", "success", 0),
+        ("callback_post_create_auth", "success", 1),
+        ("callback_post_change_auth", "success", 1),
+    ],
+)
+def test_sample_event_through_the_handler(name: str, body: str, queued: int, app: Any, deployment: Deployment) -> None:
+    event = json.loads((EVENTS / f"{name}.json").read_text(encoding="utf-8"))
+    response = app.lambda_handler(event, FakeLambdaContext())
+    assert (response["statusCode"], response["body"]) == (200, body)
+    got = boto3.client("sqs").receive_message(QueueUrl=deployment.physical["AuthEventsQueue"], MaxNumberOfMessages=10)
+    assert len(got.get("Messages", [])) == queued
