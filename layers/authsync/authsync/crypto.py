@@ -24,7 +24,7 @@ import os
 import struct
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
@@ -121,8 +121,7 @@ def decode_aes_key(encoding_aes_key: str) -> bytes:
     return base64.b64decode(encoding_aes_key + "=")
 
 
-@dataclass(frozen=True, slots=True)
-class Decrypted:
+class Decrypted(NamedTuple):
     """A decrypted callback payload: the message bytes and the receiveid found after it."""
 
     message: bytes
@@ -177,8 +176,9 @@ class CallbackCrypto:
     def decrypt(self, encrypted: str) -> Decrypted:
         """Decrypt base64 ciphertext without checking a signature (callers must have verified it)."""
         try:
-            raw = base64.b64decode(encrypted, validate=True)
-        except (binascii.Error, ValueError):
+            # strict_mode: only the standard alphabet, correct padding, nothing after it.
+            raw = binascii.a2b_base64(encrypted.encode("ascii"), strict_mode=True)
+        except (binascii.Error, ValueError):  # UnicodeEncodeError is a ValueError
             raise Base64Error("Encrypt is not valid base64") from None
         if not raw or len(raw) % BLOCK_SIZE:
             raise PaddingError("ciphertext length is not a multiple of 32")

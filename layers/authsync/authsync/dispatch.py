@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from authsync.callbacks import AuthEvent
 
@@ -36,8 +36,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class QueuedEvent:
+class QueuedEvent(NamedTuple):
     """One FIFO message. ``body`` holds secrets (auth codes): never log it."""
 
     group_id: str
@@ -50,11 +49,14 @@ class QueuedEvent:
 
 
 def canonical_digest(fields: dict[str, Any]) -> str:
-    """SHA-256 over the sorted field/value pairs: stable across re-encryption and element order."""
+    """SHA-256 over the sorted field/value pairs: stable across re-encryption and element order.
+
+    Every value is JSON-encoded, strings included, so a text value can never encode
+    like a nested (dict) or repeated (list) element with the same content.
+    """
     parts = []
     for key in sorted(fields):
-        value = fields[key]
-        text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, ensure_ascii=False)
+        text = json.dumps(fields[key], sort_keys=True, ensure_ascii=False)
         parts.append(f"{key}\x1e{text}")
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 

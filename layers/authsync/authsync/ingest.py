@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from authsync import callbacks, safexml
 from authsync.callbacks import AuthEvent, GenericEvent, MalformedEventError, SuiteTicket
@@ -42,8 +41,7 @@ class Outcome(enum.Enum):
     ACKNOWLEDGED = "acknowledged"
 
 
-@dataclass(frozen=True, slots=True)
-class IngestResult:
+class IngestResult(NamedTuple):
     """What happened to an accepted callback (safe to log: no secret values)."""
 
     outcome: Outcome

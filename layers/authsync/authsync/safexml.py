@@ -58,54 +58,44 @@ def parse(data: bytes, *, max_bytes: int, root: str = "xml") -> dict[str, Any]:
     return fast if fast is not None else parse_with_expat(data, max_bytes=max_bytes, root=root)
 
 
-def _skip_ws(s: str, i: int) -> int:
-    n = len(s)
-    while i < n and s[i] in _WHITESPACE:
-        i += 1
-    return i
-
-
 def _scan(s: str, root: str) -> dict[str, Any] | None:
     """Read the flat common case, or return ``None`` to defer to expat."""
-    i = _skip_ws(s, 0)
-    opening = f"<{root}>"
-    if not s.startswith(opening, i):
+    s = s.strip(_WHITESPACE)
+    opening, closing_root = f"<{root}>", f"</{root}>"
+    if not (s.startswith(opening) and s.endswith(closing_root)):
         return None
-    i += len(opening)
+    i, end = len(opening), len(s) - len(closing_root)
     out: dict[str, Any] = {}
     while True:
-        i = _skip_ws(s, i)
-        if s.startswith("</", i):
-            closing = f"</{root}>"
-            if not s.startswith(closing, i):
-                return None
-            i = _skip_ws(s, i + len(closing))
-            return out if i == len(s) else None
-        if not s.startswith("<", i):
+        if i > end:
             return None
-        j = s.find(">", i + 1)
-        if j < 0:
+        char = s[i]
+        while char in _WHITESPACE:  # s[end] is "<", so this stops by then
+            i += 1
+            char = s[i]
+        if i == end:
+            return out
+        if char != "<":
             return None
+        j = s.find(">", i)
         name = s[i + 1 : j]
-        if not (name.isascii() and name.isalnum() and name[0].isalpha()) or name in out:
+        if not (name.isalnum() and name.isascii()) or name[0].isdigit() or name in out:
             return None
         i = j + 1
         if s.startswith(_CDATA_OPEN, i):
-            k = s.find(_CDATA_CLOSE, i + len(_CDATA_OPEN))
+            k = s.find(_CDATA_CLOSE, i + 9)
             if k < 0:
                 return None
-            value = s[i + len(_CDATA_OPEN) : k]
-            i = k + len(_CDATA_CLOSE)
+            value = s[i + 9 : k]
+            i = k + 3
         else:
             k = s.find("<", i)
-            if k < 0:
-                return None
             value = s[i:k]
             if "&" in value or "]]>" in value:
                 return None
             i = k
         closing = f"</{name}>"
-        if not value.isprintable() or not s.startswith(closing, i) or len(out) >= MAX_ELEMENTS - 1:
+        if not s.startswith(closing, i) or not value.isprintable() or len(out) >= MAX_ELEMENTS - 1:
             return None
         out[name] = value
         i += len(closing)

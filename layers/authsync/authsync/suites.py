@@ -146,27 +146,32 @@ class SuiteDirectory:
         self._max_age = max_age
         self._negative_ttl = negative_ttl
         self._clock = clock
-        self._built: dict[str, tuple[object, Suite]] = {}
+        # suite_id -> (fresh until, the document it was built from, the built suite)
+        self._built: dict[str, tuple[float, object, Suite]] = {}
         self._missing: dict[str, float] = {}
 
     def get(self, suite_id: str) -> Suite:
+        now = self._clock()
+        cached = self._built.get(suite_id)
+        if cached is not None and now < cached[0]:
+            return cached[2]  # the hot path: no Powertools call, no crypto set-up
         if not valid_suite_id(suite_id):
             raise UnknownSuiteError("malformed suite id")
         missing_until = self._missing.get(suite_id)
         if missing_until is not None:
-            if self._clock() < missing_until:
+            if now < missing_until:
                 raise UnknownSuiteError("suite not configured")
             del self._missing[suite_id]
         document = self._fetch(suite_id)
-        cached = self._built.get(suite_id)
-        # Powertools hands back the same object while its cache entry lives, so the
-        # (comparatively costly) crypto set-up is redone only when the secret is re-read.
-        if cached is not None and cached[0] is document:
-            return cached[1]
-        suite = build_suite(document)
-        if suite.suite_id != suite_id:
-            raise SuiteConfigError("suite config invalid: suite_id differs from the secret's name")
-        self._built[suite_id] = (document, suite)
+        # Powertools hands back the same object while its own cache entry lives, so the
+        # crypto set-up is redone only when the secret was really re-read.
+        if cached is not None and cached[1] is document:
+            suite = cached[2]
+        else:
+            suite = build_suite(document)
+            if suite.suite_id != suite_id:
+                raise SuiteConfigError("suite config invalid: suite_id differs from the secret's name")
+        self._built[suite_id] = (now + self._max_age, document, suite)
         return suite
 
     def _fetch(self, suite_id: str) -> Any:
