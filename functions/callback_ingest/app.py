@@ -3,6 +3,12 @@
 A thin handler: it reads the HTTP request, sets up observability, calls one method
 of :class:`authsync.ingest.CallbackIngestor` and maps domain errors to responses.
 WeCom gives us one second, so clients are built once per container, on first use.
+
+No Powertools ``Tracer`` here, deliberately: it imports the X-Ray SDK (and with it
+botocore's session machinery) at import time even when tracing is disabled, the
+largest single cold-start cost of this handler. ``Tracing: Active`` in the
+template still records every invocation in X-Ray; the fetch functions, which have
+no one-second deadline, use the Tracer.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from authsync.ingest import CallbackIngestor, CallbackRejected, IngestResult
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
@@ -23,7 +29,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
 app = APIGatewayHttpResolver()
 
 _PARAMETERS = ("msg_signature", "timestamp", "nonce", "echostr")
@@ -82,7 +87,6 @@ def request_body() -> bytes:
 
 
 @app.get("/wecom/callback/<suite_id>")
-@tracer.capture_method
 def verify_url(suite_id: str) -> Response[str]:
     plaintext = ingestor().verify_url(suite_id, query_parameters())
     logger.info("callback url verified", suite_id=suite_id)
@@ -91,7 +95,6 @@ def verify_url(suite_id: str) -> Response[str]:
 
 
 @app.post("/wecom/callback/<suite_id>")
-@tracer.capture_method
 def receive_callback(suite_id: str) -> Response[str]:
     result: IngestResult = ingestor().receive(suite_id, query_parameters(), request_body())
     logger.info(
@@ -131,7 +134,6 @@ def _path_suite() -> str:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)
