@@ -33,16 +33,16 @@ import timeit
 from collections.abc import Callable
 
 import boto3
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from moto import mock_aws
+from wechatpy.enterprise.crypto import WeChatCrypto
+
 from authsync.callbacks import parse_envelope
 from authsync.crypto import decode_aes_key
 from authsync.dispatch import RecordingPublisher
 from authsync.ingest import CallbackIngestor
 from authsync.suites import SecretNames, SuiteDirectory
 from authsync.tickets import TicketOutcome
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from moto import mock_aws
-from wechatpy.enterprise.crypto import WeChatCrypto
-
 from devtools.wecom import TEST_SUITE, SignedCallback, event_xml, sign_event
 
 

@@ -11,7 +11,6 @@ import json
 from typing import Any
 
 from authsync.crypto import CallbackCrypto
-
 from devtools.httpapi import http_api_event
 from devtools.template import ROOT
 from devtools.wecom import TEST_SUITE, event_xml, sign_echostr, sign_event

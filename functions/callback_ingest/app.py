@@ -20,12 +20,13 @@ import os
 from typing import Any
 from urllib.parse import unquote
 
-from authsync.ingest import CallbackIngestor, CallbackRejected, IngestResult
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from authsync.ingest import CallbackIngestor, CallbackRejected, IngestResult
 
 logger = Logger()
 metrics = Metrics()
@@ -39,10 +40,11 @@ TEXT = "text/plain; charset=utf-8"
 def ingestor() -> CallbackIngestor:
     """Build the ingestor and its AWS clients once per container."""
     import boto3
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
     from authsync.dispatch import SqsEventPublisher
     from authsync.suites import SecretNames, SuiteDirectory
     from authsync.tickets import TicketStore
-    from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
     secrets = boto3.client("secretsmanager")
     names = SecretNames(os.environ["SUITE_SECRET_PREFIX"])

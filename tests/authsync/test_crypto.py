@@ -6,6 +6,12 @@ import base64
 import os
 
 import pytest
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from wechatpy.enterprise.crypto import WeChatCrypto
+from wechatpy.exceptions import InvalidSignatureException
+
 from authsync.crypto import (
     AesKeyError,
     Base64Error,
@@ -17,11 +23,6 @@ from authsync.crypto import (
     decode_aes_key,
     signature,
 )
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from wechatpy.enterprise.crypto import WeChatCrypto
-from wechatpy.exceptions import InvalidSignatureException
 
 # Vector A: official doc example (D-91144).
 A_TOKEN, A_KEY, A_RID = "QDG6eK", "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C", "wx5823bf96d3bd56c7"
