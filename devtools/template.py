@@ -184,4 +184,13 @@ def deploy_data_resources(
     missing = set(resources) - set(physical)
     if missing:
         raise RuntimeError(f"moto did not create {sorted(missing)}")
+    # moto's CloudFormation ignores TimeToLiveSpecification; apply it as AWS would.
+    dynamodb = boto3.client("dynamodb", region_name=region)
+    for logical_id, resource in resources.items():
+        ttl = resource["Properties"].get("TimeToLiveSpecification")
+        if resource["Type"] == "AWS::DynamoDB::Table" and ttl and ttl.get("Enabled"):
+            dynamodb.update_time_to_live(
+                TableName=physical[logical_id],
+                TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True},
+            )
     return Deployment(template, stack_name, region, values, physical)
