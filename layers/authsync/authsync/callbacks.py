@@ -189,7 +189,7 @@ def parse_event(message: bytes) -> CallbackEvent | GenericEvent:
     fields = safexml.parse(message, max_bytes=MAX_MESSAGE_BYTES)
     info_type = fields.get("InfoType")
     model: type[CallbackEvent] | None = None
-    if isinstance(info_type, str):
+    if isinstance(info_type, str) and info_type.strip():
         model = _MODELS.get(info_type.strip())
         if model is None and "AuthCorpId" in fields and "AuthType" in fields:
             model = AuthDataPermission

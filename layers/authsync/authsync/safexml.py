@@ -109,8 +109,8 @@ def parse_with_expat(data: bytes, *, max_bytes: int, root: str = "xml") -> dict[
     """The general, hardened reader (see the module docstring)."""
     if len(data) > max_bytes:
         raise XmlError(f"document larger than {max_bytes} bytes")
-    # The encoding is forced to UTF-8 so a declared encoding cannot smuggle in
-    # markup that a byte-level look would miss.
+    # The declared encoding is overridden with UTF-8 (expat still honours a UTF-16 BOM);
+    # either way DTDs and entity declarations are refused by the handlers below.
     parser = expat.ParserCreate("utf-8")
     parser.buffer_text = True
     parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)

@@ -34,6 +34,7 @@ __all__ = [
 ]
 
 SUITE_ID_MAX = 64
+MAX_REMEMBERED_MISSING = 1024
 
 
 def valid_suite_id(suite_id: str) -> bool:
@@ -186,6 +187,8 @@ class SuiteDirectory:
             raise SuiteConfigError("suite config invalid: not JSON") from None
         except GetParameterError as exc:
             if _is_not_found(exc.__context__):
+                if len(self._missing) >= MAX_REMEMBERED_MISSING:
+                    self._missing.clear()  # bounded: a flood of invented ids cannot grow memory
                 self._missing[suite_id] = self._clock() + self._negative_ttl
                 raise UnknownSuiteError("suite not configured") from None
             raise

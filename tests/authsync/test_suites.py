@@ -1,0 +1,352 @@
+"""suites: configuration secrets read through a real Powertools SecretsProvider over moto."""
+
+from __future__ import annotations
+
+import json
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import pytest
+from aws_lambda_powertools.utilities.parameters import SecretsProvider
+from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
+from authsync.crypto import ReceiveIdError
+from authsync.suites import (
+    SUITE_ID_MAX,
+    SecretNames,
+    SuiteConfig,
+    SuiteConfigError,
+    SuiteDirectory,
+    UnknownSuiteError,
+    build_suite,
+    valid_suite_id,
+)
+from devtools.template import Deployment
+from devtools.wecom import TEST_SUITE, TestSuite
+
+PREFIX = "wecom-authsync/test/suites/"
+NAMES = SecretNames(PREFIX)
+SECRETS = (TEST_SUITE.suite_secret, TEST_SUITE.token, TEST_SUITE.encoding_aes_key)
+
+
+@dataclass
+class Clock:
+    now: float = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Calls:
+    """GetSecretValue calls made through a client, by SecretId."""
+
+    ids: list[str] = field(default_factory=list)
+
+    def hook(self, params: dict[str, Any], **_: Any) -> None:
+        self.ids.append(params["SecretId"])
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+@dataclass
+class World:
+    client: Any
+    calls: Calls
+    clock: Clock
+    hooks: list[tuple[str, Any]] = field(default_factory=list)
+
+    def directory(self, *, max_age: int = 300, negative_ttl: float = 60.0, prefix: str = PREFIX) -> SuiteDirectory:
+        provider = SecretsProvider(boto3_client=self.client)
+        return SuiteDirectory(
+            provider, SecretNames(prefix), max_age=max_age, negative_ttl=negative_ttl, clock=self.clock
+        )
+
+    def hook(self, event: str, handler: Any) -> None:
+        self.client.meta.events.register(event, handler)
+        self.hooks.append((event, handler))
+
+    def put(self, suite_id: str, value: Any) -> None:
+        text = value if isinstance(value, str) else json.dumps(value)
+        name = NAMES.config(suite_id)
+        try:
+            self.client.create_secret(Name=name, SecretString=text)
+        except self.client.exceptions.ResourceExistsException:
+            self.client.put_secret_value(SecretId=name, SecretString=text)
+
+
+_CLIENT: list[Any] = []
+
+
+def secretsmanager() -> Any:
+    """One client for the module: building one costs ~0.1 s, and moto serves every client it sees."""
+    if not _CLIENT:
+        _CLIENT.append(boto3.client("secretsmanager", region_name="us-east-1"))
+    return _CLIENT[0]
+
+
+@pytest.fixture
+def world(aws: None) -> Iterator[World]:
+    calls = Calls()
+    world = World(secretsmanager(), calls, Clock())
+    world.hook("provide-client-params.secrets-manager.GetSecretValue", calls.hook)
+    yield world
+    for event, handler in world.hooks:
+        world.client.meta.events.unregister(event, handler)
+
+
+def other_suite(suite_id: str) -> TestSuite:
+    return TestSuite(suite_id, "other-secret-xyz", "OtherToken123", "Z" * 43, "wwprovider00000002")
+
+
+# -- loading ---------------------------------------------------------------------------------------
+
+
+def test_valid_config_loads(world: World) -> None:
+    world.put(TEST_SUITE.suite_id, TEST_SUITE.config())
+    suite = world.directory().get(TEST_SUITE.suite_id)
+    assert suite.suite_id == TEST_SUITE.suite_id
+    config = suite.config
+    assert config.suite_secret.get_secret_value() == TEST_SUITE.suite_secret
+    assert config.token.get_secret_value() == TEST_SUITE.token
+    assert config.kind == "third_party"
+    assert config.provider_corpid == TEST_SUITE.provider_corpid
+    assert not config.personal_provider
+    # The crypto is the suite's: it reads what WeCom encrypts for the suite.
+    assert suite.crypto.receive_id == TEST_SUITE.suite_id
+    assert suite.crypto.token == TEST_SUITE.token
+    assert suite.crypto.decrypt(TEST_SUITE.crypto().encrypt(b"<xml/>")).message == b"<xml/>"
+    assert world.calls.ids == [NAMES.config(TEST_SUITE.suite_id)]
+
+
+def test_customized_kind(world: World) -> None:
+    world.put(TEST_SUITE.suite_id, {**TEST_SUITE.config(), "kind": "customized"})
+    assert world.directory().get(TEST_SUITE.suite_id).config.kind == "customized"
+
+
+def test_config_from_the_template_prefix(suite: TestSuite, deployment: Deployment) -> None:
+    prefix = deployment.function_environment("CallbackIngestFunction")["SUITE_SECRET_PREFIX"]
+    directory = SuiteDirectory(SecretsProvider(boto3_client=boto3.client("secretsmanager")), SecretNames(prefix))
+    assert directory.get(suite.suite_id).config.token.get_secret_value() == suite.token
+
+
+def test_many_gets_one_secrets_manager_call(world: World) -> None:
+    world.put(TEST_SUITE.suite_id, TEST_SUITE.config())
+    other = other_suite("wwother0000000002")
+    world.put(other.suite_id, other.config())
+    directory = world.directory()
+    first = directory.get(TEST_SUITE.suite_id)
+    for _ in range(50):
+        assert directory.get(TEST_SUITE.suite_id) is first
+        world.clock.now += 1  # well within max_age
+    assert directory.get(other.suite_id).config.token.get_secret_value() == "OtherToken123"
+    assert directory.get(other.suite_id) is directory.get(other.suite_id)
+    assert world.calls.ids == [NAMES.config(TEST_SUITE.suite_id), NAMES.config(other.suite_id)]
+
+
+def test_max_age_zero_rereads_and_picks_up_a_new_value(world: World) -> None:
+    world.put(TEST_SUITE.suite_id, TEST_SUITE.config())
+    directory = world.directory(max_age=0)
+    assert directory.get(TEST_SUITE.suite_id).config.token.get_secret_value() == TEST_SUITE.token
+    world.put(TEST_SUITE.suite_id, {**TEST_SUITE.config(), "token": "RotatedToken"})
+    world.clock.now += 1
+    assert directory.get(TEST_SUITE.suite_id).config.token.get_secret_value() == "RotatedToken"
+    assert len(world.calls) == 2
+
+
+# -- unknown suites --------------------------------------------------------------------------------
+
+
+def test_unknown_suite_is_negatively_cached(world: World) -> None:
+    directory = world.directory(negative_ttl=60)
+    with pytest.raises(UnknownSuiteError) as caught:
+        directory.get("wwunknown")
+    assert caught.value.reason == "unknown_suite"
+    assert len(world.calls) == 1
+
+    world.clock.now += 59.9
+    for _ in range(20):
+        with pytest.raises(UnknownSuiteError):
+            directory.get("wwunknown")
+    assert len(world.calls) == 1  # remembered: no Secrets Manager bill for garbage
+
+    world.clock.now += 0.2
+    with pytest.raises(UnknownSuiteError):
+        directory.get("wwunknown")
+    assert len(world.calls) == 2  # forgotten after negative_ttl, asked again
+    with pytest.raises(UnknownSuiteError):
+        directory.get("wwunknown")
+    assert len(world.calls) == 2  # and remembered again
+
+
+def test_negative_cache_is_per_suite_and_expires_into_a_real_suite(world: World) -> None:
+    directory = world.directory(negative_ttl=30)
+    with pytest.raises(UnknownSuiteError):
+        directory.get(TEST_SUITE.suite_id)
+    world.put(TEST_SUITE.suite_id, TEST_SUITE.config())
+    with pytest.raises(UnknownSuiteError):
+        directory.get(TEST_SUITE.suite_id)  # still remembered as missing
+    with pytest.raises(UnknownSuiteError):
+        directory.get("wwsomethingelse")  # another id is asked for
+    assert len(world.calls) == 2
+    world.clock.now += 31
+    assert directory.get(TEST_SUITE.suite_id).suite_id == TEST_SUITE.suite_id
+    assert len(world.calls) == 3
+
+
+MALFORMED_IDS = [
+    "",
+    "../x",
+    "ww/../../prod/suites/ww1",
+    "ww1/config",
+    "ww 1",
+    "ww1\n",
+    "ww.1",
+    "ww1*",
+    "wx套件",
+    "x" * (SUITE_ID_MAX + 1),
+    "_",
+    "-",
+    "%2e%2e",
+]
+
+
+def test_malformed_suite_ids_are_unknown_without_any_aws_call(world: World) -> None:
+    directory = world.directory()
+    for suite_id in MALFORMED_IDS:
+        assert not valid_suite_id(suite_id), suite_id
+        with pytest.raises(UnknownSuiteError, match="malformed"):
+            directory.get(suite_id)
+    assert len(world.calls) == 0
+
+
+@pytest.mark.parametrize(
+    "suite_id", ["ww4asffe99e54c0f4c", "wx5823bf96d3bd56c7", "tj123", "dk_a-b", "x" * SUITE_ID_MAX]
+)
+def test_valid_suite_ids(suite_id: str) -> None:
+    assert valid_suite_id(suite_id)
+
+
+def test_other_errors_propagate_and_are_not_cached_as_missing(world: World) -> None:
+    world.put(TEST_SUITE.suite_id, TEST_SUITE.config())
+    denied = {"n": 1}
+
+    def deny(**_: Any) -> Any:
+        if denied["n"]:
+            denied["n"] -= 1
+            error = {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}
+            return None, {**error, "ResponseMetadata": {"HTTPStatusCode": 400}}
+        return None
+
+    world.hook("before-call.secrets-manager.GetSecretValue", deny)
+    directory = world.directory()
+    with pytest.raises(GetParameterError):
+        directory.get(TEST_SUITE.suite_id)
+    # A throttled read must not make a configured suite "unknown" for negative_ttl.
+    assert directory.get(TEST_SUITE.suite_id).suite_id == TEST_SUITE.suite_id
+
+
+# -- invalid configuration -------------------------------------------------------------------------
+
+
+def assert_no_secret_in(exc: BaseException, *values: str) -> None:
+    text = "".join(traceback.format_exception(exc))
+    for value in (*SECRETS, *values):
+        assert value not in str(exc)
+        assert value not in text
+
+
+@pytest.mark.parametrize(
+    ("value", "named"),
+    [
+        ("{not json " + TEST_SUITE.token, "not JSON"),
+        ('"' + TEST_SUITE.suite_secret + '"', "<root>"),
+        (json.dumps([TEST_SUITE.config()]), "<root>"),
+        ({k: v for k, v in TEST_SUITE.config().items() if k != "token"}, "token"),
+        ({k: v for k, v in TEST_SUITE.config().items() if k != "encoding_aes_key"}, "encoding_aes_key"),
+        ({k: v for k, v in TEST_SUITE.config().items() if k != "suite_secret"}, "suite_secret"),
+        ({**TEST_SUITE.config(), "encoding_aes_key": TEST_SUITE.encoding_aes_key[:-1]}, "encoding_aes_key"),
+        ({**TEST_SUITE.config(), "encoding_aes_key": TEST_SUITE.encoding_aes_key[:-1] + "!"}, "encoding_aes_key"),
+        ({**TEST_SUITE.config(), "token": 12345}, "token"),
+        ({**TEST_SUITE.config(), "kind": TEST_SUITE.suite_secret}, "kind"),
+        ({**TEST_SUITE.config(), "personal_provider": TEST_SUITE.token}, "personal_provider"),
+        ({**TEST_SUITE.config(), "unexpected": TEST_SUITE.suite_secret}, "unexpected"),
+        ({**TEST_SUITE.config(), "suite_id": "wwsomeoneelse"}, "suite_id"),
+    ],
+)
+def test_invalid_config_is_a_config_error_without_secret_values(world: World, value: Any, named: str) -> None:
+    world.put(TEST_SUITE.suite_id, value)
+    with pytest.raises(SuiteConfigError) as caught:
+        world.directory().get(TEST_SUITE.suite_id)
+    assert named in str(caught.value)
+    assert caught.value.reason == "suite_config_invalid"
+    assert_no_secret_in(caught.value, "{not json")
+
+
+def test_config_error_is_not_a_missing_suite(world: World) -> None:
+    world.put(TEST_SUITE.suite_id, "{bad")
+    directory = world.directory()
+    for _ in range(2):
+        with pytest.raises(SuiteConfigError):
+            directory.get(TEST_SUITE.suite_id)
+    world.put(TEST_SUITE.suite_id, TEST_SUITE.config())
+    assert directory.get(TEST_SUITE.suite_id).suite_id == TEST_SUITE.suite_id  # fixed by the operator, no 404 spell
+
+
+def test_build_suite_errors_name_fields_only() -> None:
+    with pytest.raises(SuiteConfigError) as caught:
+        build_suite(
+            {"suite_id": "", "suite_secret": "s3cr3t-value", "token": "t0ken-value", "encoding_aes_key": "short"}
+        )
+    message = str(caught.value)
+    assert "suite_id" in message
+    assert "s3cr3t-value" not in message
+    assert "t0ken-value" not in message
+    assert "short" not in message
+
+
+# -- receive ids -----------------------------------------------------------------------------------
+
+
+def config(**overrides: Any) -> SuiteConfig:
+    return SuiteConfig.model_validate({**TEST_SUITE.config(), "provider_corpid": None, **overrides})
+
+
+def test_accepted_receive_ids_policy() -> None:
+    assert config().accepted_receive_ids() == ()
+    assert config(provider_corpid="wwprov").accepted_receive_ids() == ("wwprov",)
+    assert config(personal_provider=True).accepted_receive_ids() == ("",)
+    assert set(config(provider_corpid="wwprov", personal_provider=True).accepted_receive_ids()) == {"wwprov", ""}
+    assert config(provider_corpid="").accepted_receive_ids() == ()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "accepted", "rejected"),
+    [
+        ({}, [TEST_SUITE.suite_id], [TEST_SUITE.provider_corpid, "", "wwcorp"]),
+        ({"provider_corpid": "wwprov"}, [TEST_SUITE.suite_id, "wwprov"], ["", "wwcorp"]),
+        ({"personal_provider": True}, [TEST_SUITE.suite_id, ""], ["wwprov", "wwcorp"]),
+    ],
+)
+def test_suite_crypto_applies_the_receive_id_policy(
+    world: World, overrides: dict[str, Any], accepted: list[str], rejected: list[str]
+) -> None:
+    world.put(TEST_SUITE.suite_id, {**TEST_SUITE.config(), "provider_corpid": None, **overrides})
+    crypto = world.directory().get(TEST_SUITE.suite_id).crypto
+    sender = TEST_SUITE.crypto()
+    for receive_id in accepted:
+        assert crypto.decrypt(sender.encrypt(b"1", receive_id)).receive_id == receive_id
+    for receive_id in rejected:
+        with pytest.raises(ReceiveIdError):
+            crypto.decrypt(sender.encrypt(b"1", receive_id))
+
+
+def test_config_repr_hides_secrets() -> None:
+    shown = repr(config(provider_corpid="wwprov"))
+    assert "wwprov" in shown
+    for secret in SECRETS:
+        assert secret not in shown
