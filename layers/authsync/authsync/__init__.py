@@ -2,8 +2,11 @@
 
 Modules are named by domain concept: ``crypto`` (WXBizMsgCrypt), ``safexml`` and
 ``callbacks`` (callback documents), ``suites`` (suite configuration), ``tickets``
-(suite_ticket storage), ``dispatch`` (the authorization-event FIFO queue) and
-``ingest`` (the callback-ingest logic).
+(suite_ticket storage), ``dispatch`` (the authorization-event FIFO queue), ``ingest``
+(the callback-ingest logic), ``client`` (WeCom's HTTP APIs), ``credentials`` and
+``tokens`` (Secrets Manager credentials, single-flight token renewal), ``authinfo``,
+``chatdata`` and ``snapshots`` (what a corp authorized, versioned in DynamoDB), ``sync``
+(the fetch pipeline) and ``runtime`` (building it from a function's environment).
 """
 
 __version__ = "0.1.0"

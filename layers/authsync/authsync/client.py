@@ -1,0 +1,570 @@
+"""The WeCom (企业微信) HTTP API client the fetch Lambdas share (spec §3, §4).
+
+Why a client of our own: every call needs the same four things done right, and the
+peer SDKs get at least one wrong — errcode-typed errors (a missing ``errcode`` is
+success for get_suite_token, get_corp_token and get_auth_info), bounded jittered
+retries on WeCom's transient answers only, one pooled connection per container, and
+no secret ever reaching a message, a ``repr`` or a log line.
+
+The client is stateless about credentials: it is *given* tokens and codes and hands
+back what WeCom answers. Caching, single-flight refresh and the "invalidate, refresh
+once, retry once" reaction to :class:`WeComTokenError` belong to the credentials layer,
+which knows where tokens live.
+
+Secrets travel in query strings (tokens, the 代开发 ``corpsecret``) and in bodies
+(suite_secret, suite_ticket, auth_code, permanent_code). ``requests``' own exceptions
+quote the URL, so they are never chained or echoed: a failure is described by the
+endpoint and the exception *type* only, and raised outside the ``except`` block so not
+even ``__context__`` holds the original.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, ClassVar, Literal
+
+import requests
+from requests.adapters import HTTPAdapter
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_TIMEOUT",
+    "IssuedToken",
+    "OnCall",
+    "WeComApiError",
+    "WeComAuthCodeError",
+    "WeComAuthorizationInvalidError",
+    "WeComClient",
+    "WeComConfigError",
+    "WeComError",
+    "WeComPermissionError",
+    "WeComProtocolError",
+    "WeComTokenError",
+    "WeComTransientError",
+    "WeComWrongTokenError",
+    "error_for",
+]
+
+log = logging.getLogger(__name__)
+# urllib3 logs request lines, query string (and so tokens) included, at DEBUG: never let it.
+logging.getLogger("urllib3").setLevel(max(logging.INFO, logging.getLogger("urllib3").level))
+
+DEFAULT_BASE_URL = "https://qyapi.weixin.qq.com"
+DEFAULT_TIMEOUT: tuple[float, float] = (3.05, 10.0)
+"""(connect, read) seconds: a connect timeout just above a TCP retransmit window (3 s)."""
+
+MAX_USER_LIST_LIMIT = 1000
+DEFAULT_MAX_PAGES = 1000
+"""iter_auth_users' bound: 1000 pages of 1000 members is far beyond any corp's seat count."""
+
+OnCall = Callable[[str, int | None, int, float], None]
+"""``on_call(endpoint, errcode, attempt, seconds)`` per HTTP attempt: ``errcode`` is 0 on success
+(also when WeCom omits it), ``None`` when no WeCom answer was parsed (timeout, connection error,
+HTTP error, malformed body)."""
+
+TokenKind = Literal["suite", "corp"]
+
+# Secret values shorter than this are not redacted from errmsg (they would match noise).
+_MIN_REDACT = 6
+_REDACTED = "***"
+_AUTH_CODE_ENDPOINTS = frozenset({"service/get_permanent_code", "service/v2/get_permanent_code"})
+_SUITE_TOKEN_PARAM = "suite_access_token"  # noqa: S105 - a parameter name, not a secret
+_CORP_TOKEN_PARAM = "access_token"  # noqa: S105 - a parameter name, not a secret
+
+
+# -- errors ---------------------------------------------------------------------------------
+
+
+class WeComError(Exception):
+    """A WeCom call that did not succeed. Its text names the endpoint, never a secret.
+
+    ``errcode`` is WeCom's code, or ``None`` when WeCom's answer never arrived or was not
+    readable (timeouts, connection errors, HTTP 5xx, malformed bodies). ``retryable``
+    says whether the *identical* request may succeed later; ``attempts`` how many HTTP
+    attempts were made before giving up.
+    """
+
+    retryable: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        endpoint: str,
+        errcode: int | None,
+        errmsg: str,
+        *,
+        attempts: int = 1,
+        http_status: int | None = None,
+    ) -> None:
+        self.endpoint = endpoint
+        self.errcode = errcode
+        self.errmsg = errmsg
+        self.attempts = attempts
+        self.http_status = http_status
+        what = f"errcode {errcode}" if errcode is not None else "no answer"
+        tries = f" after {attempts} attempts" if attempts > 1 else ""
+        super().__init__(f"WeCom {endpoint}: {what} ({errmsg}){tries}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle/copy by fields: ``args`` holds only the message, which ``__init__`` cannot take."""
+        fields = {"endpoint": self.endpoint, "errcode": self.errcode, "errmsg": self.errmsg}
+        return (_restore_error, (type(self), {**fields, "attempts": self.attempts, "http_status": self.http_status}))
+
+
+class WeComTokenError(WeComError):
+    """The token was invalid (40014, 40082) or expired (42001, 42009).
+
+    Not retryable as is: the caller drops its cached token of ``token_kind``, refreshes
+    it once and retries once (spec §4). A 40082 that persists after a refresh means the
+    corp never authorized this suite.
+    """
+
+    SUITE_CODES: ClassVar[frozenset[int]] = frozenset({40082, 42009})
+    CORP_CODES: ClassVar[frozenset[int]] = frozenset({40014, 42001})
+
+    @property
+    def token_kind(self) -> TokenKind:
+        """Which token to refresh: ``suite`` (suite_access_token) or ``corp`` (access_token)."""
+        return "suite" if self.errcode in self.SUITE_CODES else "corp"
+
+    @property
+    def expired(self) -> bool:
+        """True for 42001/42009 (expired or ended early), False for 40014/40082 (unknown)."""
+        return self.errcode in (42001, 42009)
+
+
+class WeComWrongTokenError(WeComError):
+    """41001: a corp API got no corp access_token — typically a suite token was sent (spec §6.4).
+
+    A programming error, not a state of WeCom: retrying cannot help.
+    """
+
+
+class WeComConfigError(WeComError):
+    """Our configuration is wrong (secret, suite id, ticket, corp id, IP whitelist): alert, no retry.
+
+    40001 invalid secret (for 代开发 ``gettoken`` the secret *is* the permanent code),
+    40013 corpid, 40080 suite_secret, 40083 suite_id (or a GET that lost its body),
+    40085 suite_ticket (expired or of another suite), 40086 third-party app id,
+    60020 caller IP not whitelisted.
+    """
+
+
+class WeComPermissionError(WeComError):
+    """The app lacks a permission (48002 API not authorized, 60011 scope, 301002 app).
+
+    For chatdata, 48002 is a *state* of the corp (数据与智能专区 not authorized), not a fault.
+    """
+
+
+class WeComAuthorizationInvalidError(WeComError):
+    """40084: the permanent code is dead — the corp cancelled, or the 代开发 secret was reset."""
+
+
+class WeComAuthCodeError(WeComError):
+    """The AuthCode is unusable (40078 used/expired/foreign, 40058 malformed): the auth flow restarts."""
+
+
+class WeComTransientError(WeComError):
+    """WeCom was busy or unreachable (-1, 45009, 45033, HTTP 5xx, timeouts, connection errors).
+
+    Raised only once the client's own retries are exhausted; a later redelivery may succeed.
+    """
+
+    retryable: ClassVar[bool] = True
+    CODES: ClassVar[frozenset[int]] = frozenset({-1, 45009, 45033})
+
+
+class WeComApiError(WeComError):
+    """Any other non-zero errcode: unexpected, so not retried."""
+
+
+class WeComProtocolError(WeComError):
+    """WeCom's answer was not what the protocol promises (not JSON, not an object, missing fields)."""
+
+
+_BY_ERRCODE: dict[int, type[WeComError]] = {
+    **dict.fromkeys(WeComTokenError.SUITE_CODES | WeComTokenError.CORP_CODES, WeComTokenError),
+    41001: WeComWrongTokenError,
+    **dict.fromkeys((40001, 40013, 40080, 40083, 40085, 40086, 60020), WeComConfigError),
+    **dict.fromkeys((48002, 60011, 301002), WeComPermissionError),
+    40084: WeComAuthorizationInvalidError,
+    40078: WeComAuthCodeError,
+    **dict.fromkeys(WeComTransientError.CODES, WeComTransientError),
+}
+
+
+def _restore_error(cls: type[WeComError], fields: dict[str, Any]) -> WeComError:
+    return cls(**fields)
+
+
+def error_for(endpoint: str, errcode: int, errmsg: str = "", *, attempts: int = 1) -> WeComError:
+    """The typed error for a non-zero ``errcode`` from ``endpoint`` (spec §4)."""
+    cls = _BY_ERRCODE.get(errcode, WeComApiError)
+    if errcode == 40058 and endpoint in _AUTH_CODE_ENDPOINTS:
+        cls = WeComAuthCodeError  # "auth_code exceed min length 64": the code itself is bad
+    return cls(endpoint, errcode, errmsg, attempts=attempts)
+
+
+# -- tokens ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    """A suite or corp access token as WeCom issued it. ``repr`` hides the value.
+
+    ``obtained_at`` is taken *before* the request was sent, so ``expires_at`` errs early:
+    a caller never believes a token lives longer than it does.
+    """
+
+    value: str
+    expires_in: int
+    obtained_at: float
+
+    @property
+    def expires_at(self) -> float:
+        return self.obtained_at + self.expires_in
+
+    def remaining(self, now: float) -> float:
+        """Seconds left at ``now`` (negative once expired)."""
+        return self.expires_at - now
+
+    def usable(self, now: float, *, margin: float = 0.0) -> bool:
+        """Still valid ``margin`` seconds from ``now`` (refresh ahead of expiry with a margin)."""
+        return self.remaining(now) > margin
+
+    def __repr__(self) -> str:
+        return (
+            f"IssuedToken(expires_in={self.expires_in}, obtained_at={self.obtained_at}, expires_at={self.expires_at})"
+        )
+
+
+# -- the client -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """One API call as the retry loop sees it; ``secrets`` are redacted from any errmsg."""
+
+    endpoint: str
+    method: Literal["GET", "POST"]
+    params: Mapping[str, str]
+    body: Mapping[str, Any] | None
+    secrets: tuple[str, ...]
+
+    def __repr__(self) -> str:
+        return f"_Call({self.method} {self.endpoint})"
+
+
+class WeComClient:
+    """WeCom's third-party / 代开发 APIs over one pooled ``requests.Session``.
+
+    ``base_url`` is WeCom's host (the emulator's ``base_url`` in tests); a trailing
+    ``/cgi-bin`` is accepted too. Transient failures are retried up to ``max_retries``
+    times with full-jitter exponential backoff — ``random() * min(cap, base * 2**n)`` —
+    because WeCom asks for no more than 3 retries on -1 and synchronized retries from
+    many Lambdas would only deepen a 45009. ``sleep``, ``random`` and ``clock`` are
+    injectable for tests. ``on_call`` observes every HTTP attempt (for metrics); an
+    exception it raises is logged and ignored.
+    """
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_BASE_URL,
+        *,
+        timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+        max_retries: int = 3,
+        backoff_base: float = 0.25,
+        backoff_cap: float = 4.0,
+        sleep: Callable[[float], None] = time.sleep,
+        random: Callable[[], float] = random.random,
+        clock: Callable[[], float] = time.time,
+        on_call: OnCall | None = None,
+        session: requests.Session | None = None,
+        pool_maxsize: int = 10,
+    ) -> None:
+        if max_retries < 0:
+            raise ValueError("max_retries must be >= 0")
+        if backoff_base < 0 or backoff_cap < 0:
+            raise ValueError("backoff_base and backoff_cap must be >= 0")
+        base = base_url.rstrip("/")
+        base = base.removesuffix("/cgi-bin")
+        self.base_url = base
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self._sleep = sleep
+        self._random = random
+        self._clock = clock
+        self._on_call = on_call
+        self._owns_session = session is None
+        self._session = session if session is not None else self._new_session(pool_maxsize)
+
+    @staticmethod
+    def _new_session(pool_maxsize: int) -> requests.Session:
+        """One keep-alive pool per host; retries are ours (urllib3's would bypass backoff and typing)."""
+        session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=pool_maxsize, max_retries=0)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        session.headers["User-Agent"] = "wecom-authsync"
+        return session
+
+    def close(self) -> None:
+        """Close the session if this client created it."""
+        if self._owns_session:
+            self._session.close()
+
+    def __enter__(self) -> WeComClient:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"WeComClient(base_url={self.base_url!r}, timeout={self.timeout!r}, max_retries={self.max_retries})"
+
+    # -- service/* ------------------------------------------------------------------------
+
+    def get_suite_token(self, suite_id: str, suite_secret: str, suite_ticket: str) -> IssuedToken:
+        """``service/get_suite_token`` (spec §3.1): the suite_access_token for ``suite_id``."""
+        obtained_at = self._clock()
+        document = self._execute(
+            _Call(
+                "service/get_suite_token",
+                "POST",
+                {},
+                {"suite_id": suite_id, "suite_secret": suite_secret, "suite_ticket": suite_ticket},
+                (suite_secret, suite_ticket),
+            )
+        )
+        return _issued(document, "suite_access_token", obtained_at, "service/get_suite_token")
+
+    def get_permanent_code(self, suite_token: str, auth_code: str, *, v2: bool = True) -> dict[str, Any]:
+        """Exchange a single-use AuthCode (spec §3.2). v2 is the fast one: code, corp id/name, state.
+
+        An AuthCode is consumed by WeCom even if its answer is lost on the way back, so a
+        retry after a timeout may meet 40078 (:class:`WeComAuthCodeError`, ``attempts`` > 1).
+        """
+        endpoint = "service/v2/get_permanent_code" if v2 else "service/get_permanent_code"
+        return self._execute(
+            _Call(
+                endpoint, "POST", {_SUITE_TOKEN_PARAM: suite_token}, {"auth_code": auth_code}, (suite_token, auth_code)
+            )
+        )
+
+    def get_auth_info(self, suite_token: str, corp_id: str, permanent_code: str, *, v2: bool = True) -> dict[str, Any]:
+        """``service[/v2]/get_auth_info`` (spec §3.3); the body names ``auth_corpid``, not auth_code (§6.10)."""
+        endpoint = "service/v2/get_auth_info" if v2 else "service/get_auth_info"
+        return self._execute(
+            _Call(
+                endpoint,
+                "POST",
+                {_SUITE_TOKEN_PARAM: suite_token},
+                {"auth_corpid": corp_id, "permanent_code": permanent_code},
+                (suite_token, permanent_code),
+            )
+        )
+
+    def get_corp_token(self, suite_token: str, corp_id: str, permanent_code: str) -> IssuedToken:
+        """``service/get_corp_token`` (spec §3.4): a 第三方 app's access_token in ``corp_id``."""
+        obtained_at = self._clock()
+        document = self._execute(
+            _Call(
+                "service/get_corp_token",
+                "POST",
+                {_SUITE_TOKEN_PARAM: suite_token},
+                {"auth_corpid": corp_id, "permanent_code": permanent_code},
+                (suite_token, permanent_code),
+            )
+        )
+        return _issued(document, "access_token", obtained_at, "service/get_corp_token")
+
+    def get_customized_token(self, corp_id: str, secret: str) -> IssuedToken:
+        """``GET gettoken`` (spec §3.4): a 代开发 app's access_token; ``secret`` is its permanent code."""
+        obtained_at = self._clock()
+        document = self._execute(_Call("gettoken", "GET", {"corpid": corp_id, "corpsecret": secret}, None, (secret,)))
+        return _issued(document, "access_token", obtained_at, "gettoken")
+
+    # -- chatdata/* -----------------------------------------------------------------------
+
+    def get_corp_chat_auth_info(self, corp_token: str) -> dict[str, Any]:
+        """``chatdata/get_corp_auth_info`` (spec §3.5): the corp's 数据与智能专区 editions.
+
+        Needs the corp token (a suite token is 41001); 48002 means chatdata is not authorized.
+        """
+        return self._execute(
+            _Call("chatdata/get_corp_auth_info", "POST", {_CORP_TOKEN_PARAM: corp_token}, {}, (corp_token,))
+        )
+
+    def get_auth_user_list(self, corp_token: str, *, cursor: str | None = None, limit: int = 1000) -> dict[str, Any]:
+        """One page of ``chatdata/get_auth_user_list`` (spec §3.6): auth_user_list, next_cursor, has_more."""
+        if isinstance(limit, bool) or not 1 <= limit <= MAX_USER_LIST_LIMIT:
+            raise ValueError(f"limit must be 1..{MAX_USER_LIST_LIMIT}")
+        body: dict[str, Any] = {"limit": limit}
+        if cursor:
+            body["cursor"] = cursor
+        return self._execute(
+            _Call("chatdata/get_auth_user_list", "POST", {_CORP_TOKEN_PARAM: corp_token}, body, (corp_token,))
+        )
+
+    def iter_auth_users(
+        self, corp_token: str, *, limit: int = 1000, max_pages: int = DEFAULT_MAX_PAGES
+    ) -> Iterator[dict[str, Any]]:
+        """Every authorized member, following ``next_cursor`` while ``has_more`` (``true`` or ``1``).
+
+        Bounded by ``max_pages``; a cursor that is empty or repeats while ``has_more`` is a
+        :class:`WeComProtocolError` rather than an endless loop.
+        """
+        endpoint = "chatdata/get_auth_user_list"
+        cursor: str | None = None
+        seen: set[str] = set()
+        for _ in range(max_pages):
+            page = self.get_auth_user_list(corp_token, cursor=cursor, limit=limit)
+            users = page.get("auth_user_list") or []
+            if not isinstance(users, list):
+                raise WeComProtocolError(endpoint, None, "auth_user_list is not a list")
+            for user in users:
+                if not isinstance(user, dict):
+                    raise WeComProtocolError(endpoint, None, "auth_user_list entry is not an object")
+                yield user
+            if not _has_more(page.get("has_more", False), endpoint):
+                return
+            next_cursor = page.get("next_cursor")
+            if not isinstance(next_cursor, str) or not next_cursor or next_cursor in seen:
+                raise WeComProtocolError(endpoint, None, "has_more without a new next_cursor")
+            seen.add(next_cursor)
+            cursor = next_cursor
+        raise WeComProtocolError(endpoint, None, f"more than {max_pages} pages")
+
+    # -- machinery ------------------------------------------------------------------------
+
+    def backoff(self, retry: int) -> float:
+        """The sleep before retry number ``retry`` (1-based): full jitter under an exponential cap."""
+        ceiling = min(self.backoff_cap, self.backoff_base * 2.0 ** (retry - 1))
+        return max(0.0, min(ceiling, self._random() * ceiling))
+
+    def _execute(self, call: _Call) -> dict[str, Any]:
+        """Attempt ``call``, retrying transient failures; the answer minus errcode/errmsg."""
+        attempt = 0
+        while True:
+            attempt += 1
+            outcome = self._attempt(call, attempt)
+            if not isinstance(outcome, WeComError):
+                return outcome
+            if not outcome.retryable or attempt > self.max_retries:
+                raise outcome
+            delay = self.backoff(attempt)
+            log.warning(
+                "WeCom %s attempt %d failed (%s: %s); retrying in %.2fs",
+                call.endpoint,
+                attempt,
+                outcome.errcode,
+                outcome.errmsg,
+                delay,
+            )
+            self._sleep(delay)
+
+    def _attempt(self, call: _Call, attempt: int) -> dict[str, Any] | WeComError:
+        """One HTTP attempt; failures are *returned* so no requests exception is ever chained."""
+        url = f"{self.base_url}/cgi-bin/{call.endpoint}"
+        started = time.perf_counter()
+        response: requests.Response | None = None
+        content = b""
+        failure: str | None = None
+        transient = True
+        try:
+            response = self._session.request(
+                call.method,
+                url,
+                params=dict(call.params) or None,
+                json=dict(call.body) if call.body is not None else None,
+                timeout=self.timeout,
+                allow_redirects=False,
+            )
+            content = response.content
+        except (
+            requests.Timeout,
+            requests.ConnectionError,
+            requests.exceptions.ChunkedEncodingError,
+            requests.exceptions.ContentDecodingError,
+        ) as exc:
+            failure = type(exc).__name__
+        except requests.RequestException as exc:  # invalid URL and the like: our configuration
+            failure = type(exc).__name__
+            transient = False
+        if failure is not None or response is None:
+            self._observe(call.endpoint, None, attempt, started)
+            cls: type[WeComError] = WeComTransientError if transient else WeComProtocolError
+            return cls(call.endpoint, None, failure or "no response", attempts=attempt)
+        return self._interpret(call, attempt, started, response.status_code, content)
+
+    def _interpret(
+        self, call: _Call, attempt: int, started: float, status: int, content: bytes
+    ) -> dict[str, Any] | WeComError:
+        endpoint = call.endpoint
+        if status >= 500 or status == 429:
+            self._observe(endpoint, None, attempt, started)
+            return WeComTransientError(endpoint, None, f"HTTP {status}", attempts=attempt, http_status=status)
+        if status != 200:
+            self._observe(endpoint, None, attempt, started)
+            return WeComProtocolError(endpoint, None, f"HTTP {status}", attempts=attempt, http_status=status)
+        try:
+            document = json.loads(content)
+        except (UnicodeDecodeError, ValueError):
+            document = None
+        if not isinstance(document, dict):
+            self._observe(endpoint, None, attempt, started)
+            return WeComProtocolError(endpoint, None, "answer is not a JSON object", attempts=attempt, http_status=200)
+        errcode = document.pop("errcode", 0)  # absent = success for three APIs (spec §3)
+        errmsg = document.pop("errmsg", "")
+        if isinstance(errcode, bool) or not isinstance(errcode, int):
+            self._observe(endpoint, None, attempt, started)
+            return WeComProtocolError(endpoint, None, "errcode is not an integer", attempts=attempt, http_status=200)
+        self._observe(endpoint, errcode, attempt, started)
+        if errcode == 0:
+            return document
+        return error_for(endpoint, errcode, _redact(str(errmsg), call.secrets), attempts=attempt)
+
+    def _observe(self, endpoint: str, errcode: int | None, attempt: int, started: float) -> None:
+        if self._on_call is None:
+            return
+        try:
+            self._on_call(endpoint, errcode, attempt, time.perf_counter() - started)
+        except Exception as exc:  # metrics must never fail a WeCom call
+            log.warning("on_call hook failed for %s (%s)", endpoint, type(exc).__name__)
+
+
+def _issued(document: Mapping[str, Any], key: str, obtained_at: float, endpoint: str) -> IssuedToken:
+    value = document.get(key)
+    expires_in = document.get("expires_in")
+    if not isinstance(value, str) or not value:
+        raise WeComProtocolError(endpoint, None, f"answer has no {key}")
+    if isinstance(expires_in, bool) or not isinstance(expires_in, int) or expires_in <= 0:
+        raise WeComProtocolError(endpoint, None, "answer has no positive expires_in")
+    return IssuedToken(value, expires_in, obtained_at)
+
+
+def _has_more(value: object, endpoint: str) -> bool:
+    """``has_more``: the doc table says 1/0, its sample ``true`` (spec §3.6) — accept both."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return value == 1
+    raise WeComProtocolError(endpoint, None, "has_more is neither a boolean nor 0/1")
+
+
+def _redact(text: str, secrets: tuple[str, ...]) -> str:
+    """WeCom's errmsg does not echo inputs today; make sure it never carries ours to a log."""
+    for secret in secrets:
+        if len(secret) >= _MIN_REDACT and secret in text:
+            text = text.replace(secret, _REDACTED)
+    return text

@@ -1,0 +1,164 @@
+"""Where credentials live in Secrets Manager, and how they are written without regressions.
+
+Names (``<Stage>`` from the stack; prefixes come from the functions' environment):
+
+* ``wecom-authsync/<Stage>/suites/<suite_id>/config``        suite configuration (operator-written)
+* ``wecom-authsync/<Stage>/suites/<suite_id>/ticket``        newest suite_ticket (callback-ingest)
+* ``wecom-authsync/<Stage>/suites/<suite_id>/suite-token``   suite_access_token
+* ``wecom-authsync/<Stage>/corps/<suite_id>/<corp_id>/permanent-code``
+* ``wecom-authsync/<Stage>/corps/<suite_id>/<corp_id>/access-token``
+
+Secrets Manager has no conditional put, but moving the ``AWSCURRENT`` label with
+``RemoveFromVersionId`` fails if another writer moved it first: a compare-and-swap.
+:class:`ForwardOnlySecrets` writes *stage a new version, then swap the label from the
+version we compared against*; losing the swap means re-read and decide again, so a
+value judged older than the stored one (a ticket's TimeStamp, a token's issue time)
+never replaces it, whatever the interleaving of Lambda instances.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+if TYPE_CHECKING:
+    from mypy_boto3_secretsmanager.client import SecretsManagerClient
+
+__all__ = [
+    "CredentialNames",
+    "ForwardOnlySecrets",
+    "SecretConflictError",
+    "WriteOutcome",
+    "WriteResult",
+    "error_code",
+]
+
+_INCOMING = "INCOMING"
+_ATTEMPTS = 5
+
+
+def error_code(exc: BaseException | None) -> str:
+    """The AWS error code of a botocore ``ClientError`` (or of one wrapped as ``__context__``)."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code", ""))
+    return error_code(exc.__context__) if exc is not None and exc.__context__ is not exc else ""
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialNames:
+    """Secret names for one stage. Both prefixes end with ``/``."""
+
+    suite_prefix: str
+    corp_prefix: str
+
+    def suite_config(self, suite_id: str) -> str:
+        return f"{self.suite_prefix}{suite_id}/config"
+
+    def ticket(self, suite_id: str) -> str:
+        return f"{self.suite_prefix}{suite_id}/ticket"
+
+    def suite_token(self, suite_id: str) -> str:
+        return f"{self.suite_prefix}{suite_id}/suite-token"
+
+    def permanent_code(self, suite_id: str, corp_id: str) -> str:
+        return f"{self.corp_prefix}{suite_id}/{corp_id}/permanent-code"
+
+    def corp_token(self, suite_id: str, corp_id: str) -> str:
+        return f"{self.corp_prefix}{suite_id}/{corp_id}/access-token"
+
+
+class WriteOutcome(enum.Enum):
+    STORED = "stored"
+    NOT_NEWER = "not_newer"
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """The outcome, and for ``NOT_NEWER`` the stored document that won (it may hold secrets: never log it)."""
+
+    outcome: WriteOutcome
+    stored: dict[str, Any] | None = None
+
+    def __repr__(self) -> str:
+        return f"WriteResult(outcome={self.outcome})"
+
+
+class SecretConflictError(RuntimeError):
+    """Lost the compare-and-swap more often than plausible; fail so the caller's retry happens later."""
+
+
+class ForwardOnlySecrets:
+    """JSON documents in Secrets Manager that only ever move forward."""
+
+    def __init__(self, client: SecretsManagerClient, *, description: str) -> None:
+        self._client = client
+        self._description = description
+
+    def read(self, name: str) -> tuple[str, dict[str, Any]] | None:
+        """``(version_id, document)`` of AWSCURRENT, or ``None`` if the secret does not exist.
+
+        AWSCURRENT is named explicitly: it is AWS's default, but moto's default ignores
+        label moves made with UpdateSecretVersionStage.
+        """
+        try:
+            current = self._client.get_secret_value(SecretId=name, VersionStage="AWSCURRENT")
+        except ClientError as exc:
+            if error_code(exc) == "ResourceNotFoundException":
+                return None
+            raise
+        document: dict[str, Any] = json.loads(current["SecretString"])
+        return current["VersionId"], document
+
+    def write(
+        self, name: str, document: dict[str, Any], is_newer: Callable[[dict[str, Any], dict[str, Any]], bool]
+    ) -> WriteResult:
+        """Store ``document`` unless ``is_newer(document, stored)`` is false for what is stored."""
+        text = json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+        for _ in range(_ATTEMPTS):
+            current = self.read(name)
+            if current is None:
+                if self._create(name, text):
+                    return WriteResult(WriteOutcome.STORED)
+                continue  # someone created it first: compare against theirs
+            version_id, stored = current
+            if not is_newer(document, stored):
+                return WriteResult(WriteOutcome.NOT_NEWER, stored)
+            staged = self._client.put_secret_value(SecretId=name, SecretString=text, VersionStages=[_INCOMING])
+            try:
+                self._client.update_secret_version_stage(
+                    SecretId=name,
+                    VersionStage="AWSCURRENT",
+                    MoveToVersionId=staged["VersionId"],
+                    RemoveFromVersionId=version_id,
+                )
+            except ClientError as exc:
+                if error_code(exc) != "InvalidParameterException":
+                    raise
+                continue  # another writer moved AWSCURRENT since we read it
+            return WriteResult(WriteOutcome.STORED)
+        raise SecretConflictError("secret write kept losing the compare-and-swap")
+
+    def delete(self, name: str) -> bool:
+        """Delete at once (no recovery window): used when WeCom says the data must go."""
+        try:
+            self._client.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
+        except ClientError as exc:
+            if error_code(exc) == "ResourceNotFoundException":
+                return False
+            raise
+        return True
+
+    def _create(self, name: str, text: str) -> bool:
+        try:
+            self._client.create_secret(Name=name, SecretString=text, Description=self._description)
+        except ClientError as exc:
+            if error_code(exc) == "ResourceExistsException":
+                return False
+            raise
+        return True
