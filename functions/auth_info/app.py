@@ -1,1 +1,74 @@
-"""Placeholder until the handler lands."""
+"""auth-info: consumes the auth-events FIFO queue (callbacks and reconcile requests).
+
+A thin handler: Powertools batch processing with FIFO partial failures (a failed
+message holds back only the rest of its own corp's group), idempotency keyed on the
+FIFO deduplication id (a WeCom retry that arrives after SQS's 5-minute window is still
+processed once), and one call of :class:`authsync.sync.AuthorizationSync` per message.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import asdict
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from authsync.runtime import build_authorization_sync
+from authsync.sync import AuthMessage, AuthorizationSync
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+processor = SqsFifoPartialProcessor(skip_group_on_error=True)
+idempotency = IdempotencyConfig(event_key_jmespath="key", expires_after_seconds=7 * 86400)
+
+
+@functools.cache
+def handler() -> Any:
+    """The idempotent per-message function, built once per container."""
+    sync: AuthorizationSync = build_authorization_sync()
+    persistence = DynamoDBPersistenceLayer(table_name=os.environ["IDEMPOTENCY_TABLE"])
+
+    @idempotent_function(  # type: ignore[untyped-decorator]
+        data_keyword_argument="item", persistence_store=persistence, config=idempotency
+    )
+    def process(item: dict[str, Any]) -> dict[str, Any]:
+        return asdict(sync.handle(AuthMessage.from_sqs(item["record"])))
+
+    return process
+
+
+@tracer.capture_method
+def record_handler(record: SQSRecord) -> None:
+    key = record.attributes.message_deduplication_id or record.message_id
+    try:
+        result = handler()(item={"key": key, "record": record.raw_event})
+    except Exception as exc:
+        # Left on the queue: retried, then redriven to the DLQ (alarmed) after maxReceiveCount.
+        logger.exception("auth event failed", error_type=type(exc).__name__, message_id=record.message_id)
+        metrics.add_metric(name="AuthEventsFailed", unit=MetricUnit.Count, value=1)
+        raise
+    logger.info("auth event processed", **result)
+    metrics.add_metric(name=f"AuthEvents_{result['outcome'].split(':')[0]}", unit=MetricUnit.Count, value=1)
+    if result.get("changed"):
+        metrics.add_metric(name="SnapshotVersionsWritten", unit=MetricUnit.Count, value=1)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    idempotency.register_lambda_context(context)
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

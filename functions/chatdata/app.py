@@ -1,1 +1,52 @@
-"""Placeholder until the handler lands."""
+"""chatdata: consumes the chatdata FIFO queue; one :class:`authsync.sync.ChatdataSync` call per message.
+
+Requests are naturally idempotent (a request older than the stored snapshot is a no-op,
+an identical fetch writes no version), so no idempotency table is needed here.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import asdict
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from authsync.runtime import build_chatdata_sync
+from authsync.sync import ChatdataRequest, ChatdataSync
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+processor = SqsFifoPartialProcessor(skip_group_on_error=True)
+
+
+@functools.cache
+def sync() -> ChatdataSync:
+    return build_chatdata_sync()
+
+
+@tracer.capture_method
+def record_handler(record: SQSRecord) -> None:
+    try:
+        result = sync().handle(ChatdataRequest.from_json(record.body))
+    except Exception as exc:
+        logger.exception("chatdata request failed", error_type=type(exc).__name__, message_id=record.message_id)
+        metrics.add_metric(name="ChatdataFailed", unit=MetricUnit.Count, value=1)
+        raise
+    logger.info("chatdata request processed", **asdict(result))
+    metrics.add_metric(name=f"Chatdata_{result.outcome}", unit=MetricUnit.Count, value=1)
+    if result.changed:
+        metrics.add_metric(name="SnapshotVersionsWritten", unit=MetricUnit.Count, value=1)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

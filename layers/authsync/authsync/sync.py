@@ -1,0 +1,285 @@
+"""The fetch pipeline: what the auth-info and chatdata functions do with one queue message.
+
+Messages on the auth-events queue are either a WeCom callback (the decrypted XML, as
+callback-ingest enqueued it) or a reconcile request (JSON). For each:
+
+* ``create_auth`` / ``reset_permanent_code``: exchange the AuthCode with v2
+  ``get_permanent_code`` and store the code *before anything else* (the AuthCode is
+  single-use), then fetch auth info;
+* ``change_auth``, data-permission events, reconcile: fetch ``get_auth_info`` (v2: it
+  is the faster call and omits the 7-day QR URL that would make every fetch a "change");
+* ``cancel_auth``: delete the corp's credentials and data, no WeCom call.
+
+Every fetch of a corp is *coalesced*: if the stored snapshot was fetched after the
+message was sent, it already reflects that event and nothing is called. A burst of
+change_auth for one corp therefore costs one get_auth_info, not one per event.
+After an auth-info fetch, a chatdata request goes on the second FIFO queue; the
+chatdata function coalesces the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from authsync.callbacks import (
+    AuthDataPermission,
+    CancelAuth,
+    ChangeAuth,
+    CreateAuth,
+    GenericEvent,
+    ResetPermanentCode,
+    parse_event,
+)
+from authsync.client import WeComAuthCodeError, WeComClient, WeComPermissionError
+from authsync.tokens import CorpNotAuthorizedError, PermanentCodes, Tokens
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs.client import SQSClient
+
+    from authsync.snapshots import SnapshotStore
+
+__all__ = [
+    "AuthMessage",
+    "AuthorizationSync",
+    "ChatdataRequest",
+    "ChatdataSync",
+    "SqsChatdataRequests",
+    "SyncResult",
+]
+
+PENDING_INSTALL_GRACE = 900.0
+"""How long an event for a corp we hold no permanent code for is retried: its create_auth
+may still be in flight in another message group. After that it is logged and dropped."""
+
+CANCELLED_RETENTION = 30 * 86400
+"""How long the minimal tombstone of a cancelled corp is kept (its data is deleted at once)."""
+
+
+class RetryLaterError(RuntimeError):
+    """Not an error of the message: retry it later (the batch processor reports it as failed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SyncResult:
+    """What happened (safe to log: no secrets)."""
+
+    outcome: str
+    suite_id: str
+    corp_id: str | None = None
+    version: int | None = None
+    changed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AuthMessage:
+    """One message of the auth-events queue."""
+
+    kind: Literal["callback", "reconcile"]
+    suite_id: str
+    corp_id: str | None
+    body: str
+    sent_at: float
+
+    @classmethod
+    def from_sqs(cls, record: dict[str, Any]) -> AuthMessage:
+        attributes = record.get("messageAttributes", {})
+        kind = _attribute(attributes, "kind") or "callback"
+        sent_at = int(record.get("attributes", {}).get("SentTimestamp", "0")) / 1000
+        body = str(record.get("body", ""))
+        if kind == "reconcile":
+            document = json.loads(body)
+            return cls("reconcile", str(document["suite_id"]), str(document["corp_id"]), body, sent_at)
+        return cls(
+            "callback", _attribute(attributes, "suite_id") or "", _attribute(attributes, "corp_id"), body, sent_at
+        )
+
+
+def _attribute(attributes: dict[str, Any], name: str) -> str | None:
+    value = attributes.get(name, {})
+    text = value.get("stringValue") or value.get("StringValue")
+    return str(text) if text else None
+
+
+@dataclass(frozen=True, slots=True)
+class ChatdataRequest:
+    suite_id: str
+    corp_id: str
+    requested_at: float
+
+    def to_json(self) -> str:
+        return json.dumps({"suite_id": self.suite_id, "corp_id": self.corp_id, "requested_at": self.requested_at})
+
+    @classmethod
+    def from_json(cls, text: str) -> ChatdataRequest:
+        document = json.loads(text)
+        return cls(str(document["suite_id"]), str(document["corp_id"]), float(document["requested_at"]))
+
+
+class ChatdataRequests(Protocol):
+    def request(self, item: ChatdataRequest) -> None: ...
+
+
+class SqsChatdataRequests:
+    """The chatdata FIFO queue: one group per corp; a repeated request for the same fetch collapses."""
+
+    def __init__(self, client: SQSClient, queue_url: str) -> None:
+        self._client = client
+        self._queue_url = queue_url
+
+    def request(self, item: ChatdataRequest) -> None:
+        key = f"{item.suite_id}:{item.corp_id}"
+        self._client.send_message(
+            QueueUrl=self._queue_url,
+            MessageBody=item.to_json(),
+            MessageGroupId=key[:128],
+            MessageDeduplicationId=hashlib.sha256(f"{key}:{item.requested_at:.3f}".encode()).hexdigest(),
+        )
+
+
+class AuthorizationSync:
+    """The auth-info function's logic."""
+
+    def __init__(
+        self,
+        *,
+        client: WeComClient,
+        tokens: Tokens,
+        permanent_codes: PermanentCodes,
+        snapshots: SnapshotStore,
+        chatdata: ChatdataRequests,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._client = client
+        self._tokens = tokens
+        self._codes = permanent_codes
+        self._snapshots = snapshots
+        self._chatdata = chatdata
+        self._clock = clock
+
+    def handle(self, message: AuthMessage) -> SyncResult:
+        if message.kind == "reconcile":
+            assert message.corp_id is not None
+            return self.fetch_auth_info(message.suite_id, message.corp_id, requested_at=message.sent_at)
+        event = parse_event(message.body.encode("utf-8"))
+        if isinstance(event, GenericEvent):
+            return SyncResult(f"ignored:{event.kind}", message.suite_id, event.corp_id)
+        suite_id = event.suite_id
+        if isinstance(event, CreateAuth | ResetPermanentCode):
+            return self._exchange(
+                suite_id, event.auth_code.get_secret_value(), rotate=isinstance(event, ResetPermanentCode)
+            )
+        if isinstance(event, CancelAuth):
+            return self.cancel(suite_id, event.auth_corp_id)
+        if isinstance(event, ChangeAuth | AuthDataPermission):
+            assert event.corp_id is not None
+            return self.fetch_auth_info(suite_id, event.corp_id, requested_at=message.sent_at)
+        return SyncResult(f"ignored:{event.info_type}", suite_id, event.corp_id)
+
+    def _exchange(self, suite_id: str, auth_code: str, *, rotate: bool) -> SyncResult:
+        obtained_at = self._clock()
+        try:
+            document = self._tokens.with_suite_token(
+                suite_id, lambda token: self._client.get_permanent_code(token, auth_code)
+            )
+        except WeComAuthCodeError:
+            # Used or expired: a redelivery after a completed exchange, or a code older
+            # than 10 minutes. Nothing can be retried; the idempotency record of the first
+            # delivery (or the next reconcile) covers the corp.
+            return SyncResult("auth_code_invalid", suite_id)
+        corp_id = str(document["auth_corp_info"]["corpid"])
+        self._codes.put(suite_id, corp_id, str(document["permanent_code"]), obtained_at)
+        self._tokens.forget_corp_token(suite_id, corp_id)  # any token of the previous code is void
+        result = self.fetch_auth_info(suite_id, corp_id, requested_at=obtained_at, reactivate=True)
+        return SyncResult("rotated" if rotate else "installed", suite_id, corp_id, result.version, result.changed)
+
+    def cancel(self, suite_id: str, corp_id: str) -> SyncResult:
+        # ⚠️ WeCom requires providers to delete a cancelled corp's data (spec §2): credentials
+        # go at once; the snapshot store keeps only a dated tombstone that expires.
+        self._tokens.forget_corp(suite_id, corp_id)
+        self._snapshots.mark_cancelled(suite_id, corp_id, self._clock(), CANCELLED_RETENTION)
+        return SyncResult("cancelled", suite_id, corp_id)
+
+    def fetch_auth_info(
+        self, suite_id: str, corp_id: str, *, requested_at: float, reactivate: bool = False
+    ) -> SyncResult:
+        from authsync.authinfo import derive_verification
+
+        state = self._snapshots.get(suite_id, corp_id)
+        if state is not None and not reactivate:
+            if state.status == "cancelled":
+                return SyncResult("skipped_cancelled", suite_id, corp_id)
+            if (state.auth_info_fetched_at or 0) >= requested_at:
+                return SyncResult("fresh", suite_id, corp_id, state.auth_info_version)
+        code = self._codes.get(suite_id, corp_id)
+        if code is None:
+            if state is None and self._clock() - requested_at < PENDING_INSTALL_GRACE:
+                raise RetryLaterError("corp not installed yet; its create_auth may still be queued")
+            return SyncResult("unknown_corp", suite_id, corp_id)
+        fetched_at = self._clock()  # taken before the call: an earlier fetch never wins over a later one
+        document = self._tokens.with_suite_token(
+            suite_id, lambda token: self._client.get_auth_info(token, corp_id, code)
+        )
+        verification = derive_verification(document, fetched_at)
+        recorded = self._snapshots.record(
+            suite_id,
+            corp_id,
+            "auth_info",
+            document,
+            fetched_at,
+            derived={"verification": verification.model_dump(mode="json")},
+            reactivate=reactivate,
+        )
+        if not recorded.stale:
+            self._chatdata.request(ChatdataRequest(suite_id, corp_id, fetched_at))
+        return SyncResult("fetched", suite_id, corp_id, recorded.version, recorded.changed)
+
+
+class ChatdataSync:
+    """The chatdata function's logic."""
+
+    def __init__(
+        self,
+        *,
+        client: WeComClient,
+        tokens: Tokens,
+        snapshots: SnapshotStore,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._client = client
+        self._tokens = tokens
+        self._snapshots = snapshots
+        self._clock = clock
+
+    def handle(self, request: ChatdataRequest) -> SyncResult:
+        from authsync.chatdata import not_authorized, snapshot_document, summarize
+
+        suite_id, corp_id = request.suite_id, request.corp_id
+        state = self._snapshots.get(suite_id, corp_id)
+        if state is None or state.status == "cancelled":
+            return SyncResult("skipped_inactive", suite_id, corp_id)
+        if (state.chatdata_fetched_at or 0) >= request.requested_at:
+            return SyncResult("fresh", suite_id, corp_id, state.chatdata_version)
+        fetched_at = self._clock()
+        try:
+            info = self._tokens.with_corp_token(suite_id, corp_id, self._client.get_corp_chat_auth_info)
+            users = self._tokens.with_corp_token(
+                suite_id, corp_id, lambda token: list(self._client.iter_auth_users(token))
+            )
+            document = snapshot_document(info, users)
+            summary = summarize(document)
+        except WeComPermissionError as exc:
+            # 48002: 数据与智能专区 not authorized — a state of the corp, not an error loop.
+            errcode = exc.errcode or 48002
+            document = {"not_authorized": True, "errcode": errcode}
+            summary = not_authorized(errcode)
+        except CorpNotAuthorizedError:
+            return SyncResult("unknown_corp", suite_id, corp_id)
+        recorded = self._snapshots.record(
+            suite_id, corp_id, "chatdata", document, fetched_at, derived={"chatdata": summary}
+        )
+        return SyncResult("fetched", suite_id, corp_id, recorded.version, recorded.changed)

@@ -1,0 +1,366 @@
+"""Suite and corp access tokens, and permanent codes: cached, refreshed ahead of expiry, fetched once.
+
+Every peer SDK leaks here: tokens fetched per call, refresh races between instances,
+late writers overwriting newer tokens. The rules:
+
+* Tokens live in Secrets Manager (names in :mod:`authsync.credentials`) and are read
+  through Powertools parameters, so a warm container asks Secrets Manager at most once
+  per ``cache_age``; after an invalidation the read bypasses that cache.
+* A token is renewed ``margin`` seconds before it expires. Renewal is single-flight
+  across Lambda instances: a DynamoDB lease (conditional put) per secret; whoever loses
+  the race waits for the winner's token instead of calling WeCom.
+* Writes are forward-only (compare-and-swap on the version label): a token obtained
+  earlier never replaces one obtained later.
+* WeCom hands back the *same* suite token while it lives (spec §3.1). A renewal that
+  returns the current token therefore re-checks at most once a minute, not per call.
+* On 40014/42001 (corp) or 40082/42009 (suite) the caller invalidates that token value,
+  refreshes once and retries once (:meth:`Tokens.with_suite_token`, :meth:`Tokens.with_corp_token`).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from botocore.exceptions import ClientError
+
+from authsync.client import IssuedToken, WeComClient, WeComTokenError
+from authsync.credentials import CredentialNames, ForwardOnlySecrets, WriteOutcome, error_code
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+    from authsync.suites import SuiteDirectory
+    from authsync.tickets import TicketStore
+
+__all__ = [
+    "CorpNotAuthorizedError",
+    "Leases",
+    "PermanentCodes",
+    "StoredToken",
+    "TicketMissingError",
+    "TokenBusyError",
+    "TokenStore",
+    "Tokens",
+]
+
+T = TypeVar("T")
+
+RECHECK_SAME_TOKEN = 60.0
+"""When WeCom renews a token by handing back the same one, look again after this long."""
+
+
+class TokenBusyError(RuntimeError):
+    """Another instance holds the refresh lease and produced no token in time (retry later)."""
+
+
+class TicketMissingError(RuntimeError):
+    """No suite_ticket stored yet: WeCom pushes one every 10 minutes (retry later)."""
+
+
+class CorpNotAuthorizedError(LookupError):
+    """No permanent code for the corp: not installed, cancelled, or its create_auth not processed yet."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredToken:
+    """A token as stored: value, when it expires, and when to start renewing it. ``repr`` hides the value."""
+
+    value: str
+    obtained_at: float
+    expires_at: float
+    renew_after: float
+
+    def __repr__(self) -> str:
+        return (
+            f"StoredToken(obtained_at={self.obtained_at}, expires_at={self.expires_at}, renew_after={self.renew_after})"
+        )
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "token": self.value,
+            "obtained_at": self.obtained_at,
+            "expires_at": self.expires_at,
+            "renew_after": self.renew_after,
+        }
+
+    @classmethod
+    def from_document(cls, document: dict[str, Any]) -> StoredToken:
+        return cls(
+            str(document["token"]),
+            float(document["obtained_at"]),
+            float(document["expires_at"]),
+            float(document["renew_after"]),
+        )
+
+
+class Leases:
+    """Single-flight across instances: one DynamoDB item per lease, taken with a conditional put."""
+
+    def __init__(self, client: DynamoDBClient, table: str, *, clock: Callable[[], float] = time.time) -> None:
+        self._client = client
+        self._table = table
+        self._clock = clock
+        self._owner = uuid.uuid4().hex
+
+    def acquire(self, key: str, ttl: float) -> bool:
+        now = self._clock()
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item={
+                    "lease": {"S": key},
+                    "owner": {"S": self._owner},
+                    "held_until": {"N": f"{now + ttl:.3f}"},
+                    "expires_at": {"N": str(int(now + ttl) + 3600)},  # TTL clean-up only
+                },
+                ConditionExpression="attribute_not_exists(lease) OR held_until < :now",
+                ExpressionAttributeValues={":now": {"N": f"{now:.3f}"}},
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def release(self, key: str) -> None:
+        try:
+            self._client.delete_item(
+                TableName=self._table,
+                Key={"lease": {"S": key}},
+                ConditionExpression="#o = :me",
+                ExpressionAttributeNames={"#o": "owner"},
+                ExpressionAttributeValues={":me": {"S": self._owner}},
+            )
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise  # someone else's lease by now (ours expired): leave it
+
+
+class TokenStore:
+    """Get-or-renew for token secrets, with a warm-container cache and a cross-instance lease."""
+
+    def __init__(
+        self,
+        provider: SecretsProvider,
+        writer: ForwardOnlySecrets,
+        leases: Leases,
+        *,
+        clock: Callable[[], float] = time.time,
+        margin: float = 300.0,
+        cache_age: int = 300,
+        lease_ttl: float = 20.0,
+        wait_step: float = 0.2,
+        max_wait: float = 15.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._provider = provider
+        self._writer = writer
+        self._leases = leases
+        self._clock = clock
+        self._margin = margin
+        self._cache_age = cache_age
+        self._lease_ttl = lease_ttl
+        self._wait_step = wait_step
+        self._max_wait = max_wait
+        self._sleep = sleep
+
+    def get(self, name: str, fetch: Callable[[], IssuedToken], *, not_value: str | None = None) -> StoredToken:
+        """A token for ``name`` that need not be renewed yet; ``not_value`` is a value known to be invalid."""
+
+        def good(token: StoredToken | None) -> bool:
+            return token is not None and token.value != not_value and self._clock() < token.renew_after
+
+        token = self._read(name, force=not_value is not None)
+        if good(token):
+            assert token is not None
+            return token
+        deadline = self._clock() + self._max_wait
+        lease = f"token:{name}"
+        while True:
+            token = self._read(name, force=True)  # another instance may have renewed it meanwhile
+            if good(token):
+                assert token is not None
+                return token
+            if self._leases.acquire(lease, self._lease_ttl):
+                try:
+                    # Re-check under the lease: the previous holder may have renewed it
+                    # between our read above and our acquiring the lease.
+                    token = self._read(name, force=True)
+                    if good(token):
+                        assert token is not None
+                        return token
+                    return self._renew(name, fetch, token, not_value)
+                finally:
+                    self._leases.release(lease)
+            if self._clock() > deadline:
+                raise TokenBusyError("another instance is renewing this token")
+            self._sleep(self._wait_step)
+
+    def delete(self, name: str) -> None:
+        self._writer.delete(name)
+        self._provider.clear_cache()  # type: ignore[no-untyped-call]
+
+    def _renew(
+        self, name: str, fetch: Callable[[], IssuedToken], stored: StoredToken | None, not_value: str | None
+    ) -> StoredToken:
+        issued = fetch()
+        same = stored is not None and issued.value == stored.value and issued.value != not_value
+        if same or issued.expires_in <= self._margin:
+            # WeCom handed back the current token: use it, look again in a minute.
+            renew_after = min(issued.expires_at - 1.0, issued.obtained_at + RECHECK_SAME_TOKEN)
+        else:
+            renew_after = issued.expires_at - self._margin
+        token = StoredToken(issued.value, issued.obtained_at, issued.expires_at, renew_after)
+
+        def better(new: dict[str, Any], old: dict[str, Any]) -> bool:
+            # A token known to be invalid is always replaced; otherwise only by a later one.
+            return old.get("token") == not_value or float(new["obtained_at"]) > float(old["obtained_at"])
+
+        written = self._writer.write(name, token.to_document(), better)
+        if written.outcome is WriteOutcome.NOT_NEWER:
+            newer = self._read(name, force=True)
+            if newer is not None and newer.value != not_value and self._clock() < newer.expires_at:
+                return newer
+        self._read(name, force=True)  # prime the warm cache with what is now stored
+        return token
+
+    def _read(self, name: str, *, force: bool) -> StoredToken | None:
+        from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
+        try:
+            document = self._provider.get(
+                name, max_age=self._cache_age, transform="json", force_fetch=force, VersionStage="AWSCURRENT"
+            )
+        except GetParameterError as exc:
+            if error_code(exc.__context__) == "ResourceNotFoundException":
+                return None
+            raise
+        return StoredToken.from_document(document) if isinstance(document, dict) else None
+
+
+class PermanentCodes:
+    """Permanent codes (for 代开发: the corp app's secret), one secret per (suite, corp)."""
+
+    def __init__(
+        self,
+        provider: SecretsProvider,
+        writer: ForwardOnlySecrets,
+        names: CredentialNames,
+        *,
+        cache_age: int = 300,
+    ) -> None:
+        self._provider = provider
+        self._writer = writer
+        self._names = names
+        self._cache_age = cache_age
+
+    def get(self, suite_id: str, corp_id: str, *, force: bool = False) -> str | None:
+        from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
+        name = self._names.permanent_code(suite_id, corp_id)
+        try:
+            document = self._provider.get(
+                name, max_age=self._cache_age, transform="json", force_fetch=force, VersionStage="AWSCURRENT"
+            )
+        except GetParameterError as exc:
+            if error_code(exc.__context__) == "ResourceNotFoundException":
+                return None
+            raise
+        return str(document["permanent_code"]) if isinstance(document, dict) else None
+
+    def put(self, suite_id: str, corp_id: str, permanent_code: str, obtained_at: float) -> None:
+        """Store (or rotate, after reset_permanent_code) the code; an older exchange never wins."""
+        name = self._names.permanent_code(suite_id, corp_id)
+        document = {
+            "permanent_code": permanent_code,
+            "suite_id": suite_id,
+            "corp_id": corp_id,
+            "obtained_at": obtained_at,
+        }
+        self._writer.write(
+            name, document, lambda new, old: float(new["obtained_at"]) > float(old.get("obtained_at", 0))
+        )
+        self.get(suite_id, corp_id, force=True)  # refresh this container's cache
+
+    def delete(self, suite_id: str, corp_id: str) -> None:
+        self._writer.delete(self._names.permanent_code(suite_id, corp_id))
+        self._provider.clear_cache()  # type: ignore[no-untyped-call]
+
+
+class Tokens:
+    """Suite and corp tokens for the fetch pipeline, with WeCom's invalidate-refresh-retry-once rule."""
+
+    def __init__(
+        self,
+        *,
+        store: TokenStore,
+        names: CredentialNames,
+        suites: SuiteDirectory,
+        tickets: TicketStore,
+        permanent_codes: PermanentCodes,
+        client: WeComClient,
+    ) -> None:
+        self._store = store
+        self._names = names
+        self._suites = suites
+        self._tickets = tickets
+        self._codes = permanent_codes
+        self._client = client
+
+    def suite_token(self, suite_id: str, *, not_value: str | None = None) -> str:
+        def fetch() -> IssuedToken:
+            config = self._suites.get(suite_id).config
+            ticket = self._tickets.load(suite_id)
+            if ticket is None:
+                raise TicketMissingError(f"no suite_ticket stored for {suite_id} yet")
+            return self._client.get_suite_token(suite_id, config.suite_secret.get_secret_value(), ticket.ticket)
+
+        return self._store.get(self._names.suite_token(suite_id), fetch, not_value=not_value).value
+
+    def corp_token(self, suite_id: str, corp_id: str, *, not_value: str | None = None) -> str:
+        def fetch() -> IssuedToken:
+            code = self.permanent_code(suite_id, corp_id)
+            if self._suites.get(suite_id).config.kind == "customized":
+                # 代开发: the permanent code is the corp app's secret (spec §3.4).
+                return self._client.get_customized_token(corp_id, code)
+            return self.with_suite_token(suite_id, lambda token: self._client.get_corp_token(token, corp_id, code))
+
+        return self._store.get(self._names.corp_token(suite_id, corp_id), fetch, not_value=not_value).value
+
+    def permanent_code(self, suite_id: str, corp_id: str) -> str:
+        code = self._codes.get(suite_id, corp_id)
+        if code is None:
+            raise CorpNotAuthorizedError(f"no permanent code for corp {corp_id} of suite {suite_id}")
+        return code
+
+    def with_suite_token(self, suite_id: str, call: Callable[[str], T]) -> T:
+        token = self.suite_token(suite_id)
+        try:
+            return call(token)
+        except WeComTokenError as exc:
+            if exc.token_kind != "suite":  # noqa: S105 - a token kind, not a secret
+                raise
+            return call(self.suite_token(suite_id, not_value=token))
+
+    def with_corp_token(self, suite_id: str, corp_id: str, call: Callable[[str], T]) -> T:
+        token = self.corp_token(suite_id, corp_id)
+        try:
+            return call(token)
+        except WeComTokenError as exc:
+            if exc.token_kind != "corp":  # noqa: S105 - a token kind, not a secret
+                raise
+            return call(self.corp_token(suite_id, corp_id, not_value=token))
+
+    def forget_corp(self, suite_id: str, corp_id: str) -> None:
+        """Delete the corp's permanent code and access token (cancel_auth, or before a code rotation)."""
+        self._codes.delete(suite_id, corp_id)
+        self._store.delete(self._names.corp_token(suite_id, corp_id))
+
+    def forget_corp_token(self, suite_id: str, corp_id: str) -> None:
+        """Drop the corp token (its permanent code was rotated by reset_permanent_code)."""
+        self._store.delete(self._names.corp_token(suite_id, corp_id))

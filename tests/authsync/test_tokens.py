@@ -1,0 +1,207 @@
+"""Token machinery against moto (Secrets Manager, DynamoDB leases) and the WeCom emulator over HTTP."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import boto3
+import pytest
+
+from authsync.client import WeComTokenError
+from authsync.credentials import CredentialNames, ForwardOnlySecrets, WriteOutcome
+from authsync.runtime import Pipeline, build_pipeline
+from authsync.tokens import CorpNotAuthorizedError, Leases, StoredToken, TicketMissingError
+from devtools.emulator import Clock, Emulator, sample_chat_editions
+from devtools.world import World, build_world
+
+START = 1_750_000_000
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(start=START, frozen=True)
+
+
+@pytest.fixture
+def wecom(clock: Clock) -> Iterator[Emulator]:
+    with Emulator(clock=clock, retry_delays=(0.0, 0.0, 0.0), seed=11) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def world(aws: None, wecom: Emulator) -> World:
+    built = build_world(wecom)
+    built.deliver_ticket()
+    return built
+
+
+def pipeline(world: World, clock: Clock) -> Pipeline:
+    """One Lambda container's worth of objects (own caches, own lease owner)."""
+    return build_pipeline(world.environment("AuthInfoFunction"), clock=clock.now, sleep=lambda _s: None)
+
+
+def install(world: World, corp_id: str, p: Pipeline, *, verified: bool = False) -> None:
+    """A corp installs the app (with chatdata); we exchange its AuthCode as auth-info would and keep the code."""
+    world.emulator.add_corp(corp_id, verified=verified)
+    code = world.emulator.create_auth(
+        world.suite.suite_id, corp_id, push=False, chat_editions=sample_chat_editions()
+    ).auth_code
+    assert code is not None
+    document = p.tokens.with_suite_token(world.suite.suite_id, lambda t: p.client.get_permanent_code(t, code))
+    p.permanent_codes.put(world.suite.suite_id, corp_id, document["permanent_code"], world.emulator.now())
+
+
+def test_suite_token_is_fetched_once_and_served_from_the_warm_cache(world: World, clock: Clock) -> None:
+    p = pipeline(world, clock)
+    calls: list[str] = []
+    secrets = p.tokens._store._provider.client
+    secrets.meta.events.register(
+        "provide-client-params.secrets-manager.GetSecretValue", lambda params, **_: calls.append(params["SecretId"])
+    )
+    first = p.tokens.suite_token(world.suite.suite_id)
+    reads_after_first = len(calls)
+    for _ in range(50):
+        assert p.tokens.suite_token(world.suite.suite_id) == first
+    assert world.emulator.calls("service/get_suite_token") == 1
+    assert len(calls) == reads_after_first  # 50 more uses, no Secrets Manager call
+
+
+def test_a_second_container_reuses_the_stored_token(world: World, clock: Clock) -> None:
+    first = pipeline(world, clock).tokens.suite_token(world.suite.suite_id)
+    second = pipeline(world, clock).tokens.suite_token(world.suite.suite_id)
+    assert first == second
+    assert world.emulator.calls("service/get_suite_token") == 1
+
+
+def test_concurrent_renewal_from_many_containers_makes_one_wecom_call(world: World, clock: Clock) -> None:
+    containers = [pipeline(world, clock) for _ in range(8)]
+    install(world, "wwcorpconcurrent01", containers[0])
+    world.emulator.reset_counters()
+    barrier = threading.Barrier(len(containers))
+    suite_tokens: list[str] = []
+    corp_tokens: list[str] = []
+    errors: list[BaseException] = []
+
+    def work(p: Pipeline) -> None:
+        try:
+            barrier.wait()
+            suite_tokens.append(p.tokens.suite_token(world.suite.suite_id))
+            corp_tokens.append(p.tokens.corp_token(world.suite.suite_id, "wwcorpconcurrent01"))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(p,)) for p in containers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
+    assert len(set(suite_tokens)) == 1
+    assert len(suite_tokens) == 8
+    assert len(set(corp_tokens)) == 1
+    assert len(corp_tokens) == 8
+    assert world.emulator.calls("service/get_suite_token") == 0  # already held since install()
+    assert world.emulator.calls("service/get_corp_token") == 1
+
+
+def test_tokens_are_renewed_ahead_of_expiry(world: World, clock: Clock) -> None:
+    p = pipeline(world, clock)
+    first = p.tokens.suite_token(world.suite.suite_id)
+    clock.advance(7200 - 600)  # 10 minutes left: still fine (margin is 5)
+    assert p.tokens.suite_token(world.suite.suite_id) == first
+    assert world.emulator.calls("service/get_suite_token") == 1
+    clock.advance(400)  # 200 s left: renewed now, before WeCom would reject it
+    world.deliver_ticket()
+    p.tokens.suite_token(world.suite.suite_id)
+    assert world.emulator.calls("service/get_suite_token") == 2
+
+
+def test_expired_token_mid_run_is_invalidated_refreshed_and_retried_once(world: World, clock: Clock) -> None:
+    p = pipeline(world, clock)
+    install(world, "wwcorpexpiry000001", p)
+    suite_id = world.suite.suite_id
+    before = p.tokens.corp_token(suite_id, "wwcorpexpiry000001")
+    world.emulator.invalidate_tokens(corpid="wwcorpexpiry000001")  # WeCom ends tokens early (spec §4)
+    world.emulator.reset_counters()
+    info = p.tokens.with_corp_token(suite_id, "wwcorpexpiry000001", p.client.get_corp_chat_auth_info)
+    assert info["auth_edition_list"]
+    assert world.emulator.calls("service/get_corp_token") == 1
+    assert p.tokens.corp_token(suite_id, "wwcorpexpiry000001") != before
+
+
+def test_a_token_error_that_persists_after_one_refresh_is_raised(world: World, clock: Clock) -> None:
+    p = pipeline(world, clock)
+    install(world, "wwcorppersist00001", p)
+    attempts: list[str] = []
+
+    def always_invalid(token: str) -> None:
+        attempts.append(token)
+        raise WeComTokenError("chatdata/get_corp_auth_info", 40014, "invalid access_token")
+
+    with pytest.raises(WeComTokenError):
+        p.tokens.with_corp_token(world.suite.suite_id, "wwcorppersist00001", always_invalid)
+    assert len(attempts) == 2  # once, then once more after a refresh: never a loop
+
+
+def test_an_older_token_never_overwrites_a_newer_one(world: World) -> None:
+    env = world.environment("AuthInfoFunction")
+    names = CredentialNames(env["SUITE_SECRET_PREFIX"], env["CORP_SECRET_PREFIX"])
+    writer = ForwardOnlySecrets(boto3.client("secretsmanager"), description="test")
+    name = names.suite_token(world.suite.suite_id)
+    newer = StoredToken("newer-token", START + 100, START + 7300, START + 7000)
+    older = StoredToken("older-token", START + 50, START + 7250, START + 6950)
+
+    def later(new: dict[str, float], old: dict[str, float]) -> bool:
+        return float(new["obtained_at"]) > float(old["obtained_at"])
+
+    assert writer.write(name, newer.to_document(), later).outcome is WriteOutcome.STORED
+    assert writer.write(name, older.to_document(), later).outcome is WriteOutcome.NOT_NEWER
+    stored = writer.read(name)
+    assert stored is not None
+    assert stored[1]["token"] == "newer-token"
+
+
+def test_no_ticket_yet_is_a_clear_retryable_error(aws: None, wecom: Emulator, clock: Clock) -> None:
+    world = build_world(wecom)  # no ticket delivered
+    with pytest.raises(TicketMissingError):
+        pipeline(world, clock).tokens.suite_token(world.suite.suite_id)
+    assert wecom.calls("service/get_suite_token") == 0
+
+
+def test_unknown_corp_has_no_token(world: World, clock: Clock) -> None:
+    with pytest.raises(CorpNotAuthorizedError):
+        pipeline(world, clock).tokens.corp_token(world.suite.suite_id, "wwnosuchcorp000001")
+
+
+def test_customized_suite_gets_corp_tokens_from_gettoken(aws: None, wecom: Emulator, clock: Clock) -> None:
+    world = build_world(wecom, kind="customized")
+    world.deliver_ticket()
+    p = pipeline(world, clock)
+    install(world, "wwcustomized000001", p)
+    p.tokens.corp_token(world.suite.suite_id, "wwcustomized000001")
+    assert wecom.calls("gettoken") == 1
+    assert wecom.calls("service/get_corp_token") == 0
+
+
+def test_lease_is_exclusive_until_released_or_expired(world: World, clock: Clock) -> None:
+    table = world.environment("AuthInfoFunction")["LEASES_TABLE"]
+    one, two = (
+        Leases(boto3.client("dynamodb"), table, clock=clock.now),
+        Leases(boto3.client("dynamodb"), table, clock=clock.now),
+    )
+    assert one.acquire("k", 10)
+    assert not two.acquire("k", 10)
+    one.release("k")
+    assert two.acquire("k", 10)
+    clock.advance(11)
+    assert one.acquire("k", 10)  # two's lease lapsed
+    two.release("k")  # not two's any more: must not remove one's lease
+    assert not two.acquire("k", 10)
+
+
+def test_token_values_never_appear_in_reprs(world: World, clock: Clock) -> None:
+    p = pipeline(world, clock)
+    token = p.tokens.suite_token(world.suite.suite_id)
+    stored = p.tokens._store._read(p.tokens._names.suite_token(world.suite.suite_id), force=True)
+    assert token not in repr(stored)

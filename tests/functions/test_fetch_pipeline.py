@@ -1,0 +1,325 @@
+"""The fetch pipeline end to end: auth-events message → auth-info λ → chatdata message → chatdata λ.
+
+AWS is moto with resources from template.yaml, WeCom is the emulator over HTTP, and the
+handlers are the deployed modules invoked with Lambda's SQS event shape.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+
+from authsync.callbacks import AuthEvent, parse_event
+from authsync.dispatch import SqsEventPublisher, queued_event
+from authsync.snapshots import SnapshotStore
+from devtools.emulator import Emulator, sample_chat_editions
+from devtools.sqs import BatchOutcome, deliver_batch
+from devtools.wecom import event_xml
+from devtools.world import World, build_world
+from tests.lambda_context import FakeLambdaContext
+
+
+@pytest.fixture
+def wecom() -> Iterator[Emulator]:
+    with Emulator(retry_delays=(0.0, 0.0, 0.0), seed=3) as emulator:  # real-time clock, as Lambda has
+        yield emulator
+
+
+def _world(wecom: Emulator, monkeypatch: pytest.MonkeyPatch, kind: str = "third_party") -> World:
+    world = build_world(wecom, kind=kind)
+    world.deliver_ticket()
+    for function in ("ChatdataFunction", "AuthInfoFunction"):
+        for name, value in world.environment(function).items():
+            monkeypatch.setenv(name, value)
+    from auth_info import app as auth_info
+    from chatdata import app as chatdata
+
+    auth_info.handler.cache_clear()
+    chatdata.sync.cache_clear()
+    return world
+
+
+@pytest.fixture
+def world(aws: None, wecom: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    yield _world(wecom, monkeypatch)
+    _clear_caches()
+
+
+def _clear_caches() -> None:
+    from auth_info import app as auth_info
+    from chatdata import app as chatdata
+
+    auth_info.handler.cache_clear()
+    chatdata.sync.cache_clear()
+
+
+def publish(world: World, fields: dict[str, str | int]) -> None:
+    """What callback-ingest does with a verified event."""
+    xml = event_xml({"SuiteId": world.suite.suite_id, **fields}).encode()
+    event = parse_event(xml)
+    assert isinstance(event, AuthEvent)
+    SqsEventPublisher(boto3.client("sqs"), world.queue_url("AuthEventsQueue")).publish(queued_event(event, xml))
+
+
+def run(world: World, logical_id: str, module: ModuleType) -> list[BatchOutcome]:
+    """Deliver batches until the queue is empty (failures become visible again at once)."""
+    outcomes: list[BatchOutcome] = []
+    for _ in range(50):
+        outcome = deliver_batch(world.queue_url(logical_id), module.lambda_handler, FakeLambdaContext())
+        if not outcome.received:
+            return outcomes
+        outcomes.append(outcome)
+        if outcome.failed:
+            return outcomes
+    raise AssertionError("queue never drained")
+
+
+def settle(world: World) -> tuple[list[BatchOutcome], list[BatchOutcome]]:
+    from auth_info import app as auth_info
+    from chatdata import app as chatdata
+
+    return run(world, "AuthEventsQueue", auth_info), run(world, "ChatdataQueue", chatdata)
+
+
+def store(world: World) -> SnapshotStore:
+    return SnapshotStore(boto3.client("dynamodb"), world.deployment.physical["CorpsTable"])
+
+
+def secret_exists(name: str) -> bool:
+    try:
+        boto3.client("secretsmanager").describe_secret(SecretId=name)
+    except boto3.client("secretsmanager").exceptions.ResourceNotFoundException:
+        return False
+    return True
+
+
+def install(world: World, corp_id: str, **corp: Any) -> None:
+    chat = corp.pop("chat_editions", sample_chat_editions())
+    world.emulator.add_corp(corp_id, **corp)
+    code = world.emulator.create_auth(world.suite.suite_id, corp_id, push=False, chat_editions=chat).auth_code
+    assert code is not None
+    publish(world, {"AuthCode": code, "InfoType": "create_auth", "TimeStamp": int(world.emulator.now())})
+
+
+def test_create_auth_ends_with_snapshot_verification_chatdata_and_credentials(world: World) -> None:
+    install(world, "wwcorpinstall00001", verified=False)
+    auth_batches, chat_batches = settle(world)
+    assert [b.failed for b in auth_batches + chat_batches] == [[], []]
+
+    state = store(world).get(world.suite.suite_id, "wwcorpinstall00001")
+    assert state is not None
+    assert state.status == "active"
+    assert state.auth_info_version == 1
+    assert state.verification is not None
+    assert state.verification["verified"] is False
+    assert state.verification["customer_cap"] == 100
+    assert state.chatdata_version == 1
+    assert state.chatdata_authorized is True
+    names = world.environment("AuthInfoFunction")
+    corp_prefix = f"{names['CORP_SECRET_PREFIX']}{world.suite.suite_id}/wwcorpinstall00001"
+    assert secret_exists(f"{corp_prefix}/permanent-code")
+    assert secret_exists(f"{corp_prefix}/access-token")
+    stored = json.loads(
+        boto3.client("secretsmanager").get_secret_value(SecretId=f"{corp_prefix}/permanent-code")["SecretString"]
+    )
+    truth = world.emulator.authorization(world.suite.suite_id, "wwcorpinstall00001")
+    assert stored["permanent_code"] == truth.permanent_code
+    assert world.emulator.calls("service/v2/get_permanent_code") == 1
+    assert world.emulator.calls("service/v2/get_auth_info") == 1
+    assert world.emulator.calls("chatdata/get_corp_auth_info") == 1
+
+
+def test_change_auth_after_verification_adds_exactly_one_version_with_the_diff(world: World) -> None:
+    install(world, "wwcorpverify000001", verified=False)
+    settle(world)
+    world.emulator.verify_corp("wwcorpverify000001", push=False)
+    publish(world, {"InfoType": "change_auth", "TimeStamp": 2, "AuthCorpId": "wwcorpverify000001"})
+    settle(world)
+
+    snapshots = store(world)
+    state = snapshots.get(world.suite.suite_id, "wwcorpverify000001")
+    assert state is not None
+    assert state.auth_info_version == 2
+    assert state.verification is not None
+    assert state.verification["verified"] is True
+    assert state.verification["customer_cap"] is None
+    versions = snapshots.versions(world.suite.suite_id, "wwcorpverify000001", "auth_info")
+    changed = {c.path: (c.old, c.new) for c in versions[-1].diff}
+    assert changed["auth_corp_info.corp_type"] == ("unverified", "verified")
+    assert state.chatdata_version == 1  # chatdata re-fetched, unchanged: no new version
+
+
+def test_change_auth_without_a_change_writes_no_version(world: World) -> None:
+    install(world, "wwcorpsame00000001")
+    settle(world)
+    publish(world, {"InfoType": "change_auth", "TimeStamp": 3, "AuthCorpId": "wwcorpsame00000001"})
+    settle(world)
+    state = store(world).get(world.suite.suite_id, "wwcorpsame00000001")
+    assert state is not None
+    assert (state.auth_info_version, state.chatdata_version) == (1, 1)
+    assert world.emulator.calls("service/v2/get_auth_info") == 2  # fetched again, nothing new
+
+
+def test_a_burst_of_change_auth_for_one_corp_costs_one_fetch(world: World) -> None:
+    install(world, "wwcorpburst0000001")
+    settle(world)
+    world.emulator.reset_counters()
+    for i in range(10):
+        publish(world, {"InfoType": "change_auth", "TimeStamp": 100 + i, "AuthCorpId": "wwcorpburst0000001"})
+    settle(world)
+    assert world.emulator.calls("service/v2/get_auth_info") == 1
+    assert world.emulator.calls("chatdata/get_corp_auth_info") == 1
+
+
+def test_cancel_auth_removes_credentials_and_data_without_calling_wecom(world: World) -> None:
+    install(world, "wwcorpcancel000001")
+    settle(world)
+    world.emulator.cancel_auth(world.suite.suite_id, "wwcorpcancel000001", push=False)
+    world.emulator.reset_counters()
+    publish(world, {"InfoType": "cancel_auth", "TimeStamp": 4, "AuthCorpId": "wwcorpcancel000001"})
+    settle(world)
+    assert sum(c.calls for c in world.emulator.counters().values()) == 0
+    names = world.environment("AuthInfoFunction")
+    corp_prefix = f"{names['CORP_SECRET_PREFIX']}{world.suite.suite_id}/wwcorpcancel000001"
+    assert not secret_exists(f"{corp_prefix}/permanent-code")
+    assert not secret_exists(f"{corp_prefix}/access-token")
+    snapshots = store(world)
+    state = snapshots.get(world.suite.suite_id, "wwcorpcancel000001")
+    assert state is not None
+    assert state.status == "cancelled"
+    assert snapshots.versions(world.suite.suite_id, "wwcorpcancel000001", "auth_info") == []
+    assert "wwcorpcancel000001" not in list(snapshots.iter_active(world.suite.suite_id))
+    # A later change_auth for the cancelled corp makes no WeCom call either.
+    publish(world, {"InfoType": "change_auth", "TimeStamp": 5, "AuthCorpId": "wwcorpcancel000001"})
+    settle(world)
+    assert sum(c.calls for c in world.emulator.counters().values()) == 0
+
+
+def test_chatdata_not_authorized_is_a_state_not_an_error_loop(world: World) -> None:
+    install(world, "wwcorpnochat000001", chat_editions=[])
+    _auth_batches, chat_batches = settle(world)
+    assert all(not b.failed for b in chat_batches)
+    state = store(world).get(world.suite.suite_id, "wwcorpnochat000001")
+    assert state is not None
+    assert state.chatdata_authorized is False
+    assert world.emulator.calls("chatdata/get_corp_auth_info") == 1
+
+
+def test_redelivered_create_auth_exchanges_the_code_once(world: World) -> None:
+    from auth_info import app as auth_info
+
+    install(world, "wwcorpredeliver001")
+    sqs = boto3.client("sqs")
+    got = sqs.receive_message(
+        QueueUrl=world.queue_url("AuthEventsQueue"), AttributeNames=["All"], MessageAttributeNames=["All"]
+    )["Messages"]
+    from devtools.sqs import lambda_sqs_event
+
+    event = lambda_sqs_event(got, "arn:aws:sqs:us-east-1:123456789012:authsync-world-auth-events.fifo")
+    assert auth_info.lambda_handler(event, FakeLambdaContext()) == {"batchItemFailures": []}
+    assert auth_info.lambda_handler(event, FakeLambdaContext()) == {"batchItemFailures": []}  # SQS redelivery
+    assert world.emulator.calls("service/v2/get_permanent_code") == 1
+    state = store(world).get(world.suite.suite_id, "wwcorpredeliver001")
+    assert state is not None
+    assert state.auth_info_version == 1
+
+
+def test_customized_app_corp_uses_gettoken(aws: None, wecom: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    world = _world(wecom, monkeypatch, kind="customized")
+    try:
+        install(world, "wwcorpcustomized01")
+        settle(world)
+        state = store(world).get(world.suite.suite_id, "wwcorpcustomized01")
+        assert state is not None
+        assert state.chatdata_version == 1
+        assert wecom.calls("gettoken") == 1
+        assert wecom.calls("service/get_corp_token") == 0
+    finally:
+        _clear_caches()
+
+
+def test_reset_permanent_code_rotates_the_secret(aws: None, wecom: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    world = _world(wecom, monkeypatch, kind="customized")
+    try:
+        install(world, "wwcorpreset0000001")
+        settle(world)
+        old = world.emulator.authorization(world.suite.suite_id, "wwcorpreset0000001").permanent_code
+        code = world.emulator.reset_permanent_code(world.suite.suite_id, "wwcorpreset0000001", push=False).auth_code
+        assert code is not None
+        publish(world, {"InfoType": "reset_permanent_code", "TimeStamp": 9, "AuthCode": code})
+        auth_batches, _ = settle(world)
+        assert all(not b.failed for b in auth_batches)
+        names = world.environment("AuthInfoFunction")
+        name = f"{names['CORP_SECRET_PREFIX']}{world.suite.suite_id}/wwcorpreset0000001/permanent-code"
+        stored = json.loads(
+            boto3.client("secretsmanager").get_secret_value(SecretId=name, VersionStage="AWSCURRENT")["SecretString"]
+        )
+        new = world.emulator.authorization(world.suite.suite_id, "wwcorpreset0000001").permanent_code
+        assert stored["permanent_code"] == new != old
+    finally:
+        _clear_caches()
+
+
+def test_configuration_errors_fail_the_message_for_redrive(world: World) -> None:
+    install(world, "wwcorpconfig000001")
+    world.emulator.suite(world.suite.suite_id).suite_secret = "rotated-in-the-console"  # our config is now wrong
+    auth_batches, _ = settle(world)
+    assert auth_batches[-1].failed  # left on the queue (and, after maxReceiveCount, in the DLQ)
+
+
+def test_transient_wecom_errors_are_retried_inside_the_call(world: World) -> None:
+    install(world, "wwcorptransient001")
+    world.emulator.inject_fault("service/v2/get_auth_info", "-1", times=2)
+    auth_batches, _ = settle(world)
+    assert all(not b.failed for b in auth_batches)
+    assert world.emulator.calls("service/v2/get_auth_info") == 3
+
+
+def test_change_auth_for_a_corp_not_installed_yet_is_retried(world: World) -> None:
+    world.emulator.add_corp("wwcorplate00000001")
+    publish(world, {"InfoType": "change_auth", "TimeStamp": 6, "AuthCorpId": "wwcorplate00000001"})
+    auth_batches, _ = settle(world)
+    assert auth_batches[-1].failed  # its create_auth may still be on its way: try again later
+
+
+def test_query_route_answers_the_corp_state_and_404s_unknown_corps(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from corp_query import app as corp_query
+
+    from devtools.httpapi import http_api_event
+
+    install(world, "wwcorpquery0000001", verified=True)
+    settle(world)
+    for name, value in world.environment("CorpQueryFunction").items():
+        monkeypatch.setenv(name, value)
+    corp_query.store.cache_clear()
+    suite = world.suite.suite_id
+    route = "GET /corps/{suite_id}/{corp_id}"
+    event = http_api_event(
+        "GET",
+        f"/corps/{suite}/wwcorpquery0000001",
+        query={"history": "1"},
+        route_key=route,
+        path_parameters={"suite_id": suite, "corp_id": "wwcorpquery0000001"},
+    )
+    response = corp_query.lambda_handler(event, FakeLambdaContext())
+    assert response["statusCode"] == 200
+    body = json.loads(response["body"])
+    truth = world.emulator.corp("wwcorpquery0000001")
+    assert body["status"] == "active"
+    assert body["corp"]["corp_name"] == truth.corp_name
+    assert body["verification"]["verified"] is True
+    assert body["verification"]["customer_cap"] is None
+    assert body["versions"] == {"auth_info": 1, "chatdata": 1}
+    assert [e["edition"] for e in body["chatdata"]["editions"]] == [1, 2]
+    assert body["agents"]
+    assert len(body["history"]["auth_info"]) == 1
+    missing = http_api_event("GET", f"/corps/{suite}/wwnosuchcorp", route_key=route)
+    assert corp_query.lambda_handler(missing, FakeLambdaContext())["statusCode"] == 404
+    corp_query.store.cache_clear()
