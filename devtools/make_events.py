@@ -77,9 +77,61 @@ def sample_events() -> dict[str, dict[str, Any]]:
     return events
 
 
+def fetch_events() -> dict[str, dict[str, Any]]:
+    """SQS events for the fetch functions and an IAM-signed query request (as API Gateway passes it)."""
+    from devtools.sqs import lambda_sqs_event
+
+    suite, ts = TEST_SUITE.suite_id, 1_700_000_000
+    change = event_xml({"SuiteId": suite, "InfoType": "change_auth", "TimeStamp": ts, "AuthCorpId": SAMPLE_CORP})
+    auth_message = {
+        "MessageId": "6f0c2d6e-0000-4000-8000-000000000001",
+        "ReceiptHandle": "sample-receipt-handle-1",
+        "Body": change,
+        "Attributes": {
+            "ApproximateReceiveCount": "1",
+            "SentTimestamp": str(ts * 1000),
+            "SenderId": "AROAEXAMPLE:callback-ingest",
+            "ApproximateFirstReceiveTimestamp": str(ts * 1000 + 20),
+            "SequenceNumber": "18881234567890123456",
+            "MessageGroupId": f"{suite}:{SAMPLE_CORP}",
+            "MessageDeduplicationId": "0" * 64,
+        },
+        "MessageAttributes": {
+            "kind": {"DataType": "String", "StringValue": "callback"},
+            "suite_id": {"DataType": "String", "StringValue": suite},
+            "info_type": {"DataType": "String", "StringValue": "change_auth"},
+            "corp_id": {"DataType": "String", "StringValue": SAMPLE_CORP},
+        },
+    }
+    chat_message = {
+        "MessageId": "6f0c2d6e-0000-4000-8000-000000000002",
+        "ReceiptHandle": "sample-receipt-handle-2",
+        "Body": json.dumps({"suite_id": suite, "corp_id": SAMPLE_CORP, "requested_at": float(ts)}),
+        "Attributes": {
+            "ApproximateReceiveCount": "1",
+            "SentTimestamp": str(ts * 1000 + 900),
+            "MessageGroupId": f"{suite}:{SAMPLE_CORP}",
+            "MessageDeduplicationId": "1" * 64,
+        },
+    }
+    account = "arn:aws:sqs:us-east-1:123456789012"
+    query = http_api_event(
+        "GET",
+        f"/corps/{suite}/{SAMPLE_CORP}",
+        route_key="GET /corps/{suite_id}/{corp_id}",
+        path_parameters={"suite_id": suite, "corp_id": SAMPLE_CORP},
+        headers={"content-type": "application/json"},
+    )
+    return {
+        "auth_info_sqs_change_auth": lambda_sqs_event([auth_message], f"{account}:wecom-authsync-dev-auth-events.fifo"),
+        "chatdata_sqs_request": lambda_sqs_event([chat_message], f"{account}:wecom-authsync-dev-chatdata.fifo"),
+        "corp_query_get": _stable(query, "sample-query", ts * 1000),
+    }
+
+
 def main() -> None:
     EVENTS.mkdir(exist_ok=True)
-    for name, event in sample_events().items():
+    for name, event in {**sample_events(), **fetch_events()}.items():
         path = EVENTS / f"{name}.json"
         path.write_text(json.dumps(event, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         print(f"wrote {path.relative_to(ROOT)}")

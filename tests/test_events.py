@@ -9,15 +9,25 @@ from typing import Any
 import boto3
 import pytest
 
-from devtools.make_events import EVENTS, sample_events
+from authsync.sync import AuthMessage, ChatdataRequest
+from devtools.make_events import EVENTS, fetch_events, sample_events
 from devtools.template import Deployment
 from tests.lambda_context import FakeLambdaContext
 
 
 def test_committed_samples_match_the_generator() -> None:
-    generated = sample_events()
-    committed = {path.stem: json.loads(path.read_text(encoding="utf-8")) for path in EVENTS.glob("callback_*.json")}
+    generated = {**sample_events(), **fetch_events()}
+    committed = {path.stem: json.loads(path.read_text(encoding="utf-8")) for path in EVENTS.glob("*.json")}
     assert committed == generated
+
+
+def test_fetch_samples_are_what_the_fetch_functions_read() -> None:
+    auth = json.loads((EVENTS / "auth_info_sqs_change_auth.json").read_text(encoding="utf-8"))["Records"][0]
+    message = AuthMessage.from_sqs(auth)
+    assert (message.kind, message.corp_id) == ("callback", "wwsamplecorp000001")
+    assert message.sent_at == 1_700_000_000
+    chat = json.loads((EVENTS / "chatdata_sqs_request.json").read_text(encoding="utf-8"))["Records"][0]
+    assert ChatdataRequest.from_json(chat["body"]).corp_id == "wwsamplecorp000001"
 
 
 @pytest.fixture

@@ -60,3 +60,89 @@ def test_callback_ingest_policy_names_only_its_own_secrets_and_queue() -> None:
 
 def test_outputs_give_what_users_and_tests_need() -> None:
     assert {"CallbackUrl", "AuthEventsQueueUrl", "AuthEventsDLQUrl", "SuiteSecretPrefix"} <= set(TEMPLATE["Outputs"])
+
+
+def _policies(function: str) -> list[Any]:
+    policies: list[Any] = FUNCTIONS[function]["Properties"]["Policies"]
+    return policies
+
+
+def _sam_policy_targets(function: str) -> dict[str, list[Any]]:
+    """SAM policy templates used by ``function`` → the resources they name."""
+    out: dict[str, list[Any]] = {}
+    for policy in _policies(function):
+        if isinstance(policy, dict) and "Statement" not in policy:
+            for name, args in policy.items():
+                out.setdefault(name, []).append(args)
+    return out
+
+
+def _statements(function: str) -> list[dict[str, Any]]:
+    return [s for p in _policies(function) if isinstance(p, dict) and "Statement" in p for s in p["Statement"]]
+
+
+def test_no_statement_grants_a_wildcard_action_or_resource() -> None:
+    for function in FUNCTIONS:
+        for statement in _statements(function):
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            assert all(a != "*" and not a.endswith(":*") for a in actions), function
+            resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            for resource in resources:
+                assert resource != "*", function
+                assert "wecom-authsync/${Stage}/" in json.dumps(resource), function
+
+
+def test_fetch_functions_touch_only_their_own_queues_and_tables() -> None:
+    assert _sam_policy_targets("AuthInfoFunction") == {
+        "DynamoDBCrudPolicy": [{"TableName": {"Ref": t}} for t in ("CorpsTable", "LeasesTable", "IdempotencyTable")],
+        "SQSPollerPolicy": [{"QueueName": {"Fn::GetAtt": ["AuthEventsQueue", "QueueName"]}}],
+        "SQSSendMessagePolicy": [{"QueueName": {"Fn::GetAtt": ["ChatdataQueue", "QueueName"]}}],
+    }
+    assert _sam_policy_targets("ChatdataFunction") == {
+        "DynamoDBCrudPolicy": [{"TableName": {"Ref": t}} for t in ("CorpsTable", "LeasesTable")],
+        "SQSPollerPolicy": [{"QueueName": {"Fn::GetAtt": ["ChatdataQueue", "QueueName"]}}],
+    }
+    assert _sam_policy_targets("CorpQueryFunction") == {"DynamoDBReadPolicy": [{"TableName": {"Ref": "CorpsTable"}}]}
+    assert _statements("CorpQueryFunction") == []
+    # Only auth-info may delete corp credentials (cancel_auth); chatdata only reads and renews them.
+    deletes = {f for f in FUNCTIONS for s in _statements(f) if "secretsmanager:DeleteSecret" in s["Action"]}
+    assert deletes == {"AuthInfoFunction"}
+
+
+def test_sqs_consumers_use_explicit_mappings_with_partial_batch_failures() -> None:
+    """A SAM `Events: SQS` would attach a managed policy with Resource "*"; mappings avoid it."""
+    for function in FUNCTIONS.values():
+        events = function["Properties"].get("Events", {})
+        assert all(e["Type"] != "SQS" for e in events.values())
+    mappings = {
+        r["Properties"]["FunctionName"]["Ref"]: r["Properties"]
+        for r in RESOURCES.values()
+        if r["Type"] == "AWS::Lambda::EventSourceMapping"
+    }
+    assert set(mappings) == {"AuthInfoFunction", "ChatdataFunction"}
+    for properties in mappings.values():
+        assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert properties["BatchSize"] <= 10
+
+
+def test_queue_visibility_covers_six_function_timeouts() -> None:
+    """AWS's guidance for SQS-triggered Lambdas: visibility >= 6 x the function timeout."""
+    mappings = [r["Properties"] for r in RESOURCES.values() if r["Type"] == "AWS::Lambda::EventSourceMapping"]
+    for mapping in mappings:
+        queue = QUEUES[mapping["EventSourceArn"]["Fn::GetAtt"][0]]
+        function = FUNCTIONS[mapping["FunctionName"]["Ref"]]
+        timeout = function["Properties"].get("Timeout", TEMPLATE["Globals"]["Function"]["Timeout"])
+        assert queue["Properties"]["VisibilityTimeout"] >= 6 * timeout
+
+
+def test_query_route_is_iam_authorized() -> None:
+    events = FUNCTIONS["CorpQueryFunction"]["Properties"]["Events"]
+    assert all(e["Properties"]["Auth"]["Authorizer"] == "AWS_IAM" for e in events.values())
+
+
+def test_tables_are_on_demand_with_point_in_time_recovery() -> None:
+    tables = [r["Properties"] for r in RESOURCES.values() if r["Type"] == "AWS::DynamoDB::Table"]
+    assert len(tables) == 3
+    for table in tables:
+        assert table["BillingMode"] == "PAY_PER_REQUEST"
+        assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True

@@ -323,3 +323,29 @@ def test_query_route_answers_the_corp_state_and_404s_unknown_corps(
     missing = http_api_event("GET", f"/corps/{suite}/wwnosuchcorp", route_key=route)
     assert corp_query.lambda_handler(missing, FakeLambdaContext())["statusCode"] == 404
     corp_query.store.cache_clear()
+
+
+def test_an_invalid_permanent_code_is_consumed_not_looped_and_keeps_the_data(world: World) -> None:
+    install(world, "wwcorpinvalid00001")
+    settle(world)
+    # WeCom voids the permanent code without a cancel_auth reaching us.
+    world.emulator.cancel_auth(world.suite.suite_id, "wwcorpinvalid00001", push=False)
+    world.emulator.reset_counters()
+    publish(world, {"InfoType": "change_auth", "TimeStamp": 7, "AuthCorpId": "wwcorpinvalid00001"})
+    auth_batches, _ = settle(world)
+    assert all(not b.failed for b in auth_batches)
+    assert world.emulator.calls("service/v2/get_auth_info") == 1  # no retry loop
+    state = store(world).get(world.suite.suite_id, "wwcorpinvalid00001")
+    assert state is not None
+    assert state.auth_info_version == 1
+
+
+def test_a_used_auth_code_is_consumed_without_retrying(world: World) -> None:
+    world.emulator.add_corp("wwcorpcodeused0001")
+    code = world.emulator.create_auth(world.suite.suite_id, "wwcorpcodeused0001", push=False).auth_code
+    assert code is not None
+    world.emulator.advance(601)  # AuthCodes live 10 minutes
+    publish(world, {"AuthCode": code, "InfoType": "create_auth", "TimeStamp": 8})
+    auth_batches, _ = settle(world)
+    assert all(not b.failed for b in auth_batches)
+    assert world.emulator.calls("service/v2/get_permanent_code") == 1

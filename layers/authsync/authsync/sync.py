@@ -35,7 +35,7 @@ from authsync.callbacks import (
     ResetPermanentCode,
     parse_event,
 )
-from authsync.client import WeComAuthCodeError, WeComClient, WeComPermissionError
+from authsync.client import WeComAuthCodeError, WeComAuthorizationInvalidError, WeComClient, WeComPermissionError
 from authsync.tokens import CorpNotAuthorizedError, PermanentCodes, Tokens
 
 if TYPE_CHECKING:
@@ -221,9 +221,17 @@ class AuthorizationSync:
                 raise RetryLaterError("corp not installed yet; its create_auth may still be queued")
             return SyncResult("unknown_corp", suite_id, corp_id)
         fetched_at = self._clock()  # taken before the call: an earlier fetch never wins over a later one
-        document = self._tokens.with_suite_token(
-            suite_id, lambda token: self._client.get_auth_info(token, corp_id, code)
-        )
+        try:
+            document = self._tokens.with_suite_token(
+                suite_id, lambda token: self._client.get_auth_info(token, corp_id, code)
+            )
+        except WeComAuthorizationInvalidError:
+            # ⚠️ 40084: the permanent code stopped working: a lost cancel_auth, or a 代开发 secret
+            # reset whose own event is still queued. Deleting the corp's data on a guess could
+            # destroy its history during a reset, and retrying cannot help: the message is
+            # consumed with this outcome (logged and counted by the handler), and the next
+            # event or reconcile for the corp decides.
+            return SyncResult("authorization_invalid", suite_id, corp_id)
         verification = derive_verification(document, fetched_at)
         recorded = self._snapshots.record(
             suite_id,
@@ -279,6 +287,8 @@ class ChatdataSync:
             summary = not_authorized(errcode)
         except CorpNotAuthorizedError:
             return SyncResult("unknown_corp", suite_id, corp_id)
+        except WeComAuthorizationInvalidError:
+            return SyncResult("authorization_invalid", suite_id, corp_id)  # see AuthorizationSync
         recorded = self._snapshots.record(
             suite_id, corp_id, "chatdata", document, fetched_at, derived={"chatdata": summary}
         )
