@@ -115,7 +115,10 @@ class Deployment:
             return self._substitute(text, {k: str(self.resolve(v)) for k, v in variables.items()})
         if "Fn::Join" in value:
             separator, items = value["Fn::Join"]
-            return separator.join(str(self.resolve(i)) for i in items)
+            resolved = self.resolve(items)
+            if isinstance(resolved, str):  # a CommaDelimitedList parameter, passed as "a,b"
+                resolved = [part for part in resolved.split(",") if part]
+            return separator.join(str(item) for item in resolved)
         return {k: self.resolve(v) for k, v in value.items()}
 
     def _ref(self, name: str) -> str:

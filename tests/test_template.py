@@ -28,14 +28,40 @@ def test_layer_is_built_by_sam() -> None:
 
 
 def test_every_queue_has_a_dlq_or_is_one() -> None:
-    dlqs = {
+    redrive_targets = {
         q["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
         for q in QUEUES.values()
         if "RedrivePolicy" in q["Properties"]
     }
+    schedule_dlqs = {
+        e["Properties"]["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
+        for f in FUNCTIONS.values()
+        for e in f["Properties"].get("Events", {}).values()
+        if e["Type"] == "ScheduleV2"
+    }
     for name, queue in QUEUES.items():
-        assert name in dlqs or "RedrivePolicy" in queue["Properties"], name
+        assert name in redrive_targets | schedule_dlqs or "RedrivePolicy" in queue["Properties"], name
         assert queue["Properties"].get("SqsManagedSseEnabled") is True, name
+
+
+def test_every_schedule_has_a_retry_policy_and_a_dlq() -> None:
+    schedules = [
+        e["Properties"]
+        for f in FUNCTIONS.values()
+        for e in f["Properties"].get("Events", {}).values()
+        if e["Type"] == "ScheduleV2"
+    ]
+    assert len(schedules) == 3
+    for schedule in schedules:
+        assert schedule["RetryPolicy"]["MaximumRetryAttempts"] >= 1
+        assert "Arn" in schedule["DeadLetterConfig"]
+
+
+def test_every_alarm_notifies_the_alarm_topic() -> None:
+    alarms = {k: v for k, v in RESOURCES.items() if v["Type"] == "AWS::CloudWatch::Alarm"}
+    assert {f"{name.removesuffix('Function')}ErrorsAlarm" for name in FUNCTIONS} <= set(alarms)
+    for name, alarm in alarms.items():
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}], name
 
 
 def test_every_function_has_a_log_group_with_retention() -> None:
