@@ -1,1 +1,52 @@
-"""Placeholder until the handler lands."""
+"""ticket-monitor (scheduled, every 5 minutes): each suite's suite_ticket age as a metric.
+
+``OldestSuiteTicketAgeSeconds`` feeds the staleness alarm (30 minutes: WeCom pushes every
+10 and a ticket lives 30). A suite with no ticket at all reports a very large age, so a
+suite that never received one alarms too; no data at all also alarms (TreatMissingData).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from authsync.schedules import suite_ids_from, ticket_ages
+from authsync.tickets import TicketStore
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+
+NEVER = 10**9
+STALE_AFTER = 1800
+
+
+@functools.cache
+def tickets() -> TicketStore:
+    import boto3
+
+    from authsync.suites import SecretNames
+
+    return TicketStore(boto3.client("secretsmanager"), SecretNames(os.environ["SUITE_SECRET_PREFIX"]).ticket)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    ages = ticket_ages(tickets(), suite_ids_from(os.environ.get("SUITE_IDS", "")))
+    for suite_id, age in ages.items():
+        value = NEVER if age is None else age
+        with single_metric(name="SuiteTicketAgeSeconds", unit=MetricUnit.Seconds, value=value) as metric:
+            metric.add_dimension(name="suite_id", value=suite_id)
+        if age is None or age > STALE_AFTER:
+            logger.warning("suite_ticket stale", suite_id=suite_id, age_seconds=age)
+    if ages:
+        oldest = max(NEVER if a is None else a for a in ages.values())
+        metrics.add_metric(name="OldestSuiteTicketAgeSeconds", unit=MetricUnit.Seconds, value=oldest)
+    return {"ages": ages}

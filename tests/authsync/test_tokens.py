@@ -108,10 +108,10 @@ def test_concurrent_renewal_from_many_containers_makes_one_wecom_call(world: Wor
 def test_tokens_are_renewed_ahead_of_expiry(world: World, clock: Clock) -> None:
     p = pipeline(world, clock)
     first = p.tokens.suite_token(world.suite.suite_id)
-    clock.advance(7200 - 600)  # 10 minutes left: still fine (margin is 5)
+    clock.advance(7200 - 900)  # 15 minutes left: still fine (the margin is 10)
     assert p.tokens.suite_token(world.suite.suite_id) == first
     assert world.emulator.calls("service/get_suite_token") == 1
-    clock.advance(400)  # 200 s left: renewed now, before WeCom would reject it
+    clock.advance(400)  # under 9 minutes left: renewed now, before WeCom would reject it
     world.deliver_ticket()
     p.tokens.suite_token(world.suite.suite_id)
     assert world.emulator.calls("service/get_suite_token") == 2
@@ -205,3 +205,22 @@ def test_token_values_never_appear_in_reprs(world: World, clock: Clock) -> None:
     token = p.tokens.suite_token(world.suite.suite_id)
     stored = p.tokens._store._read(p.tokens._names.suite_token(world.suite.suite_id), force=True)
     assert token not in repr(stored)
+
+
+def test_a_renewal_that_returns_the_same_token_rechecks_in_minutes_not_per_call(world: World, clock: Clock) -> None:
+    p = pipeline(world, clock)
+    first = p.tokens.suite_token(world.suite.suite_id)
+    clock.advance(7200 - 500)  # inside the renewal window; WeCom still hands back the same token
+    world.deliver_ticket()  # WeCom pushes a ticket every 10 minutes meanwhile
+    assert p.tokens.suite_token(world.suite.suite_id) == first
+    assert world.emulator.calls("service/get_suite_token") == 2
+    for _ in range(20):
+        p.tokens.suite_token(world.suite.suite_id)
+    assert world.emulator.calls("service/get_suite_token") == 2  # no call per use
+    clock.advance(301)
+    world.deliver_ticket()
+    p.tokens.suite_token(world.suite.suite_id)
+    assert world.emulator.calls("service/get_suite_token") == 3  # one recheck after five minutes
+    clock.advance(300)  # expired now: a new token
+    world.deliver_ticket()
+    assert p.tokens.suite_token(world.suite.suite_id) != first

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 from collections.abc import Callable, Iterator
@@ -18,6 +17,7 @@ from devtools.template import Deployment
 from devtools.wecom import TEST_SUITE, SignedCallback, TestSuite, event_xml, sign_echostr, sign_event
 from tests.conftest import put_suite_config
 from tests.lambda_context import FakeLambdaContext
+from tests.logs import structured_logs
 
 PATH = f"/wecom/callback/{TEST_SUITE.suite_id}"
 CORP = "wwcorp000000000001"
@@ -44,16 +44,11 @@ def handler(
 
 @pytest.fixture
 def log_lines(handler: Callable[..., dict[str, Any]]) -> Iterator[Callable[[], list[dict[str, Any]]]]:
-    """The handler's structured log lines (Powertools writes JSON to its own stream)."""
+    """The handler's structured log lines."""
     from callback_ingest import app
 
-    stream = io.StringIO()
-    registered = app.logger.registered_handler
-    assert isinstance(registered, logging.StreamHandler)
-    previous = registered.setStream(stream)
-    yield lambda: [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
-    if previous is not None:
-        registered.setStream(previous)
+    with structured_logs(app.logger) as lines:
+        yield lines
 
 
 def post(signed: SignedCallback, *, path: str = PATH, **kwargs: Any) -> dict[str, Any]:

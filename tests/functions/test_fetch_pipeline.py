@@ -7,103 +7,14 @@ handlers are the deployed modules invoked with Lambda's SQS event shape.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from types import ModuleType
-from typing import Any
 
 import boto3
 import pytest
 
-from authsync.callbacks import AuthEvent, parse_event
-from authsync.dispatch import SqsEventPublisher, queued_event
-from authsync.snapshots import SnapshotStore
-from devtools.emulator import Emulator, sample_chat_editions
-from devtools.sqs import BatchOutcome, deliver_batch
-from devtools.wecom import event_xml
-from devtools.world import World, build_world
+from devtools.emulator import Emulator
+from devtools.world import World
+from tests.functions.pipeline import clear_caches, install, make_world, publish, secret_exists, settle, store
 from tests.lambda_context import FakeLambdaContext
-
-
-@pytest.fixture
-def wecom() -> Iterator[Emulator]:
-    with Emulator(retry_delays=(0.0, 0.0, 0.0), seed=3) as emulator:  # real-time clock, as Lambda has
-        yield emulator
-
-
-def _world(wecom: Emulator, monkeypatch: pytest.MonkeyPatch, kind: str = "third_party") -> World:
-    world = build_world(wecom, kind=kind)
-    world.deliver_ticket()
-    for function in ("ChatdataFunction", "AuthInfoFunction"):
-        for name, value in world.environment(function).items():
-            monkeypatch.setenv(name, value)
-    from auth_info import app as auth_info
-    from chatdata import app as chatdata
-
-    auth_info.handler.cache_clear()
-    chatdata.sync.cache_clear()
-    return world
-
-
-@pytest.fixture
-def world(aws: None, wecom: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    yield _world(wecom, monkeypatch)
-    _clear_caches()
-
-
-def _clear_caches() -> None:
-    from auth_info import app as auth_info
-    from chatdata import app as chatdata
-
-    auth_info.handler.cache_clear()
-    chatdata.sync.cache_clear()
-
-
-def publish(world: World, fields: dict[str, str | int]) -> None:
-    """What callback-ingest does with a verified event."""
-    xml = event_xml({"SuiteId": world.suite.suite_id, **fields}).encode()
-    event = parse_event(xml)
-    assert isinstance(event, AuthEvent)
-    SqsEventPublisher(boto3.client("sqs"), world.queue_url("AuthEventsQueue")).publish(queued_event(event, xml))
-
-
-def run(world: World, logical_id: str, module: ModuleType) -> list[BatchOutcome]:
-    """Deliver batches until the queue is empty (failures become visible again at once)."""
-    outcomes: list[BatchOutcome] = []
-    for _ in range(50):
-        outcome = deliver_batch(world.queue_url(logical_id), module.lambda_handler, FakeLambdaContext())
-        if not outcome.received:
-            return outcomes
-        outcomes.append(outcome)
-        if outcome.failed:
-            return outcomes
-    raise AssertionError("queue never drained")
-
-
-def settle(world: World) -> tuple[list[BatchOutcome], list[BatchOutcome]]:
-    from auth_info import app as auth_info
-    from chatdata import app as chatdata
-
-    return run(world, "AuthEventsQueue", auth_info), run(world, "ChatdataQueue", chatdata)
-
-
-def store(world: World) -> SnapshotStore:
-    return SnapshotStore(boto3.client("dynamodb"), world.deployment.physical["CorpsTable"])
-
-
-def secret_exists(name: str) -> bool:
-    try:
-        boto3.client("secretsmanager").describe_secret(SecretId=name)
-    except boto3.client("secretsmanager").exceptions.ResourceNotFoundException:
-        return False
-    return True
-
-
-def install(world: World, corp_id: str, **corp: Any) -> None:
-    chat = corp.pop("chat_editions", sample_chat_editions())
-    world.emulator.add_corp(corp_id, **corp)
-    code = world.emulator.create_auth(world.suite.suite_id, corp_id, push=False, chat_editions=chat).auth_code
-    assert code is not None
-    publish(world, {"AuthCode": code, "InfoType": "create_auth", "TimeStamp": int(world.emulator.now())})
 
 
 def test_create_auth_ends_with_snapshot_verification_chatdata_and_credentials(world: World) -> None:
@@ -230,7 +141,7 @@ def test_redelivered_create_auth_exchanges_the_code_once(world: World) -> None:
 
 
 def test_customized_app_corp_uses_gettoken(aws: None, wecom: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
-    world = _world(wecom, monkeypatch, kind="customized")
+    world = make_world(wecom, monkeypatch, kind="customized")
     try:
         install(world, "wwcorpcustomized01")
         settle(world)
@@ -240,11 +151,11 @@ def test_customized_app_corp_uses_gettoken(aws: None, wecom: Emulator, monkeypat
         assert wecom.calls("gettoken") == 1
         assert wecom.calls("service/get_corp_token") == 0
     finally:
-        _clear_caches()
+        clear_caches()
 
 
 def test_reset_permanent_code_rotates_the_secret(aws: None, wecom: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
-    world = _world(wecom, monkeypatch, kind="customized")
+    world = make_world(wecom, monkeypatch, kind="customized")
     try:
         install(world, "wwcorpreset0000001")
         settle(world)
@@ -262,7 +173,7 @@ def test_reset_permanent_code_rotates_the_secret(aws: None, wecom: Emulator, mon
         new = world.emulator.authorization(world.suite.suite_id, "wwcorpreset0000001").permanent_code
         assert stored["permanent_code"] == new != old
     finally:
-        _clear_caches()
+        clear_caches()
 
 
 def test_configuration_errors_fail_the_message_for_redrive(world: World) -> None:

@@ -6,13 +6,13 @@ late writers overwriting newer tokens. The rules:
 * Tokens live in Secrets Manager (names in :mod:`authsync.credentials`) and are read
   through Powertools parameters, so a warm container asks Secrets Manager at most once
   per ``cache_age``; after an invalidation the read bypasses that cache.
-* A token is renewed ``margin`` seconds before it expires. Renewal is single-flight
+* A token is renewed ``margin`` seconds (default 10 minutes) before it expires. Renewal is single-flight
   across Lambda instances: a DynamoDB lease (conditional put) per secret; whoever loses
   the race waits for the winner's token instead of calling WeCom.
 * Writes are forward-only (compare-and-swap on the version label): a token obtained
   earlier never replaces one obtained later.
 * WeCom hands back the *same* suite token while it lives (spec §3.1). A renewal that
-  returns the current token therefore re-checks at most once a minute, not per call.
+  returns the current token therefore re-checks at most every five minutes, not per call.
 * On 40014/42001 (corp) or 40082/42009 (suite) the caller invalidates that token value,
   refreshes once and retries once (:meth:`Tokens.with_suite_token`, :meth:`Tokens.with_corp_token`).
 """
@@ -50,8 +50,12 @@ __all__ = [
 
 T = TypeVar("T")
 
-RECHECK_SAME_TOKEN = 60.0
+RECHECK_SAME_TOKEN = 300.0
 """When WeCom renews a token by handing back the same one, look again after this long."""
+
+RENEW_MARGIN = 600.0
+"""Renew this long before expiry: the token-refresh schedule runs every 10 minutes, so it
+always passes through this window and renews before any request path has to."""
 
 
 class TokenBusyError(RuntimeError):
@@ -151,7 +155,7 @@ class TokenStore:
         leases: Leases,
         *,
         clock: Callable[[], float] = time.time,
-        margin: float = 300.0,
+        margin: float = RENEW_MARGIN,
         cache_age: int = 300,
         lease_ttl: float = 20.0,
         wait_step: float = 0.2,
@@ -211,7 +215,7 @@ class TokenStore:
         issued = fetch()
         same = stored is not None and issued.value == stored.value and issued.value != not_value
         if same or issued.expires_in <= self._margin:
-            # WeCom handed back the current token: use it, look again in a minute.
+            # WeCom handed back the current token: use it, look again in five minutes.
             renew_after = min(issued.expires_at - 1.0, issued.obtained_at + RECHECK_SAME_TOKEN)
         else:
             renew_after = issued.expires_at - self._margin

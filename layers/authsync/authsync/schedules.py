@@ -1,0 +1,160 @@
+"""The scheduled work: reconciliation fan-out, token renewal, suite_ticket staleness.
+
+Callbacks get lost, tokens expire, tickets stop; none of this may depend on WeCom
+calling us. Each function here is small and bounded:
+
+* :func:`fan_out_reconcile` sends one reconcile message per active corp onto the
+  auth-events queue (paginated GSI query, batches of 10 sends). It makes no WeCom
+  call itself: the auth-info function fetches each corp, coalescing with any fresher
+  fetch, so a missed change_auth is caught within one schedule period.
+* :func:`renew_tokens` touches every suite token and every active corp's token, which
+  renews those inside their renewal window (single-flight with the fetch functions).
+* :func:`ticket_ages` reports how old each suite's newest suite_ticket is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from authsync.client import WeComAuthorizationInvalidError, WeComError
+from authsync.tokens import CorpNotAuthorizedError, Tokens
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs.client import SQSClient
+    from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
+
+    from authsync.snapshots import SnapshotStore
+    from authsync.tickets import TicketStore
+
+__all__ = [
+    "ReconcileReport",
+    "TokenReport",
+    "fan_out_reconcile",
+    "renew_tokens",
+    "suite_ids_from",
+    "ticket_ages",
+]
+
+RECONCILE_DEDUP_WINDOW = 300
+"""A retried scheduler invocation within this many seconds sends no duplicate requests."""
+
+
+def suite_ids_from(value: str) -> list[str]:
+    """The ``SUITE_IDS`` environment variable: comma-separated, blanks ignored."""
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+@dataclass
+class ReconcileReport:
+    requested: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return sum(self.requested.values())
+
+
+def _batches(items: Iterable[str], size: int = 10) -> Iterator[list[str]]:
+    batch: list[str] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def fan_out_reconcile(
+    snapshots: SnapshotStore,
+    sqs: SQSClient,
+    queue_url: str,
+    suite_ids: Iterable[str],
+    *,
+    clock: Callable[[], float] = time.time,
+) -> ReconcileReport:
+    """One reconcile message per active corp of each suite; O(N) messages, no WeCom call."""
+    now = clock()
+    window = int(now // RECONCILE_DEDUP_WINDOW)
+    report = ReconcileReport()
+    for suite_id in suite_ids:
+        report.requested[suite_id] = 0
+        for corps in _batches(snapshots.iter_active(suite_id)):
+            entries: list[SendMessageBatchRequestEntryTypeDef] = []
+            for index, corp_id in enumerate(corps):
+                key = f"{suite_id}:{corp_id}"
+                entries.append(
+                    {
+                        "Id": str(index),
+                        "MessageBody": json.dumps({"kind": "reconcile", "suite_id": suite_id, "corp_id": corp_id}),
+                        "MessageGroupId": key[:128],
+                        "MessageDeduplicationId": hashlib.sha256(f"reconcile:{key}:{window}".encode()).hexdigest(),
+                        "MessageAttributes": {
+                            "kind": {"DataType": "String", "StringValue": "reconcile"},
+                            "suite_id": {"DataType": "String", "StringValue": suite_id},
+                            "corp_id": {"DataType": "String", "StringValue": corp_id},
+                        },
+                    }
+                )
+            _send_all(sqs, queue_url, entries)
+            report.requested[suite_id] += len(entries)
+    return report
+
+
+def _send_all(sqs: SQSClient, queue_url: str, entries: list[SendMessageBatchRequestEntryTypeDef]) -> None:
+    """SendMessageBatch, re-sending failed entries once; still failing means the run fails (and is retried)."""
+    pending = entries
+    for _ in range(2):
+        failed = {f["Id"] for f in sqs.send_message_batch(QueueUrl=queue_url, Entries=pending).get("Failed", [])}
+        pending = [e for e in pending if e["Id"] in failed]
+        if not pending:
+            return
+    raise RuntimeError(f"{len(pending)} reconcile messages could not be sent")
+
+
+@dataclass
+class TokenReport:
+    suites: int = 0
+    corps: int = 0
+    skipped: int = 0
+    failed: dict[str, int] = field(default_factory=dict)
+
+
+def renew_tokens(tokens: Tokens, snapshots: SnapshotStore, suite_ids: Iterable[str]) -> TokenReport:
+    """Touch each suite token and each active corp's token: those inside their window are renewed.
+
+    A corp whose credentials are gone or invalid is skipped (auth-info owns that state);
+    a WeCom error for one corp does not stop the others and is counted by errcode.
+    """
+    report = TokenReport()
+    for suite_id in suite_ids:
+        tokens.suite_token(suite_id)
+        report.suites += 1
+        for corp_id in snapshots.iter_active(suite_id):
+            try:
+                tokens.corp_token(suite_id, corp_id)
+            except (CorpNotAuthorizedError, WeComAuthorizationInvalidError):
+                report.skipped += 1
+                continue
+            except WeComError as exc:
+                key = str(exc.errcode)
+                report.failed[key] = report.failed.get(key, 0) + 1
+                continue
+            report.corps += 1
+    return report
+
+
+def ticket_ages(
+    tickets: TicketStore, suite_ids: Iterable[str], *, clock: Callable[[], float] = time.time
+) -> dict[str, Any]:
+    """Seconds since each suite's newest ticket was issued (by WeCom's TimeStamp); None if none stored."""
+    now = clock()
+    ages: dict[str, Any] = {}
+    for suite_id in suite_ids:
+        ticket = tickets.load(suite_id)
+        ages[suite_id] = None if ticket is None else max(0.0, now - ticket.timestamp)
+    return ages

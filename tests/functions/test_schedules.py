@@ -1,0 +1,155 @@
+"""The scheduled functions: reconcile fan-out, token refresh, ticket monitor."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import boto3
+import pytest
+
+from authsync.suites import SecretNames
+from authsync.tickets import TicketStore
+from devtools.world import World
+from tests.functions.pipeline import install, settle, store
+from tests.lambda_context import FakeLambdaContext
+from tests.logs import structured_logs
+
+
+@pytest.fixture
+def suite_env(world: World, monkeypatch: pytest.MonkeyPatch) -> World:
+    monkeypatch.setenv("SUITE_IDS", world.suite.suite_id)
+    for function in ("ReconcileFunction", "TokenRefreshFunction", "TicketMonitorFunction"):
+        for name, value in world.environment(function).items():
+            if name != "SUITE_IDS":
+                monkeypatch.setenv(name, value)
+    from ticket_monitor import app as ticket_monitor
+    from token_refresh import app as token_refresh
+
+    token_refresh.pipeline.cache_clear()
+    ticket_monitor.tickets.cache_clear()
+    return world
+
+
+def test_a_lost_callback_is_caught_by_the_next_reconcile(suite_env: World) -> None:
+    from reconcile import app as reconcile
+
+    world = suite_env
+    for i in range(12):
+        install(world, f"wwcorprecon{i:07d}")
+    settle(world)
+    # The corp gets verified, but WeCom's change_auth never reaches us.
+    world.emulator.verify_corp("wwcorprecon0000003", push=False)
+    world.emulator.reset_counters()
+
+    result = reconcile.lambda_handler({}, FakeLambdaContext())
+    assert result == {"requested": {world.suite.suite_id: 12}}
+    assert sum(c.calls for c in world.emulator.counters().values()) == 0  # the fan-out itself calls no WeCom API
+    settle(world)
+
+    state = store(world).get(world.suite.suite_id, "wwcorprecon0000003")
+    assert state is not None
+    assert state.verification is not None
+    assert state.verification["verified"] is True
+    assert state.auth_info_version == 2
+    assert world.emulator.calls("service/v2/get_auth_info") == 12  # one per corp, none repeated
+    others = [store(world).get(world.suite.suite_id, f"wwcorprecon{i:07d}") for i in range(12) if i != 3]
+    assert all(s is not None and s.auth_info_version == 1 for s in others)
+
+
+def test_reconcile_skips_cancelled_corps_and_a_retry_sends_no_duplicates(suite_env: World) -> None:
+    from reconcile import app as reconcile
+
+    world = suite_env
+    install(world, "wwcorpkeep00000001")
+    install(world, "wwcorpgone00000001")
+    settle(world)
+    from tests.functions.pipeline import publish
+
+    world.emulator.cancel_auth(world.suite.suite_id, "wwcorpgone00000001", push=False)
+    publish(world, {"InfoType": "cancel_auth", "TimeStamp": 1, "AuthCorpId": "wwcorpgone00000001"})
+    settle(world)
+    assert reconcile.lambda_handler({}, FakeLambdaContext())["requested"] == {world.suite.suite_id: 1}
+    reconcile.lambda_handler({}, FakeLambdaContext())  # the scheduler retries the same run
+    messages = world.receive_all("AuthEventsQueue")
+    assert [json.loads(m["Body"])["corp_id"] for m in messages] == ["wwcorpkeep00000001"]
+    assert messages[0]["Attributes"]["MessageGroupId"] == f"{world.suite.suite_id}:wwcorpkeep00000001"
+
+
+def test_token_refresh_touches_suite_and_corp_tokens_without_refetching_fresh_ones(suite_env: World) -> None:
+    from token_refresh import app as token_refresh
+
+    world = suite_env
+    install(world, "wwcorptokens000001")
+    settle(world)
+    world.emulator.reset_counters()
+    report = token_refresh.lambda_handler({}, FakeLambdaContext())
+    assert (report["suites"], report["corps"], report["failed"]) == (1, 1, {})
+    assert world.emulator.calls("service/get_suite_token") == 0  # still fresh: nothing to renew
+    assert world.emulator.calls("service/get_corp_token") == 0
+
+
+def _age_stored_token(name: str, seconds_left: float) -> None:
+    """Make a stored token look nearly expired (handlers run on real time; so does this)."""
+    client = boto3.client("secretsmanager")
+    document = json.loads(client.get_secret_value(SecretId=name, VersionStage="AWSCURRENT")["SecretString"])
+    now = time.time()
+    document |= {"obtained_at": now - 7200 + seconds_left, "expires_at": now + seconds_left, "renew_after": now - 1}
+    client.put_secret_value(SecretId=name, SecretString=json.dumps(document))
+
+
+def test_token_refresh_renews_a_token_inside_its_window(suite_env: World) -> None:
+    from token_refresh import app as token_refresh
+
+    world = suite_env
+    install(world, "wwcorprenew0000001")
+    settle(world)
+    env = world.environment("TokenRefreshFunction")
+    suite = world.suite.suite_id
+    _age_stored_token(f"{env['SUITE_SECRET_PREFIX']}{suite}/suite-token", 300)
+    _age_stored_token(f"{env['CORP_SECRET_PREFIX']}{suite}/wwcorprenew0000001/access-token", 300)
+    world.emulator.advance(7200 - 300)  # WeCom agrees: five minutes left on both
+    world.deliver_ticket()
+    world.emulator.reset_counters()
+    token_refresh.pipeline.cache_clear()  # a new container: nothing cached in memory
+    token_refresh.lambda_handler({}, FakeLambdaContext())
+    assert world.emulator.calls("service/get_suite_token") == 1
+    assert world.emulator.calls("service/get_corp_token") == 1
+
+
+def test_ticket_monitor_reports_ages_and_flags_a_suite_without_a_ticket(
+    suite_env: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ticket_monitor import app as ticket_monitor
+
+    world = suite_env
+    monkeypatch.setenv("SUITE_IDS", f"{world.suite.suite_id},wwsuitewithoutticket")
+    result = ticket_monitor.lambda_handler({}, FakeLambdaContext())
+    ages = result["ages"]
+    assert ages["wwsuitewithoutticket"] is None
+    assert 0 <= ages[world.suite.suite_id] < 60
+    emitted = capsys.readouterr().out
+    oldest = [json.loads(line) for line in emitted.splitlines() if "OldestSuiteTicketAgeSeconds" in line]
+    assert oldest
+    assert oldest[-1]["OldestSuiteTicketAgeSeconds"] == [ticket_monitor.NEVER]
+
+
+def test_ticket_monitor_sees_a_stale_ticket(
+    suite_env: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ticket_monitor import app as ticket_monitor
+
+    world = suite_env
+    stale = "wwsuitestale000001"  # WeCom stopped pushing to this suite 31 minutes ago
+    monkeypatch.setenv("SUITE_IDS", f"{world.suite.suite_id},{stale}")
+    names = SecretNames(world.environment("TicketMonitorFunction")["SUITE_SECRET_PREFIX"])
+    TicketStore(boto3.client("secretsmanager"), names.ticket).store(stale, "old-ticket", int(time.time()) - 31 * 60)
+    with structured_logs(ticket_monitor.logger) as lines:
+        ages = ticket_monitor.lambda_handler({}, FakeLambdaContext())["ages"]
+    assert ages[stale] >= 31 * 60
+    assert ages[world.suite.suite_id] < 60
+    warnings = [line for line in lines() if line["message"] == "suite_ticket stale"]
+    assert [w["suite_id"] for w in warnings] == [stale]
+    output = capsys.readouterr().out
+    oldest = [json.loads(line) for line in output.splitlines() if "OldestSuiteTicketAgeSeconds" in line]
+    assert oldest[-1]["OldestSuiteTicketAgeSeconds"][0] >= 31 * 60
