@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
     from mypy_boto3_secretsmanager.client import SecretsManagerClient
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "WriteOutcome",
     "WriteResult",
     "error_code",
+    "read_cached",
 ]
 
 _INCOMING = "INCOMING"
@@ -48,6 +50,22 @@ def error_code(exc: BaseException | None) -> str:
     if isinstance(response, dict):
         return str(response.get("Error", {}).get("Code", ""))
     return error_code(exc.__context__) if exc is not None and exc.__context__ is not exc else ""
+
+
+def read_cached(provider: SecretsProvider, name: str, *, max_age: int, force: bool = False) -> dict[str, Any] | None:
+    """A JSON secret through Powertools' cache (``force`` bypasses it); ``None`` if it does not exist.
+
+    AWSCURRENT is named explicitly, as in :meth:`ForwardOnlySecrets.read`.
+    """
+    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
+    try:
+        document = provider.get(name, max_age=max_age, transform="json", force_fetch=force, VersionStage="AWSCURRENT")
+    except GetParameterError as exc:
+        if error_code(exc.__context__) == "ResourceNotFoundException":
+            return None
+        raise
+    return document if isinstance(document, dict) else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from botocore.exceptions import ClientError
 
 from authsync.client import IssuedToken, WeComClient, WeComTokenError
-from authsync.credentials import CredentialNames, ForwardOnlySecrets, WriteOutcome, error_code
+from authsync.credentials import CredentialNames, ForwardOnlySecrets, WriteOutcome, error_code, read_cached
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
@@ -234,17 +234,8 @@ class TokenStore:
         return token
 
     def _read(self, name: str, *, force: bool) -> StoredToken | None:
-        from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
-
-        try:
-            document = self._provider.get(
-                name, max_age=self._cache_age, transform="json", force_fetch=force, VersionStage="AWSCURRENT"
-            )
-        except GetParameterError as exc:
-            if error_code(exc.__context__) == "ResourceNotFoundException":
-                return None
-            raise
-        return StoredToken.from_document(document) if isinstance(document, dict) else None
+        document = read_cached(self._provider, name, max_age=self._cache_age, force=force)
+        return None if document is None else StoredToken.from_document(document)
 
 
 class PermanentCodes:
@@ -264,18 +255,9 @@ class PermanentCodes:
         self._cache_age = cache_age
 
     def get(self, suite_id: str, corp_id: str, *, force: bool = False) -> str | None:
-        from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
-
         name = self._names.permanent_code(suite_id, corp_id)
-        try:
-            document = self._provider.get(
-                name, max_age=self._cache_age, transform="json", force_fetch=force, VersionStage="AWSCURRENT"
-            )
-        except GetParameterError as exc:
-            if error_code(exc.__context__) == "ResourceNotFoundException":
-                return None
-            raise
-        return str(document["permanent_code"]) if isinstance(document, dict) else None
+        document = read_cached(self._provider, name, max_age=self._cache_age, force=force)
+        return None if document is None else str(document["permanent_code"])
 
     def put(self, suite_id: str, corp_id: str, permanent_code: str, obtained_at: float) -> None:
         """Store (or rotate, after reset_permanent_code) the code; an older exchange never wins."""
