@@ -23,6 +23,7 @@ import base64
 import binascii
 import json
 import threading
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -100,6 +101,18 @@ def _text(body: dict[str, Any], name: str, missing: int) -> str:
     return value
 
 
+def _corp_of(call: Call, request: ApiRequest, document: dict[str, Any]) -> str | None:
+    """The corp a successful call was about: its token's, its request's, or (an exchange) its answer's."""
+    if call.token is not None and call.token.corpid:
+        return call.token.corpid
+    named = call.body.get("auth_corpid") or request.query.get("corpid")
+    if isinstance(named, str) and named:
+        return named
+    corp_info = document.get("auth_corp_info")
+    corpid = corp_info.get("corpid") if isinstance(corp_info, dict) else None
+    return corpid if isinstance(corpid, str) else None
+
+
 class WeComApi:
     """Answers ``/cgi-bin/...`` requests against an :class:`EmulatorState`."""
 
@@ -120,6 +133,9 @@ class WeComApi:
         self.has_more_as_int = has_more_as_int
         """get_auth_user_list's ``has_more``: the doc table says 1/0, its sample ``true`` (spec §3.6)."""
         self._stopping = stopping or threading.Event()
+        self.corp_calls: Counter[tuple[str, str]] = Counter()
+        """Answered calls per (corpid, endpoint), for "WeCom calls used" per corp."""
+        self._corp_calls_lock = threading.Lock()
 
     # -- entry point --------------------------------------------------------------------
 
@@ -165,6 +181,10 @@ class WeComApi:
                 document = endpoint.handler(self, call)
         except WeComError as exc:
             return self._error(name, exc.errcode, exc.detail, now, request, fault=fault.kind if fault else None)
+        corpid = _corp_of(call, request, document)
+        if corpid:
+            with self._corp_calls_lock:
+                self.corp_calls[(corpid, name)] += 1
         if endpoint.errcode_on_success:
             document = {"errcode": 0, "errmsg": "ok", **document}
         self.counters.record(name, status=200, errcode=0, fault=fault.kind if fault else None)

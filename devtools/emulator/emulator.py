@@ -646,8 +646,15 @@ class Emulator:
     def calls(self, endpoint: str) -> int:
         return self.call_counters.get(endpoint).calls
 
+    def corp_calls(self, corpid: str) -> dict[str, int]:
+        """Answered WeCom calls about ``corpid``, per endpoint."""
+        with self.api._corp_calls_lock:
+            return {endpoint: n for (corp, endpoint), n in sorted(self.api.corp_calls.items()) if corp == corpid}
+
     def reset_counters(self) -> None:
         self.call_counters.reset()
+        with self.api._corp_calls_lock:
+            self.api.corp_calls.clear()
 
     def deliveries(self) -> list[Delivery]:
         return self.pusher.deliveries()

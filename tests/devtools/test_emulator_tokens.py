@@ -6,6 +6,7 @@ import pytest
 import requests
 
 from devtools.emulator import Emulator
+from tests.devtools.conftest import Caller
 
 
 def _ticket_body(wecom: Emulator, sid: str, **overrides: str) -> dict[str, str]:
@@ -185,3 +186,21 @@ def test_unknown_path_and_method(wecom):
     assert requests.post(f"{wecom.api_url}/service/nope", timeout=5).status_code == 404
     assert requests.put(f"{wecom.api_url}/service/get_suite_token", timeout=5).status_code == 405
     assert requests.get(f"{wecom.base_url}/elsewhere", timeout=5).status_code == 404
+
+
+def test_answered_calls_are_attributed_to_their_corp(wecom: Emulator, call: Caller) -> None:
+    """The demo's "WeCom calls used" per corp: token, request and exchange answers all name the corp."""
+    suite = wecom.add_suite()
+    corp = wecom.add_corp()
+    wecom.push_suite_ticket(suite.suite_id)
+    ticket = wecom.ticket(suite.suite_id)
+    token = call(
+        "service/get_suite_token",
+        {"suite_id": suite.suite_id, "suite_secret": suite.suite_secret, "suite_ticket": ticket},
+    )["suite_access_token"]
+    code = wecom.create_auth(suite.suite_id, corp.corpid, push=False).auth_code
+    permanent = call("service/v2/get_permanent_code", {"auth_code": code}, suite_access_token=token)["permanent_code"]
+    call("service/get_auth_info", {"auth_corpid": corp.corpid, "permanent_code": permanent}, suite_access_token=token)
+    assert wecom.corp_calls(corp.corpid) == {"service/get_auth_info": 1, "service/v2/get_permanent_code": 1}
+    wecom.reset_counters()
+    assert wecom.corp_calls(corp.corpid) == {}
