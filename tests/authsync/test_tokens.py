@@ -55,11 +55,12 @@ def install(world: World, corp_id: str, p: Pipeline, *, verified: bool = False) 
 def test_suite_token_is_fetched_once_and_served_from_the_warm_cache(world: World, clock: Clock) -> None:
     p = pipeline(world, clock)
     calls: list[str] = []
-    secrets = p.tokens._store._provider.client
+    secrets = p.tokens._store._reader._provider.client
     secrets.meta.events.register(
         "provide-client-params.secrets-manager.GetSecretValue", lambda params, **_: calls.append(params["SecretId"])
     )
     first = p.tokens.suite_token(world.suite.suite_id)
+    assert p.tokens.suite_token(world.suite.suite_id) == first  # reads back what was stored, once
     reads_after_first = len(calls)
     for _ in range(50):
         assert p.tokens.suite_token(world.suite.suite_id) == first

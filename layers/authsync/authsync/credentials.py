@@ -34,10 +34,10 @@ __all__ = [
     "CredentialNames",
     "ForwardOnlySecrets",
     "SecretConflictError",
+    "SecretReader",
     "WriteOutcome",
     "WriteResult",
     "error_code",
-    "read_cached",
 ]
 
 _INCOMING = "INCOMING"
@@ -52,20 +52,38 @@ def error_code(exc: BaseException | None) -> str:
     return error_code(exc.__context__) if exc is not None and exc.__context__ is not exc else ""
 
 
-def read_cached(provider: SecretsProvider, name: str, *, max_age: int, force: bool = False) -> dict[str, Any] | None:
-    """A JSON secret through Powertools' cache (``force`` bypasses it); ``None`` if it does not exist.
+class SecretReader:
+    """JSON secrets through Powertools' cache, with per-name invalidation.
 
+    Powertools can only clear its whole cache; after this container deletes or rewrites a
+    secret, :meth:`forget` makes just that name's next read bypass the cache.
     AWSCURRENT is named explicitly, as in :meth:`ForwardOnlySecrets.read`.
     """
-    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
-    try:
-        document = provider.get(name, max_age=max_age, transform="json", force_fetch=force, VersionStage="AWSCURRENT")
-    except GetParameterError as exc:
-        if error_code(exc.__context__) == "ResourceNotFoundException":
-            return None
-        raise
-    return document if isinstance(document, dict) else None
+    def __init__(self, provider: SecretsProvider, *, max_age: int) -> None:
+        self._provider = provider
+        self._max_age = max_age
+        self._stale: set[str] = set()
+
+    def read(self, name: str, *, force: bool = False) -> dict[str, Any] | None:
+        """The document, or ``None`` if the secret does not exist (never cached: always asked)."""
+        from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
+        force = force or name in self._stale
+        try:
+            document = self._provider.get(
+                name, max_age=self._max_age, transform="json", force_fetch=force, VersionStage="AWSCURRENT"
+            )
+        except GetParameterError as exc:
+            if error_code(exc.__context__) == "ResourceNotFoundException":
+                self._stale.discard(name)
+                return None
+            raise
+        self._stale.discard(name)
+        return document if isinstance(document, dict) else None
+
+    def forget(self, name: str) -> None:
+        self._stale.add(name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,10 +116,12 @@ class WriteOutcome(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class WriteResult:
-    """The outcome, and for ``NOT_NEWER`` the stored document that won (it may hold secrets: never log it)."""
+    """The outcome; for ``NOT_NEWER`` the stored document that won (it may hold secrets: never log it);
+    ``replaced`` when a previous value existed."""
 
     outcome: WriteOutcome
     stored: dict[str, Any] | None = None
+    replaced: bool = False
 
     def __repr__(self) -> str:
         return f"WriteResult(outcome={self.outcome})"
@@ -134,10 +154,21 @@ class ForwardOnlySecrets:
         return current["VersionId"], document
 
     def write(
-        self, name: str, document: dict[str, Any], is_newer: Callable[[dict[str, Any], dict[str, Any]], bool]
+        self,
+        name: str,
+        document: dict[str, Any],
+        is_newer: Callable[[dict[str, Any], dict[str, Any]], bool],
+        *,
+        probably_new: bool = False,
     ) -> WriteResult:
-        """Store ``document`` unless ``is_newer(document, stored)`` is false for what is stored."""
+        """Store ``document`` unless ``is_newer(document, stored)`` is false for what is stored.
+
+        ``probably_new``: the caller just saw no such secret, so try creating it first
+        (if someone else created it meanwhile, this falls back to compare-and-swap).
+        """
         text = json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+        if probably_new and self._create(name, text):
+            return WriteResult(WriteOutcome.STORED)
         for _ in range(_ATTEMPTS):
             current = self.read(name)
             if current is None:
@@ -148,6 +179,7 @@ class ForwardOnlySecrets:
             if not is_newer(document, stored):
                 return WriteResult(WriteOutcome.NOT_NEWER, stored)
             staged = self._client.put_secret_value(SecretId=name, SecretString=text, VersionStages=[_INCOMING])
+            # (a NOT_NEWER answer above carries what won; a STORED one below replaced ``stored``)
             try:
                 self._client.update_secret_version_stage(
                     SecretId=name,
@@ -159,7 +191,7 @@ class ForwardOnlySecrets:
                 if error_code(exc) != "InvalidParameterException":
                     raise
                 continue  # another writer moved AWSCURRENT since we read it
-            return WriteResult(WriteOutcome.STORED)
+            return WriteResult(WriteOutcome.STORED, replaced=True)
         raise SecretConflictError("secret write kept losing the compare-and-swap")
 
     def delete(self, name: str) -> bool:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from authsync.client import WeComClient
-from authsync.credentials import CredentialNames, ForwardOnlySecrets
+from authsync.credentials import CredentialNames, ForwardOnlySecrets, SecretReader
 from authsync.snapshots import SnapshotStore
 from authsync.suites import SecretNames, SuiteDirectory
 from authsync.sync import AuthorizationSync, ChatdataSync, SqsChatdataRequests
@@ -50,11 +50,12 @@ def build_pipeline(
     names = CredentialNames(env["SUITE_SECRET_PREFIX"], env["CORP_SECRET_PREFIX"])
     suite_names = SecretNames(env["SUITE_SECRET_PREFIX"])
     provider = SecretsProvider(boto3_client=secrets_client)
+    reader = SecretReader(provider, max_age=max_age)
     writer = ForwardOnlySecrets(secrets_client, description="WeCom credential (wecom-authsync)")
     client = WeComClient(env.get("WECOM_API_BASE", "https://qyapi.weixin.qq.com"), clock=clock, sleep=sleep)
-    codes = PermanentCodes(provider, writer, names, cache_age=max_age)
+    codes = PermanentCodes(reader, writer, names)
     leases = Leases(dynamodb, env["LEASES_TABLE"], clock=clock)
-    store = TokenStore(provider, writer, leases, cache_age=max_age, clock=clock, sleep=sleep)
+    store = TokenStore(reader, writer, leases, clock=clock, sleep=sleep)
     tokens = Tokens(
         store=store,
         names=names,

@@ -192,8 +192,8 @@ class AuthorizationSync:
             # delivery (or the next reconcile) covers the corp.
             return SyncResult("auth_code_invalid", suite_id)
         corp_id = str(document["auth_corp_info"]["corpid"])
-        self._codes.put(suite_id, corp_id, str(document["permanent_code"]), obtained_at)
-        self._tokens.forget_corp_token(suite_id, corp_id)  # any token of the previous code is void
+        if self._codes.put(suite_id, corp_id, str(document["permanent_code"]), obtained_at):
+            self._tokens.forget_corp_token(suite_id, corp_id)  # a token of the previous code is void
         result = self.fetch_auth_info(suite_id, corp_id, requested_at=obtained_at, reactivate=True)
         return SyncResult("rotated" if rotate else "installed", suite_id, corp_id, result.version, result.changed)
 

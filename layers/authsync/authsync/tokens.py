@@ -28,10 +28,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from botocore.exceptions import ClientError
 
 from authsync.client import IssuedToken, WeComClient, WeComTokenError
-from authsync.credentials import CredentialNames, ForwardOnlySecrets, WriteOutcome, error_code, read_cached
+from authsync.credentials import CredentialNames, ForwardOnlySecrets, SecretReader, WriteOutcome, error_code
 
 if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.parameters import SecretsProvider
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
     from authsync.suites import SuiteDirectory
@@ -150,24 +149,22 @@ class TokenStore:
 
     def __init__(
         self,
-        provider: SecretsProvider,
+        reader: SecretReader,
         writer: ForwardOnlySecrets,
         leases: Leases,
         *,
         clock: Callable[[], float] = time.time,
         margin: float = RENEW_MARGIN,
-        cache_age: int = 300,
         lease_ttl: float = 20.0,
         wait_step: float = 0.2,
         max_wait: float = 15.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self._provider = provider
+        self._reader = reader
         self._writer = writer
         self._leases = leases
         self._clock = clock
         self._margin = margin
-        self._cache_age = cache_age
         self._lease_ttl = lease_ttl
         self._wait_step = wait_step
         self._max_wait = max_wait
@@ -183,13 +180,17 @@ class TokenStore:
         if good(token):
             assert token is not None
             return token
+        # A forced read, or a missing secret (never cached), already asked Secrets Manager.
+        asked = not_value is not None or token is None
         deadline = self._clock() + self._max_wait
         lease = f"token:{name}"
         while True:
-            token = self._read(name, force=True)  # another instance may have renewed it meanwhile
-            if good(token):
-                assert token is not None
-                return token
+            if not asked:
+                token = self._read(name, force=True)  # another instance may have renewed it meanwhile
+                if good(token):
+                    assert token is not None
+                    return token
+            asked = False
             if self._leases.acquire(lease, self._lease_ttl):
                 try:
                     # Re-check under the lease: the previous holder may have renewed it
@@ -207,7 +208,7 @@ class TokenStore:
 
     def delete(self, name: str) -> None:
         self._writer.delete(name)
-        self._provider.clear_cache()  # type: ignore[no-untyped-call]
+        self._reader.forget(name)
 
     def _renew(
         self, name: str, fetch: Callable[[], IssuedToken], stored: StoredToken | None, not_value: str | None
@@ -225,42 +226,36 @@ class TokenStore:
             # A token known to be invalid is always replaced; otherwise only by a later one.
             return old.get("token") == not_value or float(new["obtained_at"]) > float(old["obtained_at"])
 
-        written = self._writer.write(name, token.to_document(), better)
+        written = self._writer.write(name, token.to_document(), better, probably_new=stored is None)
         if written.outcome is WriteOutcome.NOT_NEWER:
             newer = self._read(name, force=True)
             if newer is not None and newer.value != not_value and self._clock() < newer.expires_at:
                 return newer
-        self._read(name, force=True)  # prime the warm cache with what is now stored
+        self._reader.forget(name)  # the next read fetches what is now stored
         return token
 
     def _read(self, name: str, *, force: bool) -> StoredToken | None:
-        document = read_cached(self._provider, name, max_age=self._cache_age, force=force)
+        document = self._reader.read(name, force=force)
         return None if document is None else StoredToken.from_document(document)
 
 
 class PermanentCodes:
     """Permanent codes (for 代开发: the corp app's secret), one secret per (suite, corp)."""
 
-    def __init__(
-        self,
-        provider: SecretsProvider,
-        writer: ForwardOnlySecrets,
-        names: CredentialNames,
-        *,
-        cache_age: int = 300,
-    ) -> None:
-        self._provider = provider
+    def __init__(self, reader: SecretReader, writer: ForwardOnlySecrets, names: CredentialNames) -> None:
+        self._reader = reader
         self._writer = writer
         self._names = names
-        self._cache_age = cache_age
 
     def get(self, suite_id: str, corp_id: str, *, force: bool = False) -> str | None:
-        name = self._names.permanent_code(suite_id, corp_id)
-        document = read_cached(self._provider, name, max_age=self._cache_age, force=force)
+        document = self._reader.read(self._names.permanent_code(suite_id, corp_id), force=force)
         return None if document is None else str(document["permanent_code"])
 
-    def put(self, suite_id: str, corp_id: str, permanent_code: str, obtained_at: float) -> None:
-        """Store (or rotate, after reset_permanent_code) the code; an older exchange never wins."""
+    def put(self, suite_id: str, corp_id: str, permanent_code: str, obtained_at: float) -> bool:
+        """Store (or rotate, after reset_permanent_code) the code; an older exchange never wins.
+
+        Returns whether a previous code was replaced (its corp token is then void).
+        """
         name = self._names.permanent_code(suite_id, corp_id)
         document = {
             "permanent_code": permanent_code,
@@ -268,14 +263,16 @@ class PermanentCodes:
             "corp_id": corp_id,
             "obtained_at": obtained_at,
         }
-        self._writer.write(
+        result = self._writer.write(
             name, document, lambda new, old: float(new["obtained_at"]) > float(old.get("obtained_at", 0))
         )
-        self.get(suite_id, corp_id, force=True)  # refresh this container's cache
+        self._reader.forget(name)
+        return result.replaced
 
     def delete(self, suite_id: str, corp_id: str) -> None:
-        self._writer.delete(self._names.permanent_code(suite_id, corp_id))
-        self._provider.clear_cache()  # type: ignore[no-untyped-call]
+        name = self._names.permanent_code(suite_id, corp_id)
+        self._writer.delete(name)
+        self._reader.forget(name)
 
 
 class Tokens:
