@@ -70,20 +70,26 @@ def build_messages(count: int) -> list[SignedCallback]:
     return messages
 
 
-def measure(label: str, work: Callable[[], object], rounds: int, number: int) -> float:
-    """Median microseconds per call over ``rounds`` timing rounds of ``number`` calls."""
-    work()  # warm up
-    times = timeit.repeat(work, number=number, repeat=rounds)
-    per_call = statistics.median(times) / number * 1e6
-    print(f"  {label:<34} {per_call:8.2f} µs/callback", flush=True)
-    return per_call
+def measure_interleaved(variants: dict[str, Callable[[], object]], rounds: int, number: int) -> dict[str, float]:
+    """Median µs per call for each variant, timed round-robin (rotating the order each round),
+    so a slow spell on this shared machine falls on every variant alike, not on one."""
+    for work in variants.values():
+        work()  # warm up
+    samples: dict[str, list[float]] = {name: [] for name in variants}
+    names = list(variants)
+    for round_index in range(rounds):
+        shift = round_index % len(names)
+        for name in names[shift:] + names[:shift]:
+            seconds = timeit.timeit(variants[name], number=number)
+            samples[name].append(seconds / number * 1e6)
+    return {name: statistics.median(values) for name, values in samples.items()}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=200)
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--number", type=int, default=3000, help="calls per timing round")
+    parser.add_argument("--rounds", type=int, default=15, help="timing rounds (variants interleaved)")
+    parser.add_argument("--number", type=int, default=1000, help="calls per variant per round")
     args = parser.parse_args()
 
     messages = build_messages(args.messages)
@@ -151,10 +157,16 @@ def main() -> int:
             assert theirs().startswith("<xml>")  # type: ignore[attr-defined]
 
         print(f"callback-ingest hot path, {n} distinct signed callbacks, Python {sys.version.split()[0]}")
-        t_ours = measure("ours (verify+decrypt+parse+route)", ours, args.rounds, args.number)
-        t_wechatpy = measure("wechatpy decrypt_message", theirs, args.rounds, args.number)
-        t_floor = measure("floor: SHA-1 + AES-CBC (std API)", floor, args.rounds, args.number)
-        t_reused = measure("floor: SHA-1 + AES (reused ctx)", floor_reused, args.rounds, args.number)
+        labels = {
+            "ours (verify+decrypt+parse+route)": ours,
+            "wechatpy decrypt_message": theirs,
+            "floor: SHA-1 + AES-CBC (std API)": floor,
+            "floor: SHA-1 + AES (reused ctx)": floor_reused,
+        }
+        medians = measure_interleaved(labels, args.rounds, args.number)
+        for label, value in medians.items():
+            print(f"  {label:<34} {value:8.2f} µs/callback", flush=True)
+        t_ours, t_wechatpy, t_floor, t_reused = medians.values()
 
     ratio_floor = t_ours / t_floor
     speedup = t_wechatpy / t_ours

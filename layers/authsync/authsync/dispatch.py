@@ -51,12 +51,14 @@ class QueuedEvent(NamedTuple):
 def canonical_digest(fields: dict[str, Any]) -> str:
     """SHA-256 over the sorted field/value pairs: stable across re-encryption and element order.
 
-    Every value is JSON-encoded, strings included, so a text value can never encode
-    like a nested (dict) or repeated (list) element with the same content.
+    Each value is tagged: ``s`` + text, or ``j`` + JSON for nested (dict) and repeated (list)
+    elements, so a text value can never encode like a structured one. The separators
+    ``\x1e``/``\x1f`` cannot occur in names or text: XML 1.0 forbids those characters.
     """
     parts = []
     for key in sorted(fields):
-        text = json.dumps(fields[key], sort_keys=True, ensure_ascii=False)
+        value = fields[key]
+        text = "s" + value if isinstance(value, str) else "j" + json.dumps(value, sort_keys=True, ensure_ascii=False)
         parts.append(f"{key}\x1e{text}")
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
