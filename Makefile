@@ -6,10 +6,13 @@ SAM_VENV := .venv-sam
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help venv test lint typecheck pytest validate build bench events clean
+.PHONY: help run venv test lint typecheck pytest validate build bench events serve clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+run: venv ## the main job: the whole pipeline on moto + the WeCom emulator, played through and checked
+	$(BIN)/python -m devtools.demo $(ARGS)
 
 venv: $(VENV)/.installed ## create .venv with the project and its dev tools
 $(VENV)/.installed: pyproject.toml
@@ -45,9 +48,15 @@ build: $(SAM_VENV)/.installed ## sam build (needs python3.12 on PATH for the pyt
 
 bench: venv ## benchmarks: prints ratios against baselines measured in the same run
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/economy.py
 
 events: venv ## regenerate the sample events in events/
 	$(BIN)/python -m devtools.make_events
+
+# stdout carries only serve's first JSON line: make's own output (and the venv set-up) goes to stderr.
+serve: ## the local stack in the foreground until Ctrl-C (ARGS="--config local.json --time-scale 60")
+	@$(MAKE) --no-print-directory -s venv >&2
+	@$(BIN)/python -m devtools.serve $(ARGS)
 
 clean: ## remove virtualenvs and build output
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis
