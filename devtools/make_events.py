@@ -123,6 +123,11 @@ def fetch_events() -> dict[str, dict[str, Any]]:
         headers={"content-type": "application/json"},
     )
     return {
+        # EventBridge Scheduler invokes the scheduled functions with the schedule's Input: "{}" in
+        # template.yaml (the functions read nothing from it).
+        "schedule_reconcile": {},
+        "schedule_token_refresh": {},
+        "schedule_ticket_monitor": {},
         "auth_info_sqs_change_auth": lambda_sqs_event([auth_message], f"{account}:wecom-authsync-dev-auth-events.fifo"),
         "chatdata_sqs_request": lambda_sqs_event([chat_message], f"{account}:wecom-authsync-dev-chatdata.fifo"),
         "corp_query_get": _stable(query, "sample-query", ts * 1000),

@@ -25,6 +25,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from authsync.observability import metric_hooks
 from authsync.runtime import build_authorization_sync
 from authsync.sync import AuthMessage, AuthorizationSync
 
@@ -38,7 +39,7 @@ idempotency = IdempotencyConfig(event_key_jmespath="key", expires_after_seconds=
 @functools.cache
 def handler() -> Any:
     """The idempotent per-message function, built once per container."""
-    sync: AuthorizationSync = build_authorization_sync()
+    sync: AuthorizationSync = build_authorization_sync(hooks=metric_hooks(metrics))
     persistence = DynamoDBPersistenceLayer(table_name=os.environ["IDEMPOTENCY_TABLE"])
 
     @idempotent_function(  # type: ignore[untyped-decorator]

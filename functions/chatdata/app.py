@@ -17,6 +17,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from authsync.observability import metric_hooks
 from authsync.runtime import build_chatdata_sync
 from authsync.sync import ChatdataRequest, ChatdataSync
 
@@ -28,7 +29,7 @@ processor = SqsFifoPartialProcessor(skip_group_on_error=True)
 
 @functools.cache
 def sync() -> ChatdataSync:
-    return build_chatdata_sync()
+    return build_chatdata_sync(hooks=metric_hooks(metrics))
 
 
 @tracer.capture_method

@@ -16,6 +16,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from authsync.observability import metric_hooks
 from authsync.runtime import Pipeline, build_pipeline
 from authsync.schedules import renew_tokens, suite_ids_from
 
@@ -26,7 +27,7 @@ tracer = Tracer()
 
 @functools.cache
 def pipeline() -> Pipeline:
-    return build_pipeline()
+    return build_pipeline(hooks=metric_hooks(metrics))
 
 
 @logger.inject_lambda_context

@@ -260,3 +260,38 @@ def test_a_used_auth_code_is_consumed_without_retrying(world: World) -> None:
     auth_batches, _ = settle(world)
     assert all(not b.failed for b in auth_batches)
     assert world.emulator.calls("service/v2/get_permanent_code") == 1
+
+
+def test_wecom_errors_and_token_renewals_become_metrics(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    install(world, "wwcorpmetrics00001")
+    world.emulator.inject_fault("service/v2/get_auth_info", "-1", times=1)
+    settle(world)
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    errors = [m for m in emitted if "WeComErrors" in m]
+    assert [m["errcode"] for m in errors] == ["-1"]
+    assert sum(sum(m.get("WeComCalls", [])) for m in emitted) >= 5
+    assert any("TokenRenewals_suite" in m for m in emitted)
+    assert any("TokenRenewals_corp" in m for m in emitted)
+
+
+def test_a_data_permission_event_refreshes_the_corp(world: World) -> None:
+    install(world, "wwcorpdataperm0001")
+    settle(world)
+    world.emulator.set_chatdata_status(world.suite.suite_id, "wwcorpdataperm0001", 1, 3, push=False)
+    publish(
+        world,
+        {
+            "InfoType": "auth_data_permission",
+            "TimeStamp": 11,
+            "AuthCorpId": "wwcorpdataperm0001",
+            "AuthType": "data_zone_chat",
+        },
+    )
+    auth_batches, chat_batches = settle(world)
+    assert all(not b.failed for b in auth_batches + chat_batches)
+    state = store(world).get(world.suite.suite_id, "wwcorpdataperm0001")
+    assert state is not None
+    assert state.chatdata_version == 2
+    summary = state.chatdata_summary
+    assert summary is not None
+    assert [e["status"] for e in summary["editions"] if e["edition"] == 1] == [3]

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from authsync.client import WeComClient
+from authsync.client import OnCall, WeComClient
 from authsync.credentials import CredentialNames, ForwardOnlySecrets, SecretReader
 from authsync.snapshots import SnapshotStore
 from authsync.suites import SecretNames, SuiteDirectory
@@ -22,7 +22,15 @@ from authsync.sync import AuthorizationSync, ChatdataSync, SqsChatdataRequests
 from authsync.tickets import TicketStore
 from authsync.tokens import Leases, PermanentCodes, Tokens, TokenStore
 
-__all__ = ["Pipeline", "build_pipeline"]
+__all__ = ["Pipeline", "PipelineHooks", "build_authorization_sync", "build_chatdata_sync", "build_pipeline"]
+
+
+@dataclass(frozen=True)
+class PipelineHooks:
+    """Observability callbacks (see :mod:`authsync.observability`)."""
+
+    on_wecom_call: OnCall | None = None
+    on_token_renewal: Callable[[str], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -39,8 +47,10 @@ def build_pipeline(
     *,
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
+    hooks: PipelineHooks | None = None,
 ) -> Pipeline:
-    """``clock``/``sleep`` are injectable so tests can run on the emulator's timeline."""
+    """``clock``/``sleep`` are injectable so tests can run on the emulator's timeline; the two
+    hooks let a handler turn WeCom calls and token renewals into metrics."""
     import boto3
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
@@ -52,10 +62,17 @@ def build_pipeline(
     provider = SecretsProvider(boto3_client=secrets_client)
     reader = SecretReader(provider, max_age=max_age)
     writer = ForwardOnlySecrets(secrets_client, description="WeCom credential (wecom-authsync)")
-    client = WeComClient(env.get("WECOM_API_BASE", "https://qyapi.weixin.qq.com"), clock=clock, sleep=sleep)
+    client = WeComClient(
+        env.get("WECOM_API_BASE", "https://qyapi.weixin.qq.com"),
+        clock=clock,
+        sleep=sleep,
+        on_call=hooks.on_wecom_call if hooks else None,
+    )
     codes = PermanentCodes(reader, writer, names)
     leases = Leases(dynamodb, env["LEASES_TABLE"], clock=clock)
-    store = TokenStore(reader, writer, leases, clock=clock, sleep=sleep)
+    store = TokenStore(
+        reader, writer, leases, clock=clock, sleep=sleep, on_renew=hooks.on_token_renewal if hooks else None
+    )
     tokens = Tokens(
         store=store,
         names=names,

@@ -159,6 +159,7 @@ class TokenStore:
         wait_step: float = 0.2,
         max_wait: float = 15.0,
         sleep: Callable[[float], None] = time.sleep,
+        on_renew: Callable[[str], None] | None = None,
     ) -> None:
         self._reader = reader
         self._writer = writer
@@ -169,6 +170,8 @@ class TokenStore:
         self._wait_step = wait_step
         self._max_wait = max_wait
         self._sleep = sleep
+        self._on_renew = on_renew
+        """Told the secret name (never the value) after each renewal from WeCom (metrics)."""
 
     def get(self, name: str, fetch: Callable[[], IssuedToken], *, not_value: str | None = None) -> StoredToken:
         """A token for ``name`` that need not be renewed yet; ``not_value`` is a value known to be invalid."""
@@ -214,6 +217,8 @@ class TokenStore:
         self, name: str, fetch: Callable[[], IssuedToken], stored: StoredToken | None, not_value: str | None
     ) -> StoredToken:
         issued = fetch()
+        if self._on_renew is not None:
+            self._on_renew(name)
         same = stored is not None and issued.value == stored.value and issued.value != not_value
         if same or issued.expires_in <= self._margin:
             # WeCom handed back the current token: use it, look again in five minutes.
