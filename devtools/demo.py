@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import sys
 import time
 from collections.abc import Iterator
@@ -200,7 +199,7 @@ def check_truth(stack: LocalStack, corps: list[Corp], cancelled: str) -> Check:
                 names.permanent_code(corp.suite_id, corp.corp_id),
                 names.corp_token(corp.suite_id, corp.corp_id),
             ):
-                check.expect(not _secret_exists(stack, name), f"{corp.key}: credentials kept after cancel_auth")
+                check.expect(stack.secret(name) is None, f"{corp.key}: credentials kept after cancel_auth")
             continue
         if view is None:
             check.problems.append(f"{corp.key}: missing from the query API")
@@ -214,7 +213,7 @@ def check_truth(stack: LocalStack, corps: list[Corp], cancelled: str) -> Check:
             verification.get("customer_cap") == (None if truth.verified else 100), f"{corp.key}: customer cap wrong"
         )
         authorization = wecom.authorization(corp.suite_id, corp.corp_id)
-        stored_code = _secret_json(stack, names.permanent_code(corp.suite_id, corp.corp_id))
+        stored_code = stack.secret(names.permanent_code(corp.suite_id, corp.corp_id))
         check.expect(
             stored_code is not None and stored_code.get("permanent_code") == authorization.permanent_code,
             f"{corp.key}: stored permanent code is not WeCom's",
@@ -230,25 +229,6 @@ def check_truth(stack: LocalStack, corps: list[Corp], cancelled: str) -> Check:
                 "E: 上下游 sharing not recorded",
             )
     return check
-
-
-def _secret_json(stack: LocalStack, name: str) -> dict[str, Any] | None:
-    client = stack.client("secretsmanager")
-    try:
-        value = client.get_secret_value(SecretId=name, VersionStage="AWSCURRENT")
-    except client.exceptions.ResourceNotFoundException:
-        return None
-    document: dict[str, Any] = json.loads(value["SecretString"])
-    return document
-
-
-def _secret_exists(stack: LocalStack, name: str) -> bool:
-    client = stack.client("secretsmanager")
-    try:
-        client.describe_secret(SecretId=name)
-    except client.exceptions.ResourceNotFoundException:
-        return False
-    return True
 
 
 def run(args: argparse.Namespace, console: Console) -> int:

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Self
 
 __all__ = [
     "PER_FUNCTION_VARIABLES",
@@ -348,3 +348,30 @@ class LocalFunction:
         if self._module is not None:
             self._loader.unload(self._module)
             self._module = None
+
+
+class BackgroundWorker:
+    """A daemon thread with a stop flag (start, signal_stop, join), shared by pollers and schedules."""
+
+    def __init__(self, thread_name: str) -> None:
+        self.thread_name = thread_name
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> Self:
+        self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
+        self._thread.start()
+        return self
+
+    def signal_stop(self) -> None:
+        self._stop.set()
+
+    def join(self, timeout: float = 30.0) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.warning("%s still busy after %.0f s; left running (daemon)", self.thread_name, timeout)
+            self._thread = None
+
+    def _run(self) -> None:
+        raise NotImplementedError

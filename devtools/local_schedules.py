@@ -24,14 +24,13 @@ import copy
 import json
 import logging
 import re
-import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
-from devtools.local_functions import Activity, LocalFunction, describe_error
+from devtools.local_functions import Activity, BackgroundWorker, LocalFunction, describe_error
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -132,7 +131,7 @@ def scheduled_events(template: Mapping[str, Any], resolve: Callable[[Any], Any])
     return specs
 
 
-class ScheduleRunner:
+class ScheduleRunner(BackgroundWorker):
     """Fires one schedule on the accelerated clock, with Scheduler's retries and dead-letter queue."""
 
     def __init__(
@@ -146,6 +145,7 @@ class ScheduleRunner:
         dead_letter_url: str | None = None,
         schedule_arn: str = "",
     ) -> None:
+        super().__init__(f"schedule-{spec.name}")
         self.spec = spec
         self.function = function
         self._activity = activity
@@ -153,8 +153,6 @@ class ScheduleRunner:
         self._sqs = sqs
         self._dead_letter_url = dead_letter_url
         self._schedule_arn = schedule_arn
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self.runs = 0
         self.failures = 0
 
@@ -163,22 +161,10 @@ class ScheduleRunner:
         """Real seconds between runs."""
         return None if self.spec.period is None else self.spec.period / self._scale
 
-    def start(self) -> ScheduleRunner:
+    def start(self) -> Self:
         if self.interval is None:
             raise UnsupportedSchedule(self.spec.problem or "no period")
-        self._thread = threading.Thread(target=self._run, name=f"schedule-{self.spec.name}", daemon=True)
-        self._thread.start()
-        return self
-
-    def signal_stop(self) -> None:
-        self._stop.set()
-
-    def join(self, timeout: float = 30.0) -> None:
-        if self._thread is not None:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                log.warning("schedule %s still running after %.0f s; left running (daemon)", self.spec.name, timeout)
-            self._thread = None
+        return super().start()
 
     def _run(self) -> None:
         assert self.interval is not None

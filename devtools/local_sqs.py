@@ -23,13 +23,12 @@ from __future__ import annotations
 import json
 import logging
 import math
-import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from devtools.local_functions import Activity, LocalFunction, describe_error
+from devtools.local_functions import Activity, BackgroundWorker, LocalFunction, describe_error
 from devtools.sqs import lambda_sqs_event
 
 if TYPE_CHECKING:
@@ -130,7 +129,7 @@ def _receive_count(message: MessageTypeDef) -> int:
     return int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
 
 
-class QueuePoller:
+class QueuePoller(BackgroundWorker):
     """Runs one :class:`EventSource` against its queue in a daemon thread."""
 
     def __init__(
@@ -145,6 +144,7 @@ class QueuePoller:
         visibility_scale: float = 1.0,
         wait_seconds: int = 1,
     ) -> None:
+        super().__init__(f"poller-{source.name}")
         self.source = source
         self.function = function
         self.queue_url = queue_url
@@ -160,23 +160,6 @@ class QueuePoller:
         redrive = json.loads(attributes.get("RedrivePolicy", "null") or "null")
         self.max_receive_count: int | None = int(redrive["maxReceiveCount"]) if redrive else None
         self.dead_letter_queue: str | None = str(redrive["deadLetterTargetArn"]).rsplit(":", 1)[-1] if redrive else None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> QueuePoller:
-        self._thread = threading.Thread(target=self._run, name=f"poller-{self.source.name}", daemon=True)
-        self._thread.start()
-        return self
-
-    def signal_stop(self) -> None:
-        self._stop.set()
-
-    def join(self, timeout: float = 30.0) -> None:
-        if self._thread is not None:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                log.warning("poller %s still busy after %.0f s; left running (daemon)", self.source.name, timeout)
-            self._thread = None
 
     def _run(self) -> None:
         while not self._stop.is_set():

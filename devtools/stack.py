@@ -40,6 +40,7 @@ start and an EMF line may carry another concurrently running function's metrics.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -633,6 +634,16 @@ class LocalStack:
         """A boto3 client for ``service`` in this stack's moto."""
         session: boto3.session.Session = self._require(self._session, "moto")
         return session.client(service, endpoint_url=self.moto_endpoint)  # type: ignore[call-overload]
+
+    def secret(self, name: str) -> dict[str, Any] | None:
+        """A JSON secret's current value (AWSCURRENT), or ``None`` if it does not exist."""
+        client = self.client("secretsmanager")
+        try:
+            value = client.get_secret_value(SecretId=name, VersionStage="AWSCURRENT")
+        except client.exceptions.ResourceNotFoundException:
+            return None
+        document: dict[str, Any] = json.loads(value["SecretString"])
+        return document
 
     def queue_url(self, logical_id: str) -> str:
         resource = self.template["Resources"].get(logical_id, {})

@@ -5,7 +5,6 @@ Final DynamoDB and Secrets Manager state is compared with the emulator's truth.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -50,16 +49,6 @@ def stack() -> Iterator[LocalStack]:
         yield running
 
 
-def _secret(stack: LocalStack, name: str) -> dict[str, Any] | None:
-    client = stack.client("secretsmanager")
-    try:
-        value = client.get_secret_value(SecretId=name, VersionStage="AWSCURRENT")
-    except client.exceptions.ResourceNotFoundException:
-        return None
-    document: dict[str, Any] = json.loads(value["SecretString"])
-    return document
-
-
 def test_a_lost_callback_is_caught_by_reconciliation(stack: LocalStack) -> None:
     wecom = stack.emulator
     suite = stack.suites[0].suite_id
@@ -91,10 +80,10 @@ def test_a_lost_callback_is_caught_by_reconciliation(stack: LocalStack) -> None:
     )
     environment = stack.deployment.function_environment("AuthInfoFunction")
     names = CredentialNames(environment["SUITE_SECRET_PREFIX"], environment["CORP_SECRET_PREFIX"])
-    stored = _secret(stack, names.permanent_code(suite, corp.corpid))
+    stored = stack.secret(names.permanent_code(suite, corp.corpid))
     assert stored is not None
     assert stored["permanent_code"] == authorization.permanent_code
-    ticket = _secret(stack, f"{environment['SUITE_SECRET_PREFIX']}{suite}/ticket")
+    ticket = stack.secret(f"{environment['SUITE_SECRET_PREFIX']}{suite}/ticket")
     assert ticket is not None
     assert ticket["suite_ticket"] == wecom.ticket(suite)
     assert stack.errors("AuthInfoFunction") == 0
