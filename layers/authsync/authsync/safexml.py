@@ -59,43 +59,51 @@ def parse(data: bytes, *, max_bytes: int, root: str = "xml") -> dict[str, Any]:
 
 
 def _scan(s: str, root: str) -> dict[str, Any] | None:
-    """Read the flat common case, or return ``None`` to defer to expat."""
-    s = s.strip(_WHITESPACE)
+    """Read the flat common case, or return ``None`` to defer to expat.
+
+    Written for speed (it runs twice per callback): string methods and limits are bound to
+    locals, since attribute and global look-ups would otherwise dominate the loop.
+    """
+    whitespace = _WHITESPACE
+    s = s.strip(whitespace)
     opening, closing_root = f"<{root}>", f"</{root}>"
     if not (s.startswith(opening) and s.endswith(closing_root)):
         return None
+    find, startswith = s.find, s.startswith
+    cdata_open, cdata_close = _CDATA_OPEN, _CDATA_CLOSE
+    limit = MAX_ELEMENTS - 1
     i, end = len(opening), len(s) - len(closing_root)
     out: dict[str, Any] = {}
     while True:
         if i > end:
             return None
         char = s[i]
-        while char in _WHITESPACE:  # s[end] is "<", so this stops by then
+        while char in whitespace:  # s[end] is "<", so this stops by then
             i += 1
             char = s[i]
         if i == end:
             return out
         if char != "<":
             return None
-        j = s.find(">", i)
+        j = find(">", i)
         name = s[i + 1 : j]
         if not (name.isalnum() and name.isascii()) or name[0].isdigit() or name in out:
             return None
         i = j + 1
-        if s.startswith(_CDATA_OPEN, i):
-            k = s.find(_CDATA_CLOSE, i + 9)
+        if startswith(cdata_open, i):
+            k = find(cdata_close, i + 9)
             if k < 0:
                 return None
             value = s[i + 9 : k]
             i = k + 3
         else:
-            k = s.find("<", i)
+            k = find("<", i)
             value = s[i:k]
             if "&" in value or "]]>" in value:
                 return None
             i = k
         closing = f"</{name}>"
-        if not s.startswith(closing, i) or not value.isprintable() or len(out) >= MAX_ELEMENTS - 1:
+        if not startswith(closing, i) or not value.isprintable() or len(out) >= limit:
             return None
         out[name] = value
         i += len(closing)
