@@ -21,22 +21,20 @@ import binascii
 import json
 import logging
 import re
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote
 
 from devtools.httpapi import http_api_event
+from devtools.httpserver import HOST, BackgroundHTTPServer, HttpRequest, HttpResponse
 from devtools.local_functions import describe_error
 
-__all__ = ["HOST", "HttpApiServer", "Request", "Route", "api_response", "http_routes", "is_text"]
+__all__ = ["HOST", "HttpApiServer", "Route", "api_response", "http_routes", "is_text"]
 
 log = logging.getLogger(__name__)
 
-HOST = "127.0.0.1"
 MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
 _TEXT_TYPES = (
     "application/json",
@@ -50,18 +48,6 @@ _FAILED = (500, [("Content-Type", "application/json")], b'{"message":"Internal S
 
 Invoke = Callable[[str, dict[str, Any]], Any]
 Answer = tuple[int, list[tuple[str, str]], bytes]
-
-
-@dataclass(frozen=True)
-class Request:
-    """An HTTP request as received (headers lower-cased, repeated ones joined with commas)."""
-
-    method: str
-    raw_path: str
-    raw_query: str
-    headers: Mapping[str, str]
-    body: bytes
-    client_ip: str
 
 
 @dataclass(frozen=True)
@@ -146,6 +132,11 @@ def is_text(content_type: str) -> bool:
     return media.startswith("text/") or media in _TEXT_TYPES or media.endswith(("+json", "+xml"))
 
 
+def _api_gateway_error(status: int, message: str) -> HttpResponse:
+    """What API Gateway answers by itself: ``{"message": ...}``."""
+    return HttpResponse(status, json.dumps({"message": message}).encode(), "application/json")
+
+
 def api_response(result: Any) -> Answer:
     """Translate a handler's return value as API Gateway does for payload format 2.0."""
     if not (isinstance(result, Mapping) and "statusCode" in result):
@@ -166,91 +157,36 @@ def api_response(result: Any) -> Answer:
     return status, headers, raw
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, port: int, api: HttpApiServer) -> None:
-        self.api = api
-        super().__init__((HOST, port), _RequestHandler)
-
-
-class _RequestHandler(BaseHTTPRequestHandler):
-    server: _Server
-    server_version = "local-httpapi"
-    sys_version = ""
-
-    def _dispatch(self) -> None:
-        raw_path, _, raw_query = self.path.partition("?")
-        length = self.headers.get("Content-Length")
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            self._answer((411, [("Content-Type", "application/json")], b'{"message":"Length Required"}'))
-            return
-        try:
-            size = int(length) if length else 0
-        except ValueError:
-            size = -1
-        if size < 0 or size > MAX_BODY:
-            self._answer((413, [("Content-Type", "application/json")], b'{"message":"Request Entity Too Large"}'))
-            return
-        body = self.rfile.read(size) if size else b""
-        headers: dict[str, str] = {}
-        for name, value in self.headers.items():
-            key = name.lower()
-            headers[key] = f"{headers[key]},{value}" if key in headers else value
-        request = Request(self.command, raw_path, raw_query, headers, body, self.client_address[0])
-        self._answer(self.server.api.handle(request))
-
-    def _answer(self, answer: Answer) -> None:
-        status, headers, body = answer
-        self.send_response(status)
-        names = {name.lower() for name, _ in headers}
-        for name, value in headers:
-            if name.lower() not in ("content-length", "connection", "transfer-encoding"):
-                self.send_header(name, value)
-        if "content-type" not in names and body:
-            self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _dispatch
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silenced: request lines carry signatures and echostr in their query strings."""
-
-
 class HttpApiServer:
-    """Serve ``routes`` on ``127.0.0.1:port`` (0: ephemeral); the socket is bound at construction."""
+    """Serve ``routes`` on ``127.0.0.1:port`` (0: ephemeral); the port is known before :meth:`start`."""
 
     def __init__(self, routes: Sequence[Route], invoke: Invoke, *, port: int = 0) -> None:
         self.routes = list(routes)
         self._invoke = invoke
-        self._server = _Server(port, self)
-        self._thread: threading.Thread | None = None
+        self._server = BackgroundHTTPServer(
+            self._serve, port=port, max_body=MAX_BODY, reject=_api_gateway_error, name="local-httpapi"
+        )
 
     @property
     def port(self) -> int:
-        return int(self._server.server_address[1])
+        return self._server.port
 
     @property
     def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
+        return self._server.url
 
     def start(self) -> HttpApiServer:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="local-httpapi", daemon=True
-        )
-        self._thread.start()
+        self._server.start()
         return self
 
     def stop(self) -> None:
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join(timeout=5)
-            self._thread = None
-        self._server.server_close()
+        self._server.stop()
+
+    def _serve(self, request: HttpRequest) -> HttpResponse:
+        status, headers, body = self.handle(request)
+        if body and not any(name.lower() == "content-type" for name, _ in headers):
+            headers = [*headers, ("Content-Type", "application/json")]
+        return HttpResponse(status, body, content_type=None, headers=headers)
 
     def route(self, method: str, raw_path: str) -> tuple[Route, dict[str, str]] | None:
         for route in self.routes:
@@ -259,8 +195,8 @@ class HttpApiServer:
                 return route, params
         return None
 
-    def handle(self, request: Request) -> Answer:
-        found = self.route(request.method, request.raw_path)
+    def handle(self, request: HttpRequest) -> Answer:
+        found = self.route(request.method, request.path)
         if found is None:
             log.info("%s (no route) -> 404", request.method)
             return _NOT_FOUND
@@ -282,7 +218,7 @@ class HttpApiServer:
         log.info("%s -> %d (%d ms)", route.route_key, answer[0], (time.monotonic() - started) * 1000)
         return answer
 
-    def event(self, route: Route, params: dict[str, str], request: Request) -> dict[str, Any]:
+    def event(self, route: Route, params: dict[str, str], request: HttpRequest) -> dict[str, Any]:
         """The HTTP API v2 event API Gateway would pass for this request."""
         headers, body = dict(request.headers), request.body
         text = is_text(headers.get("content-type", ""))
@@ -293,8 +229,8 @@ class HttpApiServer:
                 text = False
         event = http_api_event(
             request.method,
-            request.raw_path,
-            query=request.raw_query,
+            request.path,
+            query=request.query_string,
             body=body or None,
             base64_body=bool(body) and not text,
             path_parameters=params or None,

@@ -222,8 +222,8 @@ class ModuleLoader:
             saved = {var: os.environ.get(var) for var in PER_FUNCTION_VARIABLES}
             for var in PER_FUNCTION_VARIABLES:
                 _set_env(var, spec.environment.get(var))
-            code_dir = str(spec.code_dir)
-            sys.path.insert(0, code_dir)  # Lambda's task root: siblings of the handler import
+            # Handlers here are single modules; they import only the layer package, which the
+            # project installs, so nothing is added to sys.path (Lambda's task root is not emulated).
             sys.modules[name] = module
             try:
                 module_spec.loader.exec_module(module)
@@ -233,7 +233,6 @@ class ModuleLoader:
                     f"{spec.logical_id}: importing {path.name} failed ({type(exc).__name__}: {exc})"
                 ) from exc
             finally:
-                sys.path.remove(code_dir)
                 for var, value in saved.items():
                     _set_env(var, value)
             self._loaded.add(name)

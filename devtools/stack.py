@@ -44,7 +44,6 @@ import json
 import logging
 import os
 import socket
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -202,7 +201,6 @@ class LocalStack:
         self._runners: list[ScheduleRunner] = []
         self._ticket_stop = threading.Event()
         self._ticket_thread: threading.Thread | None = None
-        self._added_paths: list[str] = []
         self._saved_session: boto3.session.Session | None = None
         self._isolated = False
         self._saved_werkzeug_level: int | None = None
@@ -269,7 +267,7 @@ class LocalStack:
         self._create_suite_secrets(merged)
         for name, value in merged.items():
             self._env.set(name, value)
-        self._add_layer_paths()
+        self._check_layers()
         self._functions = {
             logical_id: LocalFunction(
                 spec,
@@ -394,17 +392,23 @@ class LocalStack:
         for suite in self.config.suites:
             secrets.create_secret(Name=names.config(suite.suite_id), SecretString=suite_secret(suite))
 
-    def _add_layer_paths(self) -> None:
-        """Each layer's ContentUri on ``sys.path`` (Lambda's /opt/python), unless already there."""
-        for resource in self.template["Resources"].values():
+    def _check_layers(self) -> None:
+        """Each layer's package must be importable (Lambda's /opt/python): the project installs
+        ``authsync`` (``pip install -e .``); nothing is added to ``sys.path`` here."""
+        import importlib.util
+
+        for logical_id, resource in self.template["Resources"].items():
             if resource.get("Type") != "AWS::Serverless::LayerVersion":
                 continue
             content = (resource.get("Properties") or {}).get("ContentUri")
-            if isinstance(content, str):
-                path = str((self.template_path.parent / content).resolve())
-                if path not in sys.path:
-                    sys.path.append(path)
-                    self._added_paths.append(path)
+            if not isinstance(content, str):
+                continue
+            layer = (self.template_path.parent / content).resolve()
+            for package in sorted(p.name for p in layer.iterdir() if (p / "__init__.py").is_file()):
+                if importlib.util.find_spec(package) is None:
+                    raise RuntimeError(
+                        f"layer {logical_id}: package {package} is not importable; install the project (make venv)"
+                    )
 
     def _start_pollers(self) -> None:
         assert self._sqs is not None
@@ -491,10 +495,6 @@ class LocalStack:
             self._moto = None
 
     def _restore_process_state(self) -> None:
-        for path in self._added_paths:
-            if path in sys.path:
-                sys.path.remove(path)
-        self._added_paths.clear()
         self._env.restore()
         if self._isolated:
             boto3.DEFAULT_SESSION = self._saved_session

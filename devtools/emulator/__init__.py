@@ -38,7 +38,7 @@ from devtools.emulator.model import (
     SuiteRecord,
 )
 from devtools.emulator.pusher import Delivery, DeliveryAttempt
-from devtools.emulator.server import BackgroundHTTPServer, HttpRequest, HttpResponse
+from devtools.httpserver import BackgroundHTTPServer, HttpRequest, HttpResponse
 
 __all__ = [
     "AgentRecord",

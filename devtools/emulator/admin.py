@@ -27,7 +27,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from devtools.emulator.errors import NotFoundError
-from devtools.emulator.server import HttpResponse
+from devtools.httpserver import HttpResponse
 
 if TYPE_CHECKING:
     from devtools.emulator.emulator import Emulator, PushResult

@@ -46,8 +46,8 @@ from devtools.emulator.model import (
     new_secret,
 )
 from devtools.emulator.pusher import DEFAULT_RETRY_DELAYS, CallbackPusher, Delivery, DeliveryAttempt
-from devtools.emulator.server import BackgroundHTTPServer, HttpRequest, HttpResponse
 from devtools.emulator.state import DEFAULT_TOKEN_TTL, EmulatorState
+from devtools.httpserver import BackgroundHTTPServer, HttpRequest, HttpResponse
 
 __all__ = ["Emulator", "NotFoundError", "PushResult", "sample_chat_editions"]
 
@@ -145,7 +145,7 @@ class Emulator:
         self.pusher = CallbackPusher(
             self.clock, timeout=delivery_timeout, retries=retries, retry_delays=retry_delays, stopping=self._stopping
         )
-        self._server = BackgroundHTTPServer(self._handle, port=port)
+        self._server = BackgroundHTTPServer(self._handle, port=port, name="emulator-http")
         self._ticket_thread: threading.Thread | None = None
         self._ticket_stop = threading.Event()
         self._agent_ids = itertools.count(1_000_002)
