@@ -48,22 +48,9 @@ from devtools.emulator import (
     SuiteRecord,
     sample_chat_editions,
 )
-
-START = 1_750_000_000
-
+from tests.authsync.conftest import START
 
 # -- fixtures -------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock(start=START, frozen=True)
-
-
-@pytest.fixture
-def wecom(clock: Clock) -> Iterator[Emulator]:
-    with Emulator(clock=clock, retry_delays=(0.0, 0.0, 0.0), seed=7) as emulator:
-        yield emulator
 
 
 @dataclass

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
 import boto3
 import pytest
@@ -14,19 +13,7 @@ from authsync.runtime import Pipeline, build_pipeline
 from authsync.tokens import CorpNotAuthorizedError, Leases, StoredToken, TicketMissingError
 from devtools.emulator import Clock, Emulator, sample_chat_editions
 from devtools.world import World, build_world
-
-START = 1_750_000_000
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock(start=START, frozen=True)
-
-
-@pytest.fixture
-def wecom(clock: Clock) -> Iterator[Emulator]:
-    with Emulator(clock=clock, retry_delays=(0.0, 0.0, 0.0), seed=11) as emulator:
-        yield emulator
+from tests.authsync.conftest import START
 
 
 @pytest.fixture
