@@ -3,10 +3,10 @@
     python bench/economy.py [--corps 100] [--events 1000]
 
 The world: moto in-process (``mock_aws``) with the queues and tables of template.yaml
-(:func:`devtools.world.build_world`), the WeCom emulator on 127.0.0.1, one suite with a
+(:func:`authsync_dev.world.build_world`), the WeCom emulator on 127.0.0.1, one suite with a
 stored suite_ticket. The deployed handlers ``functions/auth_info/app.py`` and
 ``functions/chatdata/app.py`` run unmodified with their template environment;
-:func:`devtools.sqs.deliver_batch` plays Lambda's SQS event source mapping (batches of
+:func:`authsync_dev.sqs.deliver_batch` plays Lambda's SQS event source mapping (batches of
 10, partial batch failures made visible again). Each round delivers one batch of the
 auth-events queue, then one of the chatdata queue, until both are empty.
 
@@ -76,10 +76,10 @@ from moto import mock_aws
 from authsync.callbacks import AuthEvent, parse_event
 from authsync.dispatch import SqsEventPublisher, queued_event
 from authsync.snapshots import SnapshotStore
-from devtools.emulator import Emulator, sample_chat_editions
-from devtools.sqs import deliver_batch
-from devtools.wecom import event_xml
-from devtools.world import World, build_world
+from authsync_dev.emulator import Emulator, sample_chat_editions
+from authsync_dev.sqs import deliver_batch
+from authsync_dev.wecom import event_xml
+from authsync_dev.world import World, build_world
 
 FUNCTIONS = Path(__file__).resolve().parent.parent / "functions"
 QUEUES = (("AuthEventsQueue", "auth-info"), ("ChatdataQueue", "chatdata"))

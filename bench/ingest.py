@@ -45,7 +45,7 @@ from authsync.dispatch import RecordingPublisher
 from authsync.ingest import CallbackIngestor
 from authsync.suites import SecretNames, SuiteDirectory
 from authsync.tickets import TicketOutcome
-from devtools.wecom import TEST_SUITE, SignedCallback, event_xml, sign_event
+from authsync_dev.wecom import TEST_SUITE, SignedCallback, event_xml, sign_event
 
 
 class _NoTickets:

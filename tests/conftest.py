@@ -10,8 +10,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from devtools.template import Deployment, deploy_data_resources
-from devtools.wecom import TEST_SUITE, TestSuite
+from authsync_dev.template import Deployment, deploy_data_resources
+from authsync_dev.wecom import TEST_SUITE, TestSuite
 
 # Set before any handler module is imported (Powertools reads them at import time).
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")

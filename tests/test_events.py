@@ -10,8 +10,8 @@ import boto3
 import pytest
 
 from authsync.sync import AuthMessage, ChatdataRequest
-from devtools.make_events import EVENTS, fetch_events, sample_events
-from devtools.template import Deployment
+from authsync_dev.make_events import EVENTS, fetch_events, sample_events
+from authsync_dev.template import Deployment
 from tests.lambda_context import FakeLambdaContext
 
 

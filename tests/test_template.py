@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from devtools.template import load_template
+from authsync_dev.template import load_template
 
 TEMPLATE = load_template()
 RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
@@ -21,10 +21,12 @@ def test_globals_carry_runtime_architecture_tracing_and_powertools() -> None:
     assert "POWERTOOLS_METRICS_NAMESPACE" in function["Environment"]["Variables"]
 
 
-def test_layer_is_built_by_sam() -> None:
+def test_layer_is_built_by_its_makefile_for_the_runtime() -> None:
     layer = RESOURCES["AuthsyncLayer"]
-    assert layer["Metadata"]["BuildMethod"] == "python3.12"
+    assert layer["Metadata"] == {"BuildMethod": "makefile", "BuildArchitecture": "arm64"}
     assert layer["Properties"]["ContentUri"] == "layers/authsync"
+    assert layer["Properties"]["CompatibleRuntimes"] == [TEMPLATE["Globals"]["Function"]["Runtime"]]
+    assert layer["Properties"]["CompatibleArchitectures"] == TEMPLATE["Globals"]["Function"]["Architectures"]
 
 
 def test_every_queue_has_a_dlq_or_is_one() -> None:
@@ -115,18 +117,27 @@ def test_no_statement_grants_a_wildcard_action_or_resource() -> None:
             resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
             for resource in resources:
                 assert resource != "*", function
-                assert "wecom-authsync/${Stage}/" in json.dumps(resource), function
+                if any(a.startswith("sqs:") for a in actions):  # its own queue, by attribute
+                    assert resource == {"Fn::GetAtt": [resource["Fn::GetAtt"][0], "Arn"]}, function
+                else:
+                    assert "wecom-authsync/${Stage}/" in json.dumps(resource), function
 
 
 def test_fetch_functions_touch_only_their_own_queues_and_tables() -> None:
     assert _sam_policy_targets("AuthInfoFunction") == {
         "DynamoDBCrudPolicy": [{"TableName": {"Ref": t}} for t in ("CorpsTable", "LeasesTable", "IdempotencyTable")],
-        "SQSPollerPolicy": [{"QueueName": {"Fn::GetAtt": ["AuthEventsQueue", "QueueName"]}}],
         "SQSSendMessagePolicy": [{"QueueName": {"Fn::GetAtt": ["ChatdataQueue", "QueueName"]}}],
     }
     assert _sam_policy_targets("ChatdataFunction") == {
         "DynamoDBCrudPolicy": [{"TableName": {"Ref": t}} for t in ("CorpsTable", "LeasesTable")],
-        "SQSPollerPolicy": [{"QueueName": {"Fn::GetAtt": ["ChatdataQueue", "QueueName"]}}],
+    }
+    consumed = {
+        f: [s["Resource"]["Fn::GetAtt"][0] for s in _statements(f) if "sqs:ReceiveMessage" in s["Action"]]
+        for f in FUNCTIONS
+    }
+    assert {f: q for f, q in consumed.items() if q} == {
+        "AuthInfoFunction": ["AuthEventsQueue"],
+        "ChatdataFunction": ["ChatdataQueue"],
     }
     assert _sam_policy_targets("CorpQueryFunction") == {"DynamoDBReadPolicy": [{"TableName": {"Ref": "CorpsTable"}}]}
     assert _statements("CorpQueryFunction") == []

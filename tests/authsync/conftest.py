@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from devtools.emulator import Clock, Emulator
+from authsync_dev.emulator import Clock, Emulator
 
 START = 1_750_000_000
 

@@ -17,7 +17,7 @@ from authsync.authinfo import (
     derive_verification,
     strip_secrets,
 )
-from devtools.emulator.model import AgentRecord, CorpRecord, Dealer, PaidEdition, Privilege, SharedFrom
+from authsync_dev.emulator.model import AgentRecord, CorpRecord, Dealer, PaidEdition, Privilege, SharedFrom
 
 NOW = 1_750_000_000.0
 PERMANENT_CODE = "PERMCODE-5f1c0e4b8a9d7c6e2f3a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0"

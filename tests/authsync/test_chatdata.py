@@ -18,7 +18,7 @@ from authsync.chatdata import (
     snapshot_document,
     summarize,
 )
-from devtools.emulator.model import ChatEdition, Member
+from authsync_dev.emulator.model import ChatEdition, Member
 
 # Seed-0 (D-55567), the sample response verbatim.
 SEED_0: dict[str, Any] = json.loads("""

@@ -37,7 +37,7 @@ from authsync.client import (
     WeComWrongTokenError,
     error_for,
 )
-from devtools.emulator import (
+from authsync_dev.emulator import (
     BackgroundHTTPServer,
     Clock,
     CorpRecord,

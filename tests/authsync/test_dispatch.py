@@ -20,8 +20,8 @@ from authsync.dispatch import (
     canonical_digest,
     queued_event,
 )
-from devtools.template import Deployment
-from devtools.wecom import TEST_SUITE
+from authsync_dev.template import Deployment
+from authsync_dev.wecom import TEST_SUITE
 
 SUITE = TEST_SUITE.suite_id
 CORP = "wxf8b4f85f3a794e77"

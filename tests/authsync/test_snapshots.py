@@ -26,7 +26,7 @@ from authsync.snapshots import (
     item_size,
     state_pk,
 )
-from devtools.template import Deployment
+from authsync_dev.template import Deployment
 
 SUITE = "wwsuite000000001"
 OTHER_SUITE = "dksuite000000002"

@@ -24,8 +24,8 @@ from authsync.suites import (
     build_suite,
     valid_suite_id,
 )
-from devtools.template import Deployment
-from devtools.wecom import TEST_SUITE, TestSuite
+from authsync_dev.template import Deployment
+from authsync_dev.wecom import TEST_SUITE, TestSuite
 
 PREFIX = "wecom-authsync/test/suites/"
 NAMES = SecretNames(PREFIX)

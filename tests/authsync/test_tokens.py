@@ -11,8 +11,8 @@ from authsync.client import WeComTokenError
 from authsync.credentials import CredentialNames, ForwardOnlySecrets, WriteOutcome
 from authsync.runtime import Pipeline, build_pipeline
 from authsync.tokens import CorpNotAuthorizedError, Leases, StoredToken, TicketMissingError
-from devtools.emulator import Clock, Emulator, sample_chat_editions
-from devtools.world import World, build_world
+from authsync_dev.emulator import Clock, Emulator, sample_chat_editions
+from authsync_dev.world import World, build_world
 from tests.authsync.conftest import START
 
 

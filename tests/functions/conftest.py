@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from devtools.emulator import Emulator
-from devtools.world import World
+from authsync_dev.emulator import Emulator
+from authsync_dev.world import World
 from tests.functions.pipeline import clear_caches, make_world
 
 

@@ -11,10 +11,10 @@ import pytest
 from authsync.callbacks import AuthEvent, parse_event
 from authsync.dispatch import SqsEventPublisher, queued_event
 from authsync.snapshots import SnapshotStore
-from devtools.emulator import Emulator, sample_chat_editions
-from devtools.sqs import BatchOutcome, deliver_batch
-from devtools.wecom import event_xml
-from devtools.world import World, build_world
+from authsync_dev.emulator import Emulator, sample_chat_editions
+from authsync_dev.sqs import BatchOutcome, deliver_batch
+from authsync_dev.wecom import event_xml
+from authsync_dev.world import World, build_world
 from tests.lambda_context import FakeLambdaContext
 
 

@@ -12,9 +12,9 @@ import boto3
 import pytest
 from wechatpy.enterprise.crypto import WeChatCrypto
 
-from devtools.httpapi import http_api_event
-from devtools.template import Deployment
-from devtools.wecom import TEST_SUITE, SignedCallback, TestSuite, event_xml, sign_echostr, sign_event
+from authsync_dev.httpapi import http_api_event
+from authsync_dev.template import Deployment
+from authsync_dev.wecom import TEST_SUITE, SignedCallback, TestSuite, event_xml, sign_echostr, sign_event
 from tests.conftest import put_suite_config
 from tests.lambda_context import FakeLambdaContext
 from tests.logs import structured_logs

@@ -11,8 +11,8 @@ import json
 import boto3
 import pytest
 
-from devtools.emulator import Emulator
-from devtools.world import World
+from authsync_dev.emulator import Emulator
+from authsync_dev.world import World
 from tests.functions.pipeline import clear_caches, install, make_world, publish, secret_exists, settle, store
 from tests.lambda_context import FakeLambdaContext
 
@@ -129,7 +129,7 @@ def test_redelivered_create_auth_exchanges_the_code_once(world: World) -> None:
     got = sqs.receive_message(
         QueueUrl=world.queue_url("AuthEventsQueue"), AttributeNames=["All"], MessageAttributeNames=["All"]
     )["Messages"]
-    from devtools.sqs import lambda_sqs_event
+    from authsync_dev.sqs import lambda_sqs_event
 
     event = lambda_sqs_event(got, "arn:aws:sqs:us-east-1:123456789012:authsync-world-auth-events.fifo")
     assert auth_info.lambda_handler(event, FakeLambdaContext()) == {"batchItemFailures": []}
@@ -203,7 +203,7 @@ def test_query_route_answers_the_corp_state_and_404s_unknown_corps(
 ) -> None:
     from corp_query import app as corp_query
 
-    from devtools.httpapi import http_api_event
+    from authsync_dev.httpapi import http_api_event
 
     install(world, "wwcorpquery0000001", verified=True)
     settle(world)

@@ -10,7 +10,7 @@ import pytest
 
 from authsync.suites import SecretNames
 from authsync.tickets import TicketStore
-from devtools.world import World
+from authsync_dev.world import World
 from tests.functions.pipeline import install, settle, store
 from tests.lambda_context import FakeLambdaContext
 from tests.logs import structured_logs

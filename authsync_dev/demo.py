@@ -1,0 +1,295 @@
+"""``make run``: the whole pipeline on the embedded default, played through and checked.
+
+The local stack (moto as AWS, the emulator as WeCom, the real handlers) serves one
+third-party suite and one 代开发 template. WeCom pushes a suite_ticket, then five corps
+install the app — verified, unverified, 代开发, one with 数据与智能专区 editions in different
+statuses, one through 上下游 sharing — and everything travels the real path: signed,
+encrypted callbacks over HTTP into callback-ingest, the FIFO queue, auth-info, chatdata.
+Then one corp becomes verified, one corp's chatdata scope and editions change, one corp
+cancels. The summary is read back through the query route and checked against the
+emulator's truth; the exit code is 0 only if everything matches.
+
+Handler logs (JSON) go to ``.local/demo.log``; the terminal shows progress and the summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import requests
+
+from authsync.credentials import CredentialNames
+from authsync.suites import SecretNames, SuiteConfig
+from authsync.tickets import TicketStore
+from authsync_dev.emulator import ChatEdition, PushResult, sample_chat_editions
+from authsync_dev.stack import LocalStack
+from authsync_dev.stack_config import DEFAULT_SUITE, StackConfig
+from authsync_dev.template import ROOT
+
+__all__ = ["main"]
+
+CUSTOMIZED_SUITE = SuiteConfig(
+    suite_id="dkdemotemplate0001",
+    suite_secret="demo-customized-secret-not-real",
+    token="DemoCustomizedToken",
+    encoding_aes_key="ZYXWVUTSRQPONMLKJIHGFEDCBAzyxwvutsrqponmlkj",
+    kind="customized",
+    provider_corpid="wwprovider00000001",
+)
+
+SHARING_PARENT = "wwupstreamparent01"
+
+
+@dataclass
+class Corp:
+    key: str
+    corp_id: str
+    suite_id: str
+    label: str
+
+
+@dataclass
+class Check:
+    problems: list[str] = field(default_factory=list)
+
+    def expect(self, ok: bool, message: str) -> None:
+        if not ok:
+            self.problems.append(message)
+
+
+class Console:
+    """Progress on the real terminal while handler output goes to the log file."""
+
+    def __init__(self, out: IO[str]) -> None:
+        self.out = out
+        self.started = time.monotonic()
+
+    def step(self, text: str) -> None:
+        print(f"[{time.monotonic() - self.started:6.1f}s] {text}", file=self.out, flush=True)
+
+    def line(self, text: str = "") -> None:
+        print(text, file=self.out, flush=True)
+
+
+@contextlib.contextmanager
+def handler_output_to(path: Path) -> Iterator[IO[str]]:
+    """Send stdout (Powertools logs and EMF metrics) to ``path``; yield the real terminal."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    real = sys.stdout
+    with path.open("w", encoding="utf-8") as log:
+        sys.stdout = log
+        try:
+            yield real
+        finally:
+            sys.stdout = real
+
+
+def chat_mix(now: float) -> list[ChatEdition]:
+    """Three editions in three different statuses: paid, trial expired, paid but not yet started."""
+    day = 86400
+    return [
+        ChatEdition(1, 3, ["zhangsan", "lisi"], [1], [10], 365),
+        ChatEdition(2, 2, ["zhangsan"], [2], [], 90),
+        ChatEdition(3, 7, ["wangwu"], [], [11], 180, begin_time=int(now) + 7 * day, end_time=int(now) + 372 * day),
+    ]
+
+
+def install_all(stack: LocalStack, console: Console) -> list[Corp]:
+    wecom = stack.emulator
+    suite = DEFAULT_SUITE.suite_id
+    corps = [
+        Corp("A", "wwdemoverified0001", suite, "verified corp"),
+        Corp("B", "wwdemounverified01", suite, "unverified corp"),
+        Corp("C", "wwdemocustomized01", CUSTOMIZED_SUITE.suite_id, "代开发 corp"),
+        Corp("D", "wwdemochatdata0001", suite, "chatdata editions"),
+        Corp("E", "wwdemodownstream01", suite, "上下游 sharing"),
+    ]
+    wecom.add_corp(SHARING_PARENT, "上游企业")
+    wecom.add_corp("wwdemoverified0001", "认证企业甲", verified=True)
+    wecom.add_corp("wwdemounverified01", "注册企业乙", verified=False)
+    wecom.add_corp("wwdemocustomized01", "代开发企业丙", verified=True)
+    wecom.add_corp("wwdemochatdata0001", "专区企业丁", verified=True)
+    wecom.add_corp("wwdemodownstream01", "下游企业戊", verified=False)
+    extra: dict[str, dict[str, Any]] = {
+        "A": {"chat_editions": sample_chat_editions()},
+        "B": {},
+        "C": {"chat_editions": sample_chat_editions()},
+        "D": {"chat_editions": chat_mix(wecom.now())},
+        "E": {"shared_from": {"corpid": SHARING_PARENT, "share_type": 1}},
+    }
+    for corp in corps:
+        delivery = wecom.create_auth(corp.suite_id, corp.corp_id, **extra[corp.key])
+        console.step(f"create_auth pushed for {corp.key} ({corp.label}): callback answered {_answer(delivery)}")
+    return corps
+
+
+def _answer(push: PushResult) -> str:
+    if push.delivery is None or not push.delivery.attempts:
+        return "nothing"
+    last = push.delivery.attempts[-1]
+    return f"{last.status} {last.answer!r}"
+
+
+def query(stack: LocalStack, corp: Corp) -> dict[str, Any] | None:
+    response = requests.get(stack.query_url(corp.suite_id, corp.corp_id), timeout=10)
+    if response.status_code == 404:
+        return None
+    response.raise_for_status()
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def editions_text(view: dict[str, Any] | None) -> str:
+    chat = (view or {}).get("chatdata") or {}
+    if not chat:
+        return "-"
+    if not chat.get("authorized"):
+        return f"not authorized ({chat.get('errcode')})"
+    return ", ".join(f"{e['edition']}:{e.get('status_label') or e.get('status')}" for e in chat.get("editions", []))
+
+
+def summary(stack: LocalStack, corps: list[Corp], console: Console) -> None:
+    columns = ("corp", "corp_id", "status", "verified", "客服 cap", "versions", "calls", "chatdata editions")
+    widths = (4, 20, 10, 9, 9, 9, 6, 0)
+    header = " ".join(f"{name:<{width}}" for name, width in zip(columns, widths, strict=True))
+    console.line(header)
+    console.line("-" * len(header))
+    for corp in corps:
+        view = query(stack, corp) or {}
+        verification = view.get("verification") or {}
+        cap = verification.get("customer_cap", "-") if verification else "-"
+        versions = view.get("versions") or {}
+        calls = sum(stack.emulator.corp_calls(corp.corp_id).values())
+        console.line(
+            f"{corp.key:<4} {corp.corp_id:<20} {view.get('status', '-'):<10} "
+            f"{verification.get('verified', '-')!s:<9} {('unlimited' if cap is None else str(cap)):<9} "
+            f"{versions.get('auth_info', 0)}/{versions.get('chatdata', 0):<7} {calls:<6} {editions_text(view)}"
+        )
+    console.line("(versions: auth_info/chatdata snapshot versions; calls: WeCom API calls answered for that corp)")
+    counters = stack.emulator.counters()
+    used = ", ".join(f"{name} {c.calls}" for name, c in sorted(counters.items()) if c.calls)
+    console.line(f"WeCom calls in all: {sum(c.calls for c in counters.values())} ({used})")
+
+
+def check_truth(stack: LocalStack, corps: list[Corp], cancelled: str) -> Check:
+    """Compare what the pipeline stored with what the emulator (WeCom) says is true."""
+    check = Check()
+    wecom = stack.emulator
+    environment = stack.deployment.function_environment("AuthInfoFunction")
+    tickets = TicketStore(stack.client("secretsmanager"), SecretNames(environment["SUITE_SECRET_PREFIX"]).ticket)
+    names = CredentialNames(environment["SUITE_SECRET_PREFIX"], environment["CORP_SECRET_PREFIX"])
+    for suite in stack.suites:
+        stored = tickets.load(suite.suite_id)
+        check.expect(
+            stored is not None and stored.ticket == wecom.ticket(suite.suite_id),
+            f"{suite.suite_id}: stored suite_ticket is not WeCom's newest",
+        )
+    for corp in corps:
+        view = query(stack, corp)
+        if corp.corp_id == cancelled:
+            check.expect(view is None or view.get("status") == "cancelled", f"{corp.key}: not cancelled")
+            for name in (
+                names.permanent_code(corp.suite_id, corp.corp_id),
+                names.corp_token(corp.suite_id, corp.corp_id),
+            ):
+                check.expect(stack.secret(name) is None, f"{corp.key}: credentials kept after cancel_auth")
+            continue
+        if view is None:
+            check.problems.append(f"{corp.key}: missing from the query API")
+            continue
+        truth = wecom.corp(corp.corp_id)
+        verification = view.get("verification") or {}
+        check.expect(view.get("status") == "active", f"{corp.key}: status {view.get('status')}")
+        check.expect((view.get("corp") or {}).get("corp_name") == truth.corp_name, f"{corp.key}: corp_name differs")
+        check.expect(verification.get("verified") is truth.verified, f"{corp.key}: verified differs")
+        check.expect(
+            verification.get("customer_cap") == (None if truth.verified else 100), f"{corp.key}: customer cap wrong"
+        )
+        authorization = wecom.authorization(corp.suite_id, corp.corp_id)
+        stored_code = stack.secret(names.permanent_code(corp.suite_id, corp.corp_id))
+        check.expect(
+            stored_code is not None and stored_code.get("permanent_code") == authorization.permanent_code,
+            f"{corp.key}: stored permanent code is not WeCom's",
+        )
+        expected = sorted((e.edition, e.status) for e in authorization.chat_editions)
+        chat = view.get("chatdata") or {}
+        got = sorted((e["edition"], e["status"]) for e in chat.get("editions", []))
+        check.expect(got == expected, f"{corp.key}: chatdata editions {got} != WeCom's {expected}")
+        if corp.key == "E":
+            shared = [a.get("shared_from") for a in view.get("agents", [])]
+            check.expect(
+                any(s and s.get("share_type") == 1 and s.get("corpid") == SHARING_PARENT for s in shared),
+                "E: 上下游 sharing not recorded",
+            )
+    return check
+
+
+def run(args: argparse.Namespace, console: Console) -> int:
+    config = StackConfig(suites=(DEFAULT_SUITE, CUSTOMIZED_SUITE), ticket_interval=0.0)
+    with LocalStack(config, time_scale=args.time_scale, visibility_scale=0.01) as stack:
+        console.step(f"local stack up: moto {stack.moto_endpoint}, WeCom emulator {stack.emulator.base_url}")
+        console.step(f"callback URL {stack.callback_base_url}/<suite_id>, query API {stack.query_base_url}")
+        stack.wait_idle(args.timeout)
+        console.step("suite_tickets pushed by WeCom and stored for both suites")
+
+        corps = install_all(stack, console)
+        stack.wait_idle(args.timeout)
+        console.step("all five installs processed: permanent codes stored, auth info and chatdata fetched")
+
+        wecom = stack.emulator
+        wecom.verify_corp("wwdemounverified01")
+        console.step("B completed 主体验证: change_auth pushed")
+        wecom.set_chatdata_scope(
+            DEFAULT_SUITE.suite_id, "wwdemochatdata0001", 1, userid_list=["zhangsan", "lisi", "zhaoliu"]
+        )
+        wecom.set_chatdata_status(DEFAULT_SUITE.suite_id, "wwdemochatdata0001", 2, 3)
+        console.step("D changed its chatdata scope and bought edition 2: change_auth pushed")
+        wecom.cancel_auth(DEFAULT_SUITE.suite_id, "wwdemodownstream01")
+        console.step("E uninstalled the app: cancel_auth pushed")
+        stack.wait_idle(args.timeout)
+
+        console.step("reconcile schedule fired once (catches anything a callback missed)")
+        stack.fire("ReconcileFunction")
+        stack.wait_idle(args.timeout)
+
+        console.line()
+        summary(stack, corps, console)
+        check = check_truth(stack, corps, cancelled="wwdemodownstream01")
+        failures = {name: stack.errors(name) for name in stack.stats() if stack.errors(name)}
+        console.line()
+        if failures:
+            check.problems.append(f"function errors: {failures}")
+        if check.problems:
+            console.line("DIVERGED from WeCom's truth:")
+            for problem in check.problems:
+                console.line(f"  - {problem}")
+            return 1
+        console.line("OK: DynamoDB and Secrets Manager match the emulator's truth for every corp.")
+        return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the pipeline to settle")
+    parser.add_argument("--time-scale", type=float, default=60.0, help="schedule acceleration")
+    parser.add_argument("--log", type=Path, default=ROOT / ".local" / "demo.log")
+    args = parser.parse_args(argv)
+    with handler_output_to(args.log) as terminal:
+        console = Console(terminal)
+        console.step(f"wecom-authsync demo (handler logs: {args.log})")
+        try:
+            return run(args, console)
+        except Exception as exc:
+            console.line(f"FAILED: {type(exc).__name__}: {exc}")
+            raise
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,195 @@
+"""The callback pusher: WeCom's encryption and signature, every InfoType, retries and the delivery log."""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import parse_qsl
+
+import pytest
+
+from authsync.callbacks import (
+    AuthDataPermission,
+    CancelAuth,
+    ChangeAuth,
+    CreateAuth,
+    ExpireRemindDataPermission,
+    ResetPermanentCode,
+    SuiteTicket,
+    parse_envelope,
+    parse_event,
+)
+from authsync_dev.emulator import ChatEdition, Emulator, HttpRequest, SuiteRecord
+
+
+def _open(suite: SuiteRecord, request: HttpRequest):
+    """Verify and decrypt a pushed request as the provider would."""
+    query = dict(parse_qsl(request.query_string))
+    envelope = parse_envelope(request.body)
+    assert envelope.to_user_name == suite.suite_id
+    decrypted = suite.crypto().verify_and_decrypt(
+        query["msg_signature"], query["timestamp"], query["nonce"], envelope.encrypt
+    )
+    assert decrypted.receive_id == suite.suite_id
+    return parse_event(decrypted.message)
+
+
+def test_suite_ticket_push_is_encrypted_signed_and_posted_to_the_suite_path(pushing, receiver):
+    suite = pushing.add_suite()
+    result = pushing.push_suite_ticket(suite.suite_id)
+    assert result.delivered
+    (request,) = receiver.requests
+    assert request.method == "POST"
+    assert request.path == f"/wecom/callback/{suite.suite_id}"
+    assert request.headers["content-type"] == "text/xml"
+    event = _open(suite, request)
+    assert isinstance(event, SuiteTicket)
+    assert event.suite_ticket.get_secret_value() == result.suite_ticket == pushing.ticket(suite.suite_id)
+    assert event.timestamp == int(pushing.now())
+    assert b"SuiteTicket" not in request.body  # only the ciphertext travels
+
+
+def test_every_info_type_parses_with_the_projects_models(pushing, receiver):
+    suite = pushing.add_suite(kind="customized")
+    corp = pushing.add_corp()
+    created = pushing.create_auth(suite.suite_id, corp.corpid, state="install-1")
+    pushing.change_auth(suite.suite_id, corp.corpid)
+    pushing.auth_data_permission(suite.suite_id, corp.corpid)
+    pushing.expire_remind_data_permission(suite.suite_id, corp.corpid, auth_type="data_zone_chat")
+    reset = pushing.reset_permanent_code(suite.suite_id, corp.corpid)
+    pushing.cancel_auth(suite.suite_id, corp.corpid)
+    events = [_open(suite, r) for r in receiver.requests]
+    kinds = [type(e) for e in events]
+    assert kinds == [
+        CreateAuth,
+        ChangeAuth,
+        AuthDataPermission,
+        ExpireRemindDataPermission,
+        ResetPermanentCode,
+        CancelAuth,
+    ]
+    create, change, permission, remind, reset_event, cancel = events
+    assert isinstance(create, CreateAuth)
+    assert create.auth_code.get_secret_value() == created.auth_code
+    assert create.state == "install-1"
+    assert create.raw["SuiteId"] == suite.suite_id
+    assert isinstance(change, ChangeAuth)
+    assert change.auth_corp_id == corp.corpid
+    assert change.state == "install-1"
+    assert isinstance(permission, AuthDataPermission)
+    assert permission.auth_type == "data_zone_chat"
+    assert isinstance(remind, ExpireRemindDataPermission)
+    assert isinstance(reset_event, ResetPermanentCode)
+    assert reset_event.auth_code.get_secret_value() == reset.auth_code
+    assert isinstance(cancel, CancelAuth)
+    assert cancel.auth_corp_id == corp.corpid
+    assert all(d.delivered for d in pushing.deliveries())
+
+
+def test_mutations_announce_change_auth(pushing, receiver):
+    suite = pushing.add_suite()
+    corp = pushing.add_corp()
+    pushing.create_auth(suite.suite_id, corp.corpid, push=False, chat_editions=[ChatEdition(1)])
+    deliveries = [
+        *pushing.verify_corp(corp.corpid),
+        pushing.set_chatdata_editions(suite.suite_id, corp.corpid, [ChatEdition(1), ChatEdition(2)]),
+        pushing.set_chatdata_status(suite.suite_id, corp.corpid, 1, 3),
+        pushing.set_chatdata_scope(suite.suite_id, corp.corpid, 2, userid_list=["x"]),
+        pushing.set_visibility(suite.suite_id, corp.corpid, allow_user=["y"]),
+        pushing.set_auth_mode(suite.suite_id, corp.corpid, 1),
+    ]
+    assert len(deliveries) == 6
+    assert all(d is not None and d.event == "change_auth" and d.delivered for d in deliveries)
+    assert all(isinstance(_open(suite, r), ChangeAuth) for r in receiver.requests)
+    assert pushing.set_members(suite.suite_id, corp.corpid, None) is None  # silent by default
+
+
+def test_failing_callback_is_retried_until_success(pushing, receiver):
+    """Fails twice (a 500, then a wrong answer) and then answers success: three attempts."""
+    receiver.script[:] = [(500, b"oops", 0.0), (200, b"ok", 0.0)]
+    suite = pushing.add_suite()
+    result = pushing.push_suite_ticket(suite.suite_id)
+    assert result.delivered
+    assert result.delivery is not None
+    attempts = result.delivery.attempts
+    assert [(a.attempt, a.status, a.outcome, a.answer) for a in attempts] == [
+        (1, 500, "http_status", "oops"),
+        (2, 200, "bad_answer", "ok"),
+        (3, 200, "success", "success"),
+    ]
+    assert all(a.latency_ms >= 0 for a in attempts)
+    assert len(receiver.requests) == 3
+    # The same signed request is re-sent: it still verifies.
+    assert len({r.query_string for r in receiver.requests}) == 1
+    assert pushing.delivery_log() == list(attempts)
+
+
+def test_callback_that_never_succeeds_gets_three_retries(pushing, receiver):
+    receiver.script[:] = [(503, b"", 0.0)] * 10
+    suite = pushing.add_suite()
+    result = pushing.push_suite_ticket(suite.suite_id)
+    assert not result.delivered
+    assert result.delivery is not None
+    assert [a.attempt for a in result.delivery.attempts] == [1, 2, 3, 4]
+    assert len(receiver.requests) == 4
+
+
+def test_answer_must_be_exactly_success(pushing, receiver):
+    receiver.script[:] = [(200, b"success\n", 0.0), (200, b'"success"', 0.0)]
+    suite = pushing.add_suite()
+    result = pushing.push_suite_ticket(suite.suite_id)
+    assert result.delivery is not None
+    assert [a.outcome for a in result.delivery.attempts] == ["bad_answer", "bad_answer", "success"]
+
+
+def test_slow_answer_is_a_timeout(pushing, receiver):
+    receiver.script[:] = [(200, b"success", 0.8)]  # the pusher's deadline is 0.5 s in this fixture
+    suite = pushing.add_suite()
+    result = pushing.push_suite_ticket(suite.suite_id)
+    assert result.delivery is not None
+    first, second = result.delivery.attempts
+    assert first.outcome == "timeout"
+    assert first.status is None
+    assert second.outcome == "success"
+
+
+def test_unreachable_callback_url(clock):
+    with Emulator(clock=clock, callback_url="http://127.0.0.1:9/cb", retries=1, retry_delays=(0.0,)) as wecom:
+        suite = wecom.add_suite()
+        result = wecom.push_suite_ticket(suite.suite_id)
+    assert result.delivery is not None
+    assert [a.outcome for a in result.delivery.attempts] == ["connection_error", "connection_error"]
+
+
+def test_without_callback_url_the_push_is_logged_and_the_ticket_still_minted(wecom):
+    suite = wecom.add_suite()
+    result = wecom.push_suite_ticket(suite.suite_id)
+    assert result.delivery is not None
+    assert [a.outcome for a in result.delivery.attempts] == ["no_callback_url"]
+    assert result.suite_ticket == wecom.ticket(suite.suite_id)
+
+
+def test_suite_specific_callback_url(pushing, receiver):
+    suite = pushing.add_suite(callback_url=receiver.url + "/custom")
+    assert pushing.push_suite_ticket(suite.suite_id).delivered
+    assert receiver.requests[0].path == "/wecom/callback/custom"
+
+
+def test_periodic_ticket_pushes(clock, receiver):
+    with Emulator(clock=clock, callback_url=receiver.url, ticket_interval=0.05) as wecom:
+        suite = wecom.add_suite()
+        deadline = time.monotonic() + 5
+        while len([r for r in receiver.requests if suite.suite_id in r.path]) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    tickets = [_open(suite, r) for r in receiver.requests if suite.suite_id in r.path]
+    assert len(tickets) >= 2
+    assert all(isinstance(t, SuiteTicket) for t in tickets)
+
+
+def test_unknown_targets_raise(wecom):
+    from authsync_dev.emulator import NotFoundError
+
+    suite = wecom.add_suite()
+    with pytest.raises(NotFoundError):
+        wecom.push_suite_ticket("wwnope")
+    with pytest.raises(NotFoundError):
+        wecom.change_auth(suite.suite_id, "wwnocorp")

@@ -1,0 +1,241 @@
+"""template.yaml after SAM's own transform: what CloudFormation would actually create.
+
+The SAM-level tests (test_template.py) read what we wrote; these read what SAM makes of
+it, offline (aws-sam-translator, no AWS account), so a template SAM refuses, a route
+that loses its IAM authorizer or a role that gains a wildcard fails here, not at the
+provider's first ``sam deploy``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from functools import cache
+from typing import Any
+
+import pytest
+from samtranslator.yaml_helper import yaml_parse
+
+from authsync_dev.sam_transform import TranslationError, translate
+from authsync_dev.template import TEMPLATE
+
+SAM = yaml_parse(TEMPLATE.read_text(encoding="utf-8"))
+FUNCTIONS = sorted(k for k, v in SAM["Resources"].items() if v["Type"] == "AWS::Serverless::Function")
+MANAGED = {
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+    "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
+}
+SECRET = re.compile(r"secret:wecom-authsync/\$\{Stage\}/(suites|corps)/\*/([a-z-]+)-\?{6}$")
+REF = re.compile(r"\$\{([A-Za-z0-9]+)(?:\.[A-Za-z]+)?\}")
+PSEUDO_OR_PARAMETER = {"Stage"}
+WRITES = {"secretsmanager:CreateSecret", "secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage"}
+
+# Each function: the stack resources its role may name, and the secrets (kind → actions) it may touch.
+READ = frozenset({"secretsmanager:GetSecretValue"})
+KEEP = READ | WRITES
+EXPECTED: dict[str, tuple[set[str], dict[str, frozenset[str]]]] = {
+    "CallbackIngestFunction": ({"AuthEventsQueue"}, {"suites/config": READ, "suites/ticket": KEEP}),
+    "AuthInfoFunction": (
+        {"CorpsTable", "LeasesTable", "IdempotencyTable", "AuthEventsQueue", "ChatdataQueue"},
+        {
+            "suites/config": READ,
+            "suites/ticket": READ,
+            "suites/suite-token": KEEP,
+            "corps/permanent-code": KEEP | {"secretsmanager:DeleteSecret"},
+            "corps/access-token": KEEP | {"secretsmanager:DeleteSecret"},
+        },
+    ),
+    "ChatdataFunction": (
+        {"CorpsTable", "LeasesTable", "ChatdataQueue"},
+        {
+            "suites/config": READ,
+            "suites/ticket": READ,
+            "suites/suite-token": KEEP,
+            "corps/permanent-code": READ,
+            "corps/access-token": KEEP,
+        },
+    ),
+    "CorpQueryFunction": ({"CorpsTable"}, {}),
+    "TokenRefreshFunction": (
+        {"CorpsTable", "LeasesTable"},
+        {
+            "suites/config": READ,
+            "suites/ticket": READ,
+            "suites/suite-token": KEEP,
+            "corps/permanent-code": READ,
+            "corps/access-token": KEEP,
+        },
+    ),
+    "ReconcileFunction": ({"CorpsTable", "AuthEventsQueue"}, {}),
+    "TicketMonitorFunction": (set(), {"suites/ticket": READ}),
+}
+
+
+@cache
+def translated() -> dict[str, Any]:
+    return translate(SAM, {"Stage": "dev"})
+
+
+def resources(kind: str) -> dict[str, Any]:
+    found = {k: v for k, v in translated()["Resources"].items() if v["Type"] == kind}
+    assert found, f"the translated template has no {kind}"
+    return found
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def statements(role: dict[str, Any]) -> list[dict[str, Any]]:
+    out = [s for p in role["Properties"].get("Policies", []) for s in p["PolicyDocument"]["Statement"]]
+    assert out, "a role with no inline statement"
+    return out
+
+
+def referenced(expression: Any) -> set[str]:
+    """Stack resources named by a Resource expression (Ref, GetAtt, ${X} in Sub)."""
+    if isinstance(expression, str):
+        return {m for m in REF.findall(expression) if not m.startswith("AWS") and m not in PSEUDO_OR_PARAMETER}
+    if isinstance(expression, list):
+        return set().union(*(referenced(e) for e in expression)) if expression else set()
+    if isinstance(expression, dict):
+        if "Ref" in expression:
+            return {expression["Ref"]} - PSEUDO_OR_PARAMETER
+        if "Fn::GetAtt" in expression:
+            return {as_list(expression["Fn::GetAtt"])[0]}
+        if isinstance(expression.get("Fn::Sub"), list):  # [text, {local: value}]: locals are not resources
+            text, local = expression["Fn::Sub"]
+            return (referenced(text) - set(local)) | referenced(list(local.values()))
+        return referenced(list(expression.values()))
+    return set()
+
+
+def secret_kind(expression: Any) -> str | None:
+    text = expression.get("Fn::Sub") if isinstance(expression, dict) else None
+    match = SECRET.search(text) if isinstance(text, str) else None
+    return f"{match.group(1)}/{match.group(2)}" if match else None
+
+
+def function_role(function: str) -> dict[str, Any]:
+    role: dict[str, Any] = resources("AWS::IAM::Role")[f"{function}Role"]
+    return role
+
+
+# ---------------------------------------------------------------- the transform itself
+
+
+def test_sam_accepts_the_template() -> None:
+    assert "Transform" not in translated()
+    assert {f"{f}Role" for f in FUNCTIONS} <= set(resources("AWS::IAM::Role"))
+
+
+def test_removing_the_iam_authorizer_breaks_the_transform() -> None:
+    """The very failure a provider's first ``sam deploy`` hit: AWS_IAM routes need EnableIamAuthorizer."""
+    broken = copy.deepcopy(SAM)
+    del broken["Resources"]["CallbackApi"]["Properties"]["Auth"]["EnableIamAuthorizer"]
+    with pytest.raises(TranslationError, match="AWS_IAM"):
+        translate(broken, {"Stage": "dev"})
+
+
+# ---------------------------------------------------------------- routes
+
+
+def routes() -> dict[tuple[str, str], list[dict[str, Any]]]:
+    (api,) = resources("AWS::ApiGatewayV2::Api").values()
+    paths = api["Properties"]["Body"]["paths"]
+    out = {
+        (path, method): spec.get("security", []) for path, methods in paths.items() for method, spec in methods.items()
+    }
+    assert out
+    return out
+
+
+def test_callback_routes_are_open_and_every_other_route_needs_sigv4() -> None:
+    (api,) = resources("AWS::ApiGatewayV2::Api").values()
+    schemes = api["Properties"]["Body"]["components"]["securitySchemes"]
+    assert schemes["AWS_IAM"]["x-amazon-apigateway-authtype"] == "awsSigv4"
+    table = routes()
+    assert {("/wecom/callback/{suite_id}", "get"), ("/wecom/callback/{suite_id}", "post")} <= set(table)
+    assert ("/corps/{suite_id}/{corp_id}", "get") in table
+    for (path, method), security in table.items():
+        names = {name for requirement in security for name in requirement}
+        if path.startswith("/wecom/callback/"):
+            assert names <= {"NONE"}, (path, method)  # WeCom cannot sign; the handler checks msg_signature
+        else:
+            assert names == {"AWS_IAM"}, (path, method)
+
+
+def test_a_new_route_is_iam_protected_unless_it_opts_out() -> None:
+    """DefaultAuthorizer: AWS_IAM, so forgetting ``Auth`` on a new route cannot make data public."""
+    template = copy.deepcopy(SAM)
+    events = template["Resources"]["CorpQueryFunction"]["Properties"]["Events"]
+    events["ListCorps"] = {
+        "Type": "HttpApi",
+        "Properties": {"ApiId": {"Ref": "CallbackApi"}, "Method": "GET", "Path": "/corps"},
+    }
+    (api,) = (
+        v for v in translate(template, {"Stage": "dev"})["Resources"].values() if v["Type"] == "AWS::ApiGatewayV2::Api"
+    )
+    assert api["Properties"]["Body"]["paths"]["/corps"]["get"]["security"] == [{"AWS_IAM": []}]
+
+
+# ---------------------------------------------------------------- roles
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_each_role_names_only_its_own_resources_and_secrets(function: str) -> None:
+    own_resources, own_secrets = EXPECTED[function]
+    role = function_role(function)
+    assert set(role["Properties"]["ManagedPolicyArns"]) == MANAGED
+    named: set[str] = set()
+    secrets: dict[str, set[str]] = {}
+    for statement in statements(role):
+        assert statement["Effect"] == "Allow"
+        for resource in as_list(statement["Resource"]):
+            kind = secret_kind(resource)
+            if kind is not None:
+                secrets.setdefault(kind, set()).update(as_list(statement["Action"]))
+            else:
+                named |= referenced(resource)
+    assert named == own_resources
+    assert {k: frozenset(v) for k, v in secrets.items()} == own_secrets
+
+
+def test_no_inline_statement_grants_data_services_on_a_wildcard() -> None:
+    roles = resources("AWS::IAM::Role")
+    assert len(roles) >= len(FUNCTIONS)
+    for name, role in roles.items():
+        for statement in role["Properties"].get("Policies", []) and statements(role):
+            actions = as_list(statement["Action"])
+            assert all(a != "*" and not a.endswith(":*") for a in actions), name
+            if any(a.split(":")[0] in {"secretsmanager", "dynamodb", "sqs", "kms"} for a in actions):
+                for resource in as_list(statement["Resource"]):
+                    assert resource != "*", (name, actions)
+
+
+def test_only_auth_info_can_write_or_delete_permanent_codes() -> None:
+    writers = {
+        function
+        for function in FUNCTIONS
+        for statement in statements(function_role(function))
+        if set(as_list(statement["Action"])) & (WRITES | {"secretsmanager:DeleteSecret"})
+        and any(secret_kind(r) == "corps/permanent-code" for r in as_list(statement["Resource"]))
+    }
+    assert writers == {"AuthInfoFunction"}
+
+
+def test_schedule_roles_only_invoke_their_function_and_reach_their_dlq() -> None:
+    scheduler_roles = {
+        name: role
+        for name, role in resources("AWS::IAM::Role").items()
+        if "scheduler.amazonaws.com" in json.dumps(role["Properties"]["AssumeRolePolicyDocument"])
+    }
+    assert len(scheduler_roles) == 3
+    for name, role in scheduler_roles.items():
+        function = next(f for f in FUNCTIONS if name.startswith(f))
+        granted = {(a, frozenset(referenced(s["Resource"]))) for s in statements(role) for a in as_list(s["Action"])}
+        assert granted == {
+            ("lambda:InvokeFunction", frozenset({function})),
+            ("sqs:SendMessage", frozenset({"SchedulesDLQ"})),
+        }
