@@ -20,9 +20,8 @@ Two phases, measured separately:
 * burst -- ``--events`` ``change_auth`` events, round-robin over the corps (10 per corp
   by default), all on the queue before the first delivery, as a burst arrives.
 
-The burst starts in a *cold container*: the handlers' module-level caches
-(``auth_info.app.handler``, ``chatdata.app.sync``) are cleared, so the warm Powertools
-caches are empty and every credential is read again -- from Secrets Manager, not from
+The burst starts in a *cold container*: the handler modules are imported afresh (a new
+init), so the warm Powertools caches are empty and every credential is read again -- from Secrets Manager, not from
 WeCom: the tokens obtained during install are still valid. Within a phase the handlers
 run in one process, so their caches persist across invocations as in *one* warm
 container per function. Real Lambda may run several containers for 100 message groups;
@@ -322,8 +321,11 @@ def main() -> int:
             # -- burst: a cold container, tokens from Secrets Manager ----------------------
             emulator.reset_counters()
             calls.phase = "burst"
-            auth_info.handler.cache_clear()
-            chatdata.sync.cache_clear()
+            auth_info, chatdata = load_function("auth_info"), load_function("chatdata")  # a fresh init
+            invokers = {
+                "auth-info": counted(calls, "auth-info", auth_info.lambda_handler),
+                "chatdata": counted(calls, "chatdata", chatdata.lambda_handler),
+            }
             base = int(emulator.now())
             for i in range(events):
                 # Distinct TimeStamps: distinct FIFO deduplication ids, so no event collapses in SQS.

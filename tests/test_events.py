@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -12,6 +11,7 @@ import pytest
 from authsync.sync import AuthMessage, ChatdataRequest
 from authsync_dev.make_events import EVENTS, fetch_events, sample_events
 from authsync_dev.template import Deployment
+from tests.handlers import fresh
 from tests.lambda_context import FakeLambdaContext
 
 
@@ -31,14 +31,10 @@ def test_fetch_samples_are_what_the_fetch_functions_read() -> None:
 
 
 @pytest.fixture
-def app(deployment: Deployment, suite: object, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def app(deployment: Deployment, suite: object, monkeypatch: pytest.MonkeyPatch) -> Any:
     for name, value in deployment.function_environment("CallbackIngestFunction").items():
         monkeypatch.setenv(name, value)
-    from callback_ingest import app as module
-
-    module.ingestor.cache_clear()
-    yield module
-    module.ingestor.cache_clear()
+    return fresh("callback_ingest.app")
 
 
 @pytest.mark.parametrize(

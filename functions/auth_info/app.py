@@ -4,58 +4,47 @@ A thin handler: Powertools batch processing with FIFO partial failures (a failed
 message holds back only the rest of its own corp's group), idempotency keyed on the
 FIFO deduplication id (a WeCom retry that arrives after SQS's 5-minute window is still
 processed once), and one call of :class:`authsync.sync.AuthorizationSync` per message.
+Settings, clients and the use case are built at import (Lambda's init phase).
 """
 
 from __future__ import annotations
 
-import functools
-import os
 from dataclasses import asdict
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
+from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from authsync.observability import metric_hooks
-from authsync.runtime import build_authorization_sync
-from authsync.sync import AuthMessage, AuthorizationSync
+from authsync.settings import AuthInfoSettings, load
+from authsync.sync import AuthMessage
+from authsync.wiring import build_authorization_sync, build_idempotency_store
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
 processor = SqsFifoPartialProcessor(skip_group_on_error=True)
 idempotency = IdempotencyConfig(event_key_jmespath="key", expires_after_seconds=7 * 86400)
+settings = load(AuthInfoSettings, on_error=logger.error)
+sync = build_authorization_sync(settings, hooks=metric_hooks(metrics))
 
 
-@functools.cache
-def handler() -> Any:
-    """The idempotent per-message function, built once per container."""
-    sync: AuthorizationSync = build_authorization_sync(hooks=metric_hooks(metrics))
-    persistence = DynamoDBPersistenceLayer(table_name=os.environ["IDEMPOTENCY_TABLE"])
-
-    @idempotent_function(  # type: ignore[untyped-decorator]
-        data_keyword_argument="item", persistence_store=persistence, config=idempotency
-    )
-    def process(item: dict[str, Any]) -> dict[str, Any]:
-        return asdict(sync.handle(AuthMessage.from_sqs(item["record"])))
-
-    return process
+@idempotent_function(  # type: ignore[untyped-decorator]
+    data_keyword_argument="item", persistence_store=build_idempotency_store(settings), config=idempotency
+)
+def process(item: dict[str, Any]) -> dict[str, Any]:
+    """One message, once: a redelivery with the same key gets the stored result."""
+    return asdict(sync.handle(AuthMessage.from_sqs(item["record"])))
 
 
-@tracer.capture_method
 def record_handler(record: SQSRecord) -> None:
     key = record.attributes.message_deduplication_id or record.message_id
     try:
-        result = handler()(item={"key": key, "record": record.raw_event})
+        result = process(item={"key": key, "record": record.raw_event})
     except Exception as exc:
         # Left on the queue: retried, then redriven to the DLQ (alarmed) after maxReceiveCount.
         logger.exception("auth event failed", error_type=type(exc).__name__, message_id=record.message_id)
@@ -68,7 +57,6 @@ def record_handler(record: SQSRecord) -> None:
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     idempotency.register_lambda_context(context)

@@ -2,21 +2,18 @@
 
 A thin handler: it reads the HTTP request, sets up observability, calls one method
 of :class:`authsync.ingest.CallbackIngestor` and maps domain errors to responses.
-WeCom gives us one second, so clients are built once per container, on first use.
+WeCom gives us one second, so settings and clients are built at import (Lambda's init
+phase), once per container; a bad environment fails the init with one log line.
 
-No Powertools ``Tracer`` here, deliberately: it imports the X-Ray SDK (and with it
-botocore's session machinery) at import time even when tracing is disabled, the
-largest single cold-start cost of this handler. ``Tracing: Active`` in the
-template still records every invocation in X-Ray; the fetch functions, which have
-no one-second deadline, use the Tracer.
+No Powertools ``Tracer``: it needs the X-Ray SDK, which the layer does not ship
+(README, "Tracing"); ``Tracing: Active`` in the template still records every
+invocation in X-Ray.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import functools
-import os
 from typing import Any
 from urllib.parse import unquote
 
@@ -26,33 +23,17 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from authsync.ingest import CallbackIngestor, CallbackRejected, IngestResult
+from authsync.ingest import CallbackRejected, IngestResult
+from authsync.settings import IngestSettings, load
+from authsync.wiring import build_ingestor
 
 logger = Logger()
 metrics = Metrics()
 app = APIGatewayHttpResolver()
+ingestor = build_ingestor(load(IngestSettings, on_error=logger.error))
 
 _PARAMETERS = ("msg_signature", "timestamp", "nonce", "echostr")
 TEXT = "text/plain; charset=utf-8"
-
-
-@functools.cache
-def ingestor() -> CallbackIngestor:
-    """Build the ingestor and its AWS clients once per container."""
-    import boto3
-    from aws_lambda_powertools.utilities.parameters import SecretsProvider
-
-    from authsync.dispatch import SqsEventPublisher
-    from authsync.suites import SecretNames, SuiteDirectory
-    from authsync.tickets import TicketStore
-
-    secrets = boto3.client("secretsmanager")
-    names = SecretNames(os.environ["SUITE_SECRET_PREFIX"])
-    suites = SuiteDirectory(
-        SecretsProvider(boto3_client=secrets), names, max_age=int(os.environ.get("SUITE_CONFIG_MAX_AGE", "300"))
-    )
-    publisher = SqsEventPublisher(boto3.client("sqs"), os.environ["EVENTS_QUEUE_URL"])
-    return CallbackIngestor(suites, TicketStore(secrets, names.ticket), publisher)
 
 
 def query_parameters() -> dict[str, str]:
@@ -90,7 +71,7 @@ def request_body() -> bytes:
 
 @app.get("/wecom/callback/<suite_id>")
 def verify_url(suite_id: str) -> Response[str]:
-    plaintext = ingestor().verify_url(suite_id, query_parameters())
+    plaintext = ingestor.verify_url(suite_id, query_parameters())
     logger.info("callback url verified", suite_id=suite_id)
     metrics.add_metric(name="UrlVerifications", unit=MetricUnit.Count, value=1)
     return Response(status_code=200, content_type=TEXT, body=plaintext)
@@ -98,7 +79,7 @@ def verify_url(suite_id: str) -> Response[str]:
 
 @app.post("/wecom/callback/<suite_id>")
 def receive_callback(suite_id: str) -> Response[str]:
-    result: IngestResult = ingestor().receive(suite_id, query_parameters(), request_body())
+    result: IngestResult = ingestor.receive(suite_id, query_parameters(), request_body())
     logger.info(
         "callback accepted",
         suite_id=suite_id,

@@ -2,15 +2,15 @@
 
 Requests are naturally idempotent (a request older than the stored snapshot is a no-op,
 an identical fetch writes no version), so no idempotency table is needed here.
+Settings, clients and the use case are built at import (Lambda's init phase).
 """
 
 from __future__ import annotations
 
-import functools
 from dataclasses import asdict
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -18,24 +18,19 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from authsync.observability import metric_hooks
-from authsync.runtime import build_chatdata_sync
-from authsync.sync import ChatdataRequest, ChatdataSync
+from authsync.settings import FetchSettings, load
+from authsync.sync import ChatdataRequest
+from authsync.wiring import build_chatdata_sync
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
 processor = SqsFifoPartialProcessor(skip_group_on_error=True)
+sync = build_chatdata_sync(load(FetchSettings, on_error=logger.error), hooks=metric_hooks(metrics))
 
 
-@functools.cache
-def sync() -> ChatdataSync:
-    return build_chatdata_sync(hooks=metric_hooks(metrics))
-
-
-@tracer.capture_method
 def record_handler(record: SQSRecord) -> None:
     try:
-        result = sync().handle(ChatdataRequest.from_json(record.body))
+        result = sync.handle(ChatdataRequest.from_json(record.body))
     except Exception as exc:
         logger.exception("chatdata request failed", error_type=type(exc).__name__, message_id=record.message_id)
         metrics.add_metric(name="ChatdataFailed", unit=MetricUnit.Count, value=1)
@@ -47,7 +42,6 @@ def record_handler(record: SQSRecord) -> None:
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -2,38 +2,30 @@
 
 No WeCom call happens here: auth-info does the fetching, one message at a time, so a
 large provider never has one invocation looping WeCom calls over every corp.
+Settings and clients are built at import (Lambda's init phase).
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from authsync.schedules import fan_out_reconcile, suite_ids_from
+from authsync.schedules import fan_out_reconcile
+from authsync.settings import ReconcileSettings, load
+from authsync.wiring import build_reconcile
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
+reconcile = build_reconcile(load(ReconcileSettings, on_error=logger.error))
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    import boto3
-
-    from authsync.snapshots import SnapshotStore
-
-    report = fan_out_reconcile(
-        SnapshotStore(boto3.client("dynamodb"), os.environ["CORPS_TABLE"]),
-        boto3.client("sqs"),
-        os.environ["EVENTS_QUEUE_URL"],
-        suite_ids_from(os.environ.get("SUITE_IDS", "")),
-    )
+    report = fan_out_reconcile(reconcile.snapshots, reconcile.sqs, reconcile.queue_url, reconcile.suite_ids)
     logger.info("reconcile requested", requested=report.requested, total=report.total)
     metrics.add_metric(name="ReconcileRequests", unit=MetricUnit.Count, value=report.total)
     return {"requested": report.requested}

@@ -3,43 +3,34 @@
 ``OldestSuiteTicketAgeSeconds`` feeds the staleness alarm (30 minutes: WeCom pushes every
 10 and a ticket lives 30). A suite with no ticket at all reports a very large age, so a
 suite that never received one alarms too; no data at all also alarms (TreatMissingData).
+Settings and the client are built at import (Lambda's init phase).
 """
 
 from __future__ import annotations
 
-import functools
-import os
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from authsync.schedules import suite_ids_from, ticket_ages
-from authsync.tickets import TicketStore
+from authsync.schedules import ticket_ages
+from authsync.settings import SuiteSettings, load
+from authsync.wiring import build_ticket_store
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
+settings = load(SuiteSettings, on_error=logger.error)
+tickets = build_ticket_store(settings)
 
 NEVER = 10**9
 STALE_AFTER = 1800
 
 
-@functools.cache
-def tickets() -> TicketStore:
-    import boto3
-
-    from authsync.suites import SecretNames
-
-    return TicketStore(boto3.client("secretsmanager"), SecretNames(os.environ["SUITE_SECRET_PREFIX"]).ticket)
-
-
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    ages = ticket_ages(tickets(), suite_ids_from(os.environ.get("SUITE_IDS", "")))
+    ages = ticket_ages(tickets, settings.suite_ids)
     for suite_id, age in ages.items():
         value = NEVER if age is None else age
         with single_metric(name="SuiteTicketAgeSeconds", unit=MetricUnit.Seconds, value=value) as metric:

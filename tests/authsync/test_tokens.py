@@ -9,8 +9,9 @@ import pytest
 
 from authsync.client import WeComTokenError
 from authsync.credentials import CredentialNames, ForwardOnlySecrets, WriteOutcome
-from authsync.runtime import Pipeline, build_pipeline
+from authsync.settings import FetchSettings, load
 from authsync.tokens import CorpNotAuthorizedError, Leases, StoredToken, TicketMissingError
+from authsync.wiring import Pipeline, build_pipeline
 from authsync_dev.emulator import Clock, Emulator, sample_chat_editions
 from authsync_dev.world import World, build_world
 from tests.authsync.conftest import START
@@ -25,7 +26,8 @@ def world(aws: None, wecom: Emulator) -> World:
 
 def pipeline(world: World, clock: Clock) -> Pipeline:
     """One Lambda container's worth of objects (own caches, own lease owner)."""
-    return build_pipeline(world.environment("AuthInfoFunction"), clock=clock.now, sleep=lambda _s: None)
+    settings = load(FetchSettings, world.environment("AuthInfoFunction"))
+    return build_pipeline(settings, clock=clock.now, sleep=lambda _s: None)
 
 
 def install(world: World, corp_id: str, p: Pipeline, *, verified: bool = False) -> None:

@@ -24,6 +24,7 @@ from authsync_dev.emulator import BackgroundHTTPServer, Emulator, HttpRequest, H
 from authsync_dev.httpapi import http_api_event
 from authsync_dev.wecom import TEST_SUITE
 from tests.conftest import put_suite_config
+from tests.handlers import fresh
 from tests.lambda_context import FakeLambdaContext
 
 if TYPE_CHECKING:
@@ -64,15 +65,12 @@ def environment(deployment, monkeypatch) -> dict[str, str]:
 
 @pytest.fixture
 def ingest(environment) -> Iterator[BackgroundHTTPServer]:
-    import callback_ingest.app
-
-    callback_ingest.app.ingestor.cache_clear()
+    fresh("callback_ingest.app")  # init under this test's environment and moto
     server = BackgroundHTTPServer(_invoke_ingest).start()
     try:
         yield server
     finally:
         server.stop()
-        callback_ingest.app.ingestor.cache_clear()
 
 
 def _receive(queue_url: str) -> list[MessageTypeDef]:

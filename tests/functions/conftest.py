@@ -8,7 +8,7 @@ import pytest
 
 from authsync_dev.emulator import Emulator
 from authsync_dev.world import World
-from tests.functions.pipeline import clear_caches, make_world
+from tests.functions.pipeline import make_world, new_containers
 
 
 @pytest.fixture
@@ -20,4 +20,4 @@ def wecom() -> Iterator[Emulator]:
 @pytest.fixture
 def world(aws: None, wecom: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     yield make_world(wecom, monkeypatch)
-    clear_caches()
+    new_containers()

@@ -15,6 +15,7 @@ from authsync_dev.emulator import Emulator, sample_chat_editions
 from authsync_dev.sqs import BatchOutcome, deliver_batch
 from authsync_dev.wecom import event_xml
 from authsync_dev.world import World, build_world
+from tests.handlers import fresh
 from tests.lambda_context import FakeLambdaContext
 
 
@@ -24,20 +25,15 @@ def make_world(wecom: Emulator, monkeypatch: pytest.MonkeyPatch, kind: str = "th
     for function in ("ChatdataFunction", "AuthInfoFunction"):
         for name, value in world.environment(function).items():
             monkeypatch.setenv(name, value)
-    from auth_info import app as auth_info
-    from chatdata import app as chatdata
-
-    auth_info.handler.cache_clear()
-    chatdata.sync.cache_clear()
+    fresh("auth_info.app")
+    fresh("chatdata.app")
     return world
 
 
-def clear_caches() -> None:
-    from auth_info import app as auth_info
-    from chatdata import app as chatdata
-
-    auth_info.handler.cache_clear()
-    chatdata.sync.cache_clear()
+def new_containers() -> None:
+    """A cold start of both fetch functions: nothing cached in memory, clients rebuilt."""
+    fresh("auth_info.app")
+    fresh("chatdata.app")
 
 
 def publish(world: World, fields: dict[str, str | int]) -> None:

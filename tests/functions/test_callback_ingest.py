@@ -16,6 +16,7 @@ from authsync_dev.httpapi import http_api_event
 from authsync_dev.template import Deployment
 from authsync_dev.wecom import TEST_SUITE, SignedCallback, TestSuite, event_xml, sign_echostr, sign_event
 from tests.conftest import put_suite_config
+from tests.handlers import fresh
 from tests.lambda_context import FakeLambdaContext
 from tests.logs import structured_logs
 
@@ -24,22 +25,17 @@ CORP = "wwcorp000000000001"
 
 
 @pytest.fixture
-def handler(
-    deployment: Deployment, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Callable[[dict[str, Any]], dict[str, Any]]]:
+def handler(deployment: Deployment, monkeypatch: pytest.MonkeyPatch) -> Callable[[dict[str, Any]], dict[str, Any]]:
     """The deployed handler with the environment template.yaml gives it."""
     for name, value in deployment.function_environment("CallbackIngestFunction").items():
         monkeypatch.setenv(name, value)
-    from callback_ingest import app
-
-    app.ingestor.cache_clear()
+    app = fresh("callback_ingest.app")
 
     def invoke(event: dict[str, Any]) -> dict[str, Any]:
         response: dict[str, Any] = app.lambda_handler(event, FakeLambdaContext())
         return response
 
-    yield invoke
-    app.ingestor.cache_clear()
+    return invoke
 
 
 @pytest.fixture
@@ -460,7 +456,7 @@ def test_suite_config_is_read_once_per_container(
     from callback_ingest import app
 
     calls: list[str] = []
-    client = app.ingestor()._suites._provider.client  # type: ignore[attr-defined]
+    client = app.ingestor._suites._provider.client  # type: ignore[attr-defined]
     client.meta.events.register(
         "provide-client-params.secrets-manager.GetSecretValue", lambda **kw: calls.append(kw["params"]["SecretId"])
     )

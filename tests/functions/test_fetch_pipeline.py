@@ -13,7 +13,8 @@ import pytest
 
 from authsync_dev.emulator import Emulator
 from authsync_dev.world import World
-from tests.functions.pipeline import clear_caches, install, make_world, publish, secret_exists, settle, store
+from tests.functions.pipeline import install, make_world, new_containers, publish, secret_exists, settle, store
+from tests.handlers import fresh
 from tests.lambda_context import FakeLambdaContext
 
 
@@ -151,7 +152,7 @@ def test_customized_app_corp_uses_gettoken(aws: None, wecom: Emulator, monkeypat
         assert wecom.calls("gettoken") == 1
         assert wecom.calls("service/get_corp_token") == 0
     finally:
-        clear_caches()
+        new_containers()
 
 
 def test_reset_permanent_code_rotates_the_secret(aws: None, wecom: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -173,7 +174,7 @@ def test_reset_permanent_code_rotates_the_secret(aws: None, wecom: Emulator, mon
         new = world.emulator.authorization(world.suite.suite_id, "wwcorpreset0000001").permanent_code
         assert stored["permanent_code"] == new != old
     finally:
-        clear_caches()
+        new_containers()
 
 
 def test_configuration_errors_fail_the_message_for_redrive(world: World) -> None:
@@ -201,15 +202,13 @@ def test_change_auth_for_a_corp_not_installed_yet_is_retried(world: World) -> No
 def test_query_route_answers_the_corp_state_and_404s_unknown_corps(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from corp_query import app as corp_query
-
     from authsync_dev.httpapi import http_api_event
 
     install(world, "wwcorpquery0000001", verified=True)
     settle(world)
     for name, value in world.environment("CorpQueryFunction").items():
         monkeypatch.setenv(name, value)
-    corp_query.store.cache_clear()
+    corp_query = fresh("corp_query.app")
     suite = world.suite.suite_id
     route = "GET /corps/{suite_id}/{corp_id}"
     event = http_api_event(
@@ -233,7 +232,6 @@ def test_query_route_answers_the_corp_state_and_404s_unknown_corps(
     assert len(body["history"]["auth_info"]) == 1
     missing = http_api_event("GET", f"/corps/{suite}/wwnosuchcorp", route_key=route)
     assert corp_query.lambda_handler(missing, FakeLambdaContext())["statusCode"] == 404
-    corp_query.store.cache_clear()
 
 
 def test_an_invalid_permanent_code_is_consumed_not_looped_and_keeps_the_data(world: World) -> None:

@@ -12,6 +12,7 @@ from authsync.suites import SecretNames
 from authsync.tickets import TicketStore
 from authsync_dev.world import World
 from tests.functions.pipeline import install, settle, store
+from tests.handlers import fresh
 from tests.lambda_context import FakeLambdaContext
 from tests.logs import structured_logs
 
@@ -23,11 +24,8 @@ def suite_env(world: World, monkeypatch: pytest.MonkeyPatch) -> World:
         for name, value in world.environment(function).items():
             if name != "SUITE_IDS":
                 monkeypatch.setenv(name, value)
-    from ticket_monitor import app as ticket_monitor
-    from token_refresh import app as token_refresh
-
-    token_refresh.pipeline.cache_clear()
-    ticket_monitor.tickets.cache_clear()
+    for module in ("reconcile.app", "ticket_monitor.app", "token_refresh.app"):
+        fresh(module)
     return world
 
 
@@ -111,7 +109,7 @@ def test_token_refresh_renews_a_token_inside_its_window(suite_env: World) -> Non
     world.emulator.advance(7200 - 300)  # WeCom agrees: five minutes left on both
     world.deliver_ticket()
     world.emulator.reset_counters()
-    token_refresh.pipeline.cache_clear()  # a new container: nothing cached in memory
+    fresh("token_refresh.app")  # a new container: nothing cached in memory
     token_refresh.lambda_handler({}, FakeLambdaContext())
     assert world.emulator.calls("service/get_suite_token") == 1
     assert world.emulator.calls("service/get_corp_token") == 1
@@ -120,10 +118,9 @@ def test_token_refresh_renews_a_token_inside_its_window(suite_env: World) -> Non
 def test_ticket_monitor_reports_ages_and_flags_a_suite_without_a_ticket(
     suite_env: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from ticket_monitor import app as ticket_monitor
-
     world = suite_env
     monkeypatch.setenv("SUITE_IDS", f"{world.suite.suite_id},wwsuitewithoutticket")
+    ticket_monitor = fresh("ticket_monitor.app")  # the environment is read at init
     result = ticket_monitor.lambda_handler({}, FakeLambdaContext())
     ages = result["ages"]
     assert ages["wwsuitewithoutticket"] is None
@@ -137,11 +134,10 @@ def test_ticket_monitor_reports_ages_and_flags_a_suite_without_a_ticket(
 def test_ticket_monitor_sees_a_stale_ticket(
     suite_env: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from ticket_monitor import app as ticket_monitor
-
     world = suite_env
     stale = "wwsuitestale000001"  # WeCom stopped pushing to this suite 31 minutes ago
     monkeypatch.setenv("SUITE_IDS", f"{world.suite.suite_id},{stale}")
+    ticket_monitor = fresh("ticket_monitor.app")  # the environment is read at init
     names = SecretNames(world.environment("TicketMonitorFunction")["SUITE_SECRET_PREFIX"])
     TicketStore(boto3.client("secretsmanager"), names.ticket).store(stale, "old-ticket", int(time.time()) - 31 * 60)
     with structured_logs(ticket_monitor.logger) as lines:

@@ -1,7 +1,7 @@
 """Metrics hooks for the fetch pipeline: WeCom calls and errors by errcode, token renewals.
 
 The pipeline itself knows nothing of Powertools; a handler passes these hooks to
-:func:`authsync.runtime.build_pipeline`. Nothing secret reaches a metric: endpoints,
+:func:`authsync.wiring.build_pipeline`. Nothing secret reaches a metric: endpoints,
 errcodes and the *kind* of token only.
 """
 
@@ -10,13 +10,13 @@ from __future__ import annotations
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-from authsync.runtime import PipelineHooks
+from authsync.wiring import PipelineHooks
 
 __all__ = ["metric_hooks"]
 
 
 def metric_hooks(metrics: Metrics) -> PipelineHooks:
-    """``on_wecom_call`` and ``on_token_renewal`` for :func:`authsync.runtime.build_pipeline`."""
+    """``on_wecom_call`` and ``on_token_renewal`` for :func:`authsync.wiring.build_pipeline`."""
 
     def on_wecom_call(endpoint: str, errcode: int | None, attempt: int, seconds: float) -> None:
         metrics.add_metric(name="WeComCalls", unit=MetricUnit.Count, value=1)

@@ -36,17 +36,11 @@ __all__ = [
     "TokenReport",
     "fan_out_reconcile",
     "renew_tokens",
-    "suite_ids_from",
     "ticket_ages",
 ]
 
 RECONCILE_DEDUP_WINDOW = 300
 """A retried scheduler invocation within this many seconds sends no duplicate requests."""
-
-
-def suite_ids_from(value: str) -> list[str]:
-    """The ``SUITE_IDS`` environment variable: comma-separated, blanks ignored."""
-    return [part.strip() for part in value.split(",") if part.strip()]
 
 
 @dataclass

@@ -1,0 +1,120 @@
+"""Each function's configuration: one pydantic model per function family, read from the environment at init.
+
+template.yaml sets these variables; a handler validates them at import (Lambda's init
+phase), so a missing or malformed variable fails the function's init with one log line
+naming the variable, instead of a ``KeyError`` on the first request. Field aliases are
+the environment variable names; unrelated variables are ignored.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+__all__ = [
+    "AuthInfoSettings",
+    "FetchSettings",
+    "IngestSettings",
+    "QuerySettings",
+    "ReconcileSettings",
+    "SettingsError",
+    "SuiteSettings",
+    "TokenRefreshSettings",
+    "load",
+]
+
+_PREFIX = r"^[A-Za-z0-9/_+=.@-]+/$"  # a Secrets Manager name prefix ending with "/"
+
+
+def _comma_separated(value: Any) -> Any:
+    """``SUITE_IDS`` is comma-separated (the template joins a CommaDelimitedList); blanks ignored."""
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+SuiteIds = Annotated[tuple[str, ...], BeforeValidator(_comma_separated)]
+
+
+class SettingsError(RuntimeError):
+    """The function's environment is incomplete or malformed; ``problems`` names each variable."""
+
+    def __init__(self, model: str, problems: list[str]) -> None:
+        super().__init__(f"{model}: invalid environment: " + "; ".join(problems))
+        self.problems = problems
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=False)
+
+
+class SuiteSettings(_Settings):
+    """What every function that reads suite secrets needs."""
+
+    suite_secret_prefix: str = Field(alias="SUITE_SECRET_PREFIX", pattern=_PREFIX)
+    parameters_max_age: int = Field(default=300, alias="POWERTOOLS_PARAMETERS_MAX_AGE", ge=0)
+    suite_ids: SuiteIds = Field(default=(), alias="SUITE_IDS")
+
+
+class IngestSettings(SuiteSettings):
+    """callback-ingest."""
+
+    events_queue_url: str = Field(alias="EVENTS_QUEUE_URL", min_length=1)
+    suite_config_max_age: int = Field(default=300, alias="SUITE_CONFIG_MAX_AGE", ge=0)
+
+
+class FetchSettings(SuiteSettings):
+    """The functions that call WeCom and keep tokens: chatdata, token-refresh (and auth-info)."""
+
+    corp_secret_prefix: str = Field(alias="CORP_SECRET_PREFIX", pattern=_PREFIX)
+    corps_table: str = Field(alias="CORPS_TABLE", min_length=1)
+    leases_table: str = Field(alias="LEASES_TABLE", min_length=1)
+    wecom_api_base: str = Field(default="https://qyapi.weixin.qq.com", alias="WECOM_API_BASE", pattern=r"^https?://")
+
+
+TokenRefreshSettings = FetchSettings
+
+
+class AuthInfoSettings(FetchSettings):
+    """auth-info: the fetch settings, its idempotency table and the chatdata queue it feeds."""
+
+    idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=1)
+    chatdata_queue_url: str = Field(alias="CHATDATA_QUEUE_URL", min_length=1)
+
+
+class QuerySettings(_Settings):
+    """corp-query."""
+
+    corps_table: str = Field(alias="CORPS_TABLE", min_length=1)
+
+
+class ReconcileSettings(_Settings):
+    """reconcile."""
+
+    corps_table: str = Field(alias="CORPS_TABLE", min_length=1)
+    events_queue_url: str = Field(alias="EVENTS_QUEUE_URL", min_length=1)
+    suite_ids: SuiteIds = Field(default=(), alias="SUITE_IDS")
+
+
+def load[S: _Settings](
+    model: type[S], environ: Mapping[str, str] = os.environ, *, on_error: Callable[..., Any] | None = None
+) -> S:
+    """``model`` from ``environ``; on failure calls ``on_error`` once (a structured log line) and raises.
+
+    The message names variables and what is wrong with them, never their values (a
+    misplaced secret in an environment variable must not reach the logs).
+    """
+    try:
+        return model.model_validate(dict(environ))
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors(include_input=False, include_url=False):
+            name = ".".join(str(part) for part in error["loc"]) or "<environment>"
+            problems.append(f"{name}: {'missing' if error['type'] == 'missing' else error['msg']}")
+        failure = SettingsError(model.__name__, problems)
+        if on_error is not None:
+            on_error("function configuration invalid", settings=model.__name__, problems=problems)
+        raise failure from None

@@ -1,0 +1,201 @@
+"""The composition root: every function's objects, built from its settings, and the only place that creates clients.
+
+A handler calls one ``build_*`` at import, so the AWS clients, the HTTP session and the
+configuration exist before the first request (Lambda's init phase: full CPU, and not on
+WeCom's one-second clock for an already-initialised container). Endpoints come from the
+standard AWS configuration (``AWS_ENDPOINT_URL`` locally), never from code paths that
+exist only for local runs. Modules a function does not use are imported here lazily,
+inside its own builder.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from authsync.client import OnCall, WeComClient
+    from authsync.ingest import CallbackIngestor
+    from authsync.settings import (
+        AuthInfoSettings,
+        FetchSettings,
+        IngestSettings,
+        QuerySettings,
+        ReconcileSettings,
+        SuiteSettings,
+    )
+    from authsync.snapshots import SnapshotStore
+    from authsync.sync import AuthorizationSync, ChatdataSync
+    from authsync.tickets import TicketStore
+    from authsync.tokens import PermanentCodes, Tokens
+
+__all__ = [
+    "Pipeline",
+    "PipelineHooks",
+    "Reconcile",
+    "build_authorization_sync",
+    "build_chatdata_sync",
+    "build_corp_store",
+    "build_idempotency_store",
+    "build_ingestor",
+    "build_pipeline",
+    "build_reconcile",
+    "build_ticket_store",
+]
+
+
+def _client(service: str) -> Any:
+    """One botocore client per service and container (boto3 resolves region and endpoint from the environment)."""
+    import boto3
+
+    return boto3.client(service)  # type: ignore[call-overload]
+
+
+@dataclass(frozen=True)
+class PipelineHooks:
+    """Observability callbacks (see :mod:`authsync.observability`)."""
+
+    on_wecom_call: OnCall | None = None
+    on_token_renewal: Callable[[str], None] | None = None
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    tokens: Tokens
+    permanent_codes: PermanentCodes
+    snapshots: SnapshotStore
+    client: WeComClient
+    clock: Callable[[], float]
+
+
+def build_ingestor(settings: IngestSettings) -> CallbackIngestor:
+    """callback-ingest: suite configs (cached), the ticket store and the FIFO publisher."""
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+    from authsync.dispatch import SqsEventPublisher
+    from authsync.ingest import CallbackIngestor
+    from authsync.suites import SecretNames, SuiteDirectory
+    from authsync.tickets import TicketStore
+
+    secrets = _client("secretsmanager")
+    names = SecretNames(settings.suite_secret_prefix)
+    suites = SuiteDirectory(SecretsProvider(boto3_client=secrets), names, max_age=settings.suite_config_max_age)
+    publisher = SqsEventPublisher(_client("sqs"), settings.events_queue_url)
+    return CallbackIngestor(suites, TicketStore(secrets, names.ticket), publisher)
+
+
+def build_pipeline(
+    settings: FetchSettings,
+    *,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+    hooks: PipelineHooks | None = None,
+) -> Pipeline:
+    """Tokens, permanent codes, snapshots and the WeCom client shared by the fetch functions.
+
+    ``clock``/``sleep`` are injectable so tests can run on the emulator's timeline; the two
+    hooks let a handler turn WeCom calls and token renewals into metrics.
+    """
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+    from authsync.client import WeComClient
+    from authsync.credentials import CredentialNames, ForwardOnlySecrets, SecretReader
+    from authsync.snapshots import SnapshotStore
+    from authsync.suites import SecretNames, SuiteDirectory
+    from authsync.tickets import TicketStore
+    from authsync.tokens import Leases, PermanentCodes, Tokens, TokenStore
+
+    secrets_client = _client("secretsmanager")
+    dynamodb = _client("dynamodb")
+    names = CredentialNames(settings.suite_secret_prefix, settings.corp_secret_prefix)
+    suite_names = SecretNames(settings.suite_secret_prefix)
+    provider = SecretsProvider(boto3_client=secrets_client)
+    reader = SecretReader(provider, max_age=settings.parameters_max_age)
+    writer = ForwardOnlySecrets(secrets_client, description="WeCom credential (wecom-authsync)")
+    client = WeComClient(
+        settings.wecom_api_base, clock=clock, sleep=sleep, on_call=hooks.on_wecom_call if hooks else None
+    )
+    codes = PermanentCodes(reader, writer, names)
+    leases = Leases(dynamodb, settings.leases_table, clock=clock)
+    store = TokenStore(
+        reader, writer, leases, clock=clock, sleep=sleep, on_renew=hooks.on_token_renewal if hooks else None
+    )
+    tokens = Tokens(
+        store=store,
+        names=names,
+        suites=SuiteDirectory(provider, suite_names, max_age=settings.parameters_max_age),
+        tickets=TicketStore(secrets_client, suite_names.ticket),
+        permanent_codes=codes,
+        client=client,
+    )
+    snapshots = SnapshotStore(dynamodb, settings.corps_table, clock=clock)
+    return Pipeline(tokens, codes, snapshots, client, clock)
+
+
+def build_authorization_sync(settings: AuthInfoSettings, **overrides: Any) -> AuthorizationSync:
+    """auth-info's use case: the pipeline plus the chatdata queue it feeds."""
+    from authsync.sync import AuthorizationSync, SqsChatdataRequests
+
+    pipeline = build_pipeline(settings, **overrides)
+    return AuthorizationSync(
+        client=pipeline.client,
+        tokens=pipeline.tokens,
+        permanent_codes=pipeline.permanent_codes,
+        snapshots=pipeline.snapshots,
+        chatdata=SqsChatdataRequests(_client("sqs"), settings.chatdata_queue_url),
+        clock=pipeline.clock,
+    )
+
+
+def build_idempotency_store(settings: AuthInfoSettings) -> Any:
+    """auth-info's Powertools idempotency persistence, on the function's own table."""
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+    return DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=_client("dynamodb"))
+
+
+def build_chatdata_sync(settings: FetchSettings, **overrides: Any) -> ChatdataSync:
+    from authsync.sync import ChatdataSync
+
+    pipeline = build_pipeline(settings, **overrides)
+    return ChatdataSync(
+        client=pipeline.client, tokens=pipeline.tokens, snapshots=pipeline.snapshots, clock=pipeline.clock
+    )
+
+
+def build_corp_store(settings: QuerySettings) -> SnapshotStore:
+    """corp-query: read-only snapshots."""
+    from authsync.snapshots import SnapshotStore
+
+    return SnapshotStore(_client("dynamodb"), settings.corps_table)
+
+
+@dataclass(frozen=True)
+class Reconcile:
+    """reconcile's objects: where active corps are listed and where their messages go."""
+
+    snapshots: SnapshotStore
+    sqs: Any
+    queue_url: str
+    suite_ids: tuple[str, ...]
+
+
+def build_reconcile(settings: ReconcileSettings) -> Reconcile:
+    from authsync.snapshots import SnapshotStore
+
+    return Reconcile(
+        SnapshotStore(_client("dynamodb"), settings.corps_table),
+        _client("sqs"),
+        settings.events_queue_url,
+        settings.suite_ids,
+    )
+
+
+def build_ticket_store(settings: SuiteSettings) -> TicketStore:
+    """ticket-monitor: read-only tickets."""
+    from authsync.suites import SecretNames
+    from authsync.tickets import TicketStore
+
+    return TicketStore(_client("secretsmanager"), SecretNames(settings.suite_secret_prefix).ticket)
