@@ -32,7 +32,8 @@ run: venv ## the main job: the whole pipeline on moto + the WeCom emulator, play
 	$(BIN)/python -m authsync_dev.demo $(ARGS)
 
 venv: $(VENV)/.installed ## create .venv (Python 3.12): the layer's locked dependencies, the project, its dev tools
-# The locked runtime dependencies first (hash-checked), so tests run on exactly what the layer ships.
+# The locked runtime dependencies first (hash-checked), so tests run on exactly what the layer ships
+# (tests/test_lock.py fails if a dev tool moved one of them).
 $(VENV)/.installed: pyproject.toml layers/authsync/requirements.txt | python312
 	$(PYTHON312) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
@@ -40,7 +41,7 @@ $(VENV)/.installed: pyproject.toml layers/authsync/requirements.txt | python312
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $@
 
-test: lock-check lint typecheck pytest ## everything CI checks on the code: lock, lint, types, templates, tests
+test: lock-check lint typecheck build pytest ## everything CI checks: lock, lint, types, both templates, sam build, tests
 
 lock: venv ## regenerate layers/authsync/requirements.txt (hashed, python3.12/arm64) from pyproject.toml
 	$(BIN)/uv pip compile pyproject.toml --quiet --python-version 3.12 --python-platform aarch64-manylinux_2_28 \
@@ -55,16 +56,18 @@ lock-check: venv ## fail when layers/authsync/requirements.txt is stale against 
 	if diff -u layers/authsync/requirements.txt "$$tmp/requirements.txt"; then echo "lock: layers/authsync/requirements.txt is current"; \
 	else echo "error: layers/authsync/requirements.txt is stale: run make lock and commit it" >&2; exit 1; fi
 
-lint: venv ## ruff (lint + format), cfn-lint on template.yaml and on SAM's translation of it
+# SAM's transform runs under .venv-sam (aws-sam-translator pins pydantic; .venv runs the layer's lock).
+lint: venv $(SAM_VENV)/.installed ## ruff (lint + format), cfn-lint on template.yaml and on SAM's translation of it
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m authsync_dev.sam_transform -o $(TRANSLATED)
+	$(SAM_VENV)/bin/python -m authsync_dev.sam_transform -o $(TRANSLATED)
 	$(BIN)/cfn-lint template.yaml $(TRANSLATED)
 
 typecheck: venv ## mypy --strict over the layer, handlers, dev tools, bench and tests
 	$(BIN)/mypy
 
-pytest: venv ## the test suite (moto as AWS); pytest's "no tests collected" (exit 5) fails
+# The translator tests run SAM's transform under .venv-sam; the built-artifact test needs `make build`.
+pytest: venv $(SAM_VENV)/.installed ## the test suite (moto as AWS); pytest's "no tests collected" (exit 5) fails
 	$(BIN)/pytest
 
 $(SAM_VENV)/.installed: | python312
@@ -91,7 +94,7 @@ bench: venv ## benchmarks: prints ratios against baselines measured in the same 
 	$(BIN)/python bench/economy.py
 	$(BIN)/python bench/coldstart.py
 
-coldstart: venv ## cold-start benchmark only (builds .aws-sam/build first if missing)
+coldstart: venv ## cold-start benchmark only (builds its own host-CPU copy of the layer in .aws-sam/coldstart)
 	$(BIN)/python bench/coldstart.py $(ARGS)
 
 events: venv ## regenerate the sample events in events/

@@ -8,8 +8,13 @@ transform that ``sam deploy`` runs, without an AWS account: local ``CodeUri`` /
 managed policies named in the template resolve from :data:`MANAGED_POLICIES` instead
 of an IAM ``ListPolicies`` call.
 
-``python -m authsync_dev.sam_transform [-o FILE] [--parameter Name=Value ...]`` writes
-the translated template as JSON (``make lint`` runs cfn-lint on it).
+aws-sam-translator lives in ``.venv-sam`` with aws-sam-cli, not in ``.venv``: it pins
+pydantic (``~=2.13`` today), and ``.venv`` must run exactly the layer's locked versions.
+So :func:`translate` runs this module under ``.venv-sam``'s interpreter
+(``AUTHSYNC_SAM_PYTHON`` overrides) and reads the result back.
+
+``python -m authsync_dev.sam_transform [-o FILE] [--parameter Name=Value ...]`` (under
+``.venv-sam``) writes the translated template as JSON (``make lint`` runs cfn-lint on it).
 """
 
 from __future__ import annotations
@@ -17,13 +22,16 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import os
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
-from authsync_dev.template import TEMPLATE
+from authsync_dev.template import ROOT, TEMPLATE
 
-__all__ = ["MANAGED_POLICIES", "TranslationError", "translate", "translate_file"]
+__all__ = ["MANAGED_POLICIES", "TranslationError", "sam_python", "translate", "translate_here"]
 
 MANAGED_POLICIES = {
     # SAM attaches these two by ARN itself; listed so a template that names them still translates offline.
@@ -57,10 +65,44 @@ def _with_placeholder_uris(template: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def translate(
+def sam_python() -> Path:
+    """The interpreter that has aws-sam-translator (``.venv-sam``, which ``make`` creates)."""
+    path = Path(os.environ.get("AUTHSYNC_SAM_PYTHON", ROOT / ".venv-sam" / "bin" / "python"))
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path} not found: run `make .venv-sam/.installed` (make test does) or set AUTHSYNC_SAM_PYTHON"
+        )
+    return path
+
+
+def translate(template: dict[str, Any], parameters: dict[str, str] | None = None) -> dict[str, Any]:
+    """The CloudFormation template SAM produces from ``template`` (a parsed SAM template), via ``.venv-sam``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        source, output = Path(tmp, "sam.json"), Path(tmp, "cfn.json")
+        source.write_text(json.dumps(template), encoding="utf-8")
+        arguments = [
+            str(sam_python()),
+            "-m",
+            "authsync_dev.sam_transform",
+            "--template",
+            str(source),
+            "-o",
+            str(output),
+        ]
+        arguments += [f"--parameter={k}={v}" for k, v in (parameters or {}).items()]
+        done = subprocess.run(arguments, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)  # noqa: S603 - our own interpreter and module
+        if done.returncode == 3:
+            raise TranslationError(json.loads(done.stdout)["causes"])
+        if done.returncode != 0:
+            raise RuntimeError(f"aws-sam-translator did not run ({done.returncode}): {done.stderr[-2000:]}")
+        result: dict[str, Any] = json.loads(output.read_text(encoding="utf-8"))
+        return result
+
+
+def translate_here(
     template: dict[str, Any], parameters: dict[str, str] | None = None, *, region: str = "us-east-1"
 ) -> dict[str, Any]:
-    """The CloudFormation template SAM produces from ``template`` (a parsed SAM template)."""
+    """The transform in this interpreter (it must have aws-sam-translator: ``.venv-sam``)."""
     import boto3
     from samtranslator.model.exceptions import InvalidDocumentException
     from samtranslator.parser.parser import Parser
@@ -81,11 +123,12 @@ def translate(
     return result
 
 
-def translate_file(path: Path = TEMPLATE, parameters: dict[str, str] | None = None) -> dict[str, Any]:
+def _read(path: Path) -> dict[str, Any]:
+    """A SAM template file: YAML with CloudFormation's short-form tags (JSON is YAML too)."""
     from samtranslator.yaml_helper import yaml_parse
 
     template: dict[str, Any] = yaml_parse(path.read_text(encoding="utf-8"))
-    return translate(template, parameters)
+    return template
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,10 +139,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     parameters = dict(p.split("=", 1) for p in args.parameter)
     try:
-        translated = translate_file(args.template, parameters)
+        translated = translate_here(_read(args.template), parameters)
     except TranslationError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        print(json.dumps({"causes": exc.causes}))
+        return 3
     text = json.dumps(translated, indent=1, sort_keys=True)
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)

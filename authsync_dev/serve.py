@@ -1,4 +1,4 @@
-"""``python -m authsync_dev.serve [--config FILE] [--time-scale N]``: the local stack in the foreground.
+"""``python -m authsync_dev.serve [--config FILE] [--template FILE] [--time-scale N]``: the local stack, foreground.
 
 ``make serve`` runs it. The first (and only) line on stdout is one JSON object
 (:meth:`authsync_dev.stack.LocalStack.describe`): ``callback_base_url`` (WeCom posts to
@@ -10,6 +10,13 @@ functions' own Powertools logs and metrics. SIGINT or SIGTERM stops the stack cl
 (exit status 0); 1 if the stack cannot start, 2 for a bad command line or config.
 
 ``--config FILE`` is JSON; its shape is documented in :mod:`authsync_dev.stack_config`.
+
+``--template FILE`` runs another template than the repository's ``template.yaml``: with
+``.aws-sam/build/template.yaml`` the functions are the built ones (``sam build``'s CodeUri
+folders); the layer package is whatever ``import authsync`` finds, so put the built layer's
+host view (:mod:`authsync_dev.built_layer`) on ``PYTHONPATH`` to run the built layer too. The
+JSON line's ``code`` says which code runs: ``template``, ``authsync`` (the package directory
+imported), ``functions`` (each function's handler file).
 """
 
 from __future__ import annotations
@@ -22,9 +29,12 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+import authsync
 from authsync_dev.stack import LocalStack, routes_table
 from authsync_dev.stack_config import StackConfig, load_config
+from authsync_dev.template import TEMPLATE
 
 __all__ = ["main"]
 
@@ -48,8 +58,25 @@ def _parser() -> argparse.ArgumentParser:
         metavar="F",
         help="failed SQS messages reappear after VisibilityTimeout × F; default 1 or the config's",
     )
+    parser.add_argument(
+        "--template",
+        type=Path,
+        default=TEMPLATE,
+        metavar="FILE",
+        help="the SAM template to run (default: the repository's template.yaml; .aws-sam/build/template.yaml: "
+        "the built functions)",
+    )
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return parser
+
+
+def code_info(stack: LocalStack) -> dict[str, Any]:
+    """Which code this process runs: the template, the ``authsync`` package imported, each handler file."""
+    return {
+        "template": str(stack.template_path.resolve()),
+        "authsync": str(Path(authsync.__file__).parent),
+        "functions": {logical_id: str(stack.function(logical_id).spec.module_file) for logical_id in stack.stats()},
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -65,7 +92,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
         try:
             config = load_config(args.config) if args.config else StackConfig()
-            stack = LocalStack(config, time_scale=args.time_scale, visibility_scale=args.visibility_scale)
+            if not args.template.is_file():
+                raise ValueError(f"--template {args.template}: no such file")
+            stack = LocalStack(
+                config, time_scale=args.time_scale, visibility_scale=args.visibility_scale, template=args.template
+            )
         except ValueError as exc:
             log.error("%s", exc)
             return 2
@@ -82,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             log.error("the local stack did not start: %s: %s", type(exc).__name__, exc)
             return 1
         try:
-            stdout.write(json.dumps(stack.describe(), ensure_ascii=False) + "\n")
+            stdout.write(json.dumps({**stack.describe(), "code": code_info(stack)}, ensure_ascii=False) + "\n")
             stdout.flush()
             log.info("callbacks: %s/<suite_id>", stack.callback_base_url)
             log.info("corp query: %s/<suite_id>/<corp_id>", stack.query_base_url)

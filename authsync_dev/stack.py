@@ -394,7 +394,11 @@ class LocalStack:
 
     def _check_layers(self) -> None:
         """Each layer's package must be importable (Lambda's /opt/python): the project installs
-        ``authsync`` (``pip install -e .``); nothing is added to ``sys.path`` here."""
+        ``authsync`` (``pip install -e .``); nothing is added to ``sys.path`` here.
+
+        A built layer (``.aws-sam/build``) has its packages under ``python/``; when one of them is
+        imported from elsewhere (the installed sources), a warning says so: the built functions then
+        run with the source package, not the built layer (see :mod:`authsync_dev.built_layer`)."""
         import importlib.util
 
         for logical_id, resource in self.template["Resources"].items():
@@ -404,10 +408,30 @@ class LocalStack:
             if not isinstance(content, str):
                 continue
             layer = (self.template_path.parent / content).resolve()
-            for package in sorted(p.name for p in layer.iterdir() if (p / "__init__.py").is_file()):
-                if importlib.util.find_spec(package) is None:
+            built = (layer / "python").is_dir()
+            root = layer / "python" if built else layer
+            # The layer's own packages have no .dist-info (copied from the sources, not pip-installed).
+            installed = {
+                line.split(",", 1)[0].split("/", 1)[0]
+                for record in root.glob("*.dist-info/RECORD")
+                for line in record.read_text(encoding="utf-8").splitlines()
+            }
+            for package in sorted(p.name for p in root.iterdir() if (p / "__init__.py").is_file()):
+                spec = importlib.util.find_spec(package)
+                if spec is None:
                     raise RuntimeError(
                         f"layer {logical_id}: package {package} is not importable; install the project (make venv)"
+                    )
+                found = [Path(p).resolve() for p in spec.submodule_search_locations or ()]
+                own = package not in installed
+                if built and own and not any(p.is_relative_to(root) for p in found):
+                    log.warning(
+                        "layer %s: package %s is imported from %s, not from the built layer %s "
+                        "(put authsync_dev.built_layer's host view on PYTHONPATH)",
+                        logical_id,
+                        package,
+                        ", ".join(map(str, found)) or spec.origin,
+                        root,
                     )
 
     def _start_pollers(self) -> None:

@@ -1,7 +1,7 @@
 """template.yaml after SAM's own transform: what CloudFormation would actually create.
 
 The SAM-level tests (test_template.py) read what we wrote; these read what SAM makes of
-it, offline (aws-sam-translator, no AWS account), so a template SAM refuses, a route
+it, offline (aws-sam-translator in ``.venv-sam``, no AWS account), so a template SAM refuses, a route
 that loses its IAM authorizer or a role that gains a wildcard fails here, not at the
 provider's first ``sam deploy``.
 """
@@ -15,12 +15,11 @@ from functools import cache
 from typing import Any
 
 import pytest
-from samtranslator.yaml_helper import yaml_parse
 
 from authsync_dev.sam_transform import TranslationError, translate
-from authsync_dev.template import TEMPLATE
+from authsync_dev.template import load_template
 
-SAM = yaml_parse(TEMPLATE.read_text(encoding="utf-8"))
+SAM = load_template()
 FUNCTIONS = sorted(k for k, v in SAM["Resources"].items() if v["Type"] == "AWS::Serverless::Function")
 MANAGED = {
     "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",

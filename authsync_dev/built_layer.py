@@ -1,0 +1,496 @@
+"""Run what ``sam build`` produced (``.aws-sam/build``) on this machine: a host view of the layer, a freshness check.
+
+``make build`` builds the functions and the ``authsync`` layer the way they deploy: the layer's
+``python/`` holds our package and its locked third-party dependencies, compiled to
+unchecked-hash ``.pyc`` (what Lambda executes as shipped), **for arm64** (the template's
+``Architectures``). This machine may have another CPU (x86_64): the layer's native extensions
+(pydantic_core, cryptography's ``_rust.abi3.so``, ``_cffi_backend``, charset_normalizer's
+mypyc modules) cannot be loaded here, so the built layer cannot simply go on ``sys.path``.
+
+:func:`build_host_view` makes a directory to put on ``PYTHONPATH`` instead: one symlink per
+top-level entry of the layer's ``python/``, except the distributions that carry native code
+for another CPU. Everything pure-Python — our package and its shipped bytecode, Powertools,
+pydantic, requests, urllib3, … — is executed from the build. Only the native distributions are
+left out, each as a whole (package directories, top-level modules such as
+``_cffi_backend*.so``, its ``.dist-info``), so that they resolve from this environment's
+site-packages, and only when that copy is the *same version* as the layer's (the venv installs
+the layer's lock first, so it has the same wheels built for this CPU). Native files are found
+by their ELF header's ``e_machine``, compared with this interpreter's; they are mapped to
+their distributions through each ``*.dist-info/RECORD``.
+
+:func:`check_fresh` says whether the build still is what the sources say: the built template
+is ``template.yaml`` (but for the paths ``sam build`` rewrites), every function's and the
+layer package's ``.py`` files are byte-identical to the sources, every shipped ``.pyc`` of our
+package was compiled from the ``.py`` next to it (an unchecked-hash ``.pyc`` runs whatever the
+source says), and the layer's distributions are the versions ``requirements.txt`` pins.
+
+Python::
+
+    check_fresh()                                              # StaleBuild: run make build
+    view = build_host_view(layer_python_dir(BUILT_TEMPLATE), tmp / "site")
+    env = {**os.environ, "PYTHONPATH": str(view.site), "PYTHONDONTWRITEBYTECODE": "1"}
+    subprocess.Popen([sys.executable, "-m", "authsync_dev.serve", "--template", str(BUILT_TEMPLATE)], env=env)
+
+``PYTHONPATH`` comes before site-packages and before the editable install's finder (setuptools
+puts it on ``sys.meta_path`` after the normal path finder), so ``import authsync`` finds the
+built layer's copy. ``PYTHONDONTWRITEBYTECODE`` keeps the build read-only, as ``/opt`` is on Lambda.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.metadata
+import importlib.util
+import os
+import re
+import sys
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from authsync_dev.template import ROOT, TEMPLATE, load_template
+
+__all__ = [
+    "BUILD_DIR",
+    "BUILT_TEMPLATE",
+    "HostView",
+    "HostViewError",
+    "StaleBuild",
+    "Substitution",
+    "build_host_view",
+    "check_fresh",
+    "elf_machine",
+    "host_machine",
+    "layer_python_dir",
+    "machine_name",
+    "pyc_source_hash",
+]
+
+BUILD_DIR = ROOT / ".aws-sam" / "build"
+BUILT_TEMPLATE = BUILD_DIR / "template.yaml"
+
+_ELF_MAGIC = b"\x7fELF"
+_MACHINES = {
+    3: "x86",
+    8: "mips",
+    20: "ppc",
+    21: "ppc64",
+    22: "s390x",
+    40: "arm",
+    62: "x86_64",
+    183: "aarch64",
+    243: "riscv",
+}
+_PYC_HASH_BASED = 0b01
+_PYC_CHECK_SOURCE = 0b10
+_MAX_PROBLEMS = 8
+
+
+class HostViewError(RuntimeError):
+    """The built layer cannot be run here (a native distribution missing or of another version here)."""
+
+
+class StaleBuild(RuntimeError):
+    """``.aws-sam/build`` no longer matches the sources: ``make build``."""
+
+
+# -- ELF ----------------------------------------------------------------------------------
+
+
+def elf_machine(path: Path) -> int | None:
+    """The ``e_machine`` of an ELF file (62: x86_64, 183: aarch64), ``None`` if ``path`` is not ELF."""
+    try:
+        with path.open("rb") as handle:
+            header = handle.read(20)
+    except OSError:
+        return None
+    if len(header) < 20 or header[:4] != _ELF_MAGIC:
+        return None
+    big_endian = header[5] == 2  # EI_DATA: 1 little-endian, 2 big-endian
+    return int.from_bytes(header[18:20], "big" if big_endian else "little")
+
+
+def host_machine() -> int | None:
+    """This interpreter's ELF ``e_machine``; ``None`` where the interpreter is not ELF (macOS, Windows)."""
+    for candidate in (Path("/proc/self/exe"), Path(os.path.realpath(sys.executable))):
+        machine = elf_machine(candidate)
+        if machine is not None:
+            return machine
+    return None
+
+
+def machine_name(machine: int | None) -> str:
+    if machine is None:
+        return "no ELF machine"
+    return _MACHINES.get(machine, f"ELF machine {machine}")
+
+
+def _is_shared_object(path: Path) -> bool:
+    return path.name.endswith(".so") or ".so." in path.name
+
+
+def _foreign(path: Path, host: int | None) -> int | None:
+    """The machine of a shared object that this interpreter cannot load, else ``None``."""
+    if not _is_shared_object(path) or not path.is_file():
+        return None
+    machine = elf_machine(path)
+    if machine is None or machine == host:
+        return None
+    return machine
+
+
+# -- the host view --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Substitution:
+    """A distribution of the layer with native code for another CPU, taken from this environment."""
+
+    name: str
+    """As its ``METADATA`` spells it (``pydantic_core``)."""
+    version: str
+    """The layer's version, which is also this environment's (checked)."""
+    layer_machine: str
+    """The CPU the layer's copy is built for (``aarch64``)."""
+    entries: tuple[str, ...]
+    """The layer's top-level entries left out of the view (``cffi``, ``_cffi_backend…so``, its dist-info)."""
+    location: Path
+    """The directory this environment's copy is installed in (the venv's site-packages)."""
+
+
+@dataclass(frozen=True)
+class HostView:
+    """A directory for ``PYTHONPATH``: the built layer, but for its native distributions of another CPU."""
+
+    site: Path
+    layer: Path
+    """The built layer's ``python/`` directory the links point into."""
+    substituted: tuple[Substitution, ...]
+    from_layer: tuple[str, ...]
+    """The layer's top-level entries linked into :attr:`site` (executed from the build)."""
+
+
+@dataclass(frozen=True)
+class _LayerDistribution:
+    name: str
+    version: str
+    entries: frozenset[str]
+    files: tuple[Path, ...]
+
+
+def _layer_distributions(layer: Path) -> list[_LayerDistribution]:
+    """Every ``*.dist-info`` of the layer with the top-level entries and files its RECORD lists."""
+    distributions: list[_LayerDistribution] = []
+    for dist_info in sorted(layer.glob("*.dist-info")):
+        metadata = importlib.metadata.PathDistribution(dist_info).metadata
+        name, version = metadata["Name"], metadata["Version"]
+        if not name or not version:
+            raise HostViewError(f"{dist_info}: METADATA has no Name or Version")
+        entries = {dist_info.name}
+        files: list[Path] = []
+        record = dist_info / "RECORD"
+        rows: Iterable[list[str]] = []
+        if record.is_file():
+            with record.open(encoding="utf-8", newline="") as handle:
+                rows = list(csv.reader(handle))
+        for row in rows:
+            if not row or not row[0]:
+                continue
+            relative = os.path.normpath(row[0])
+            if relative.startswith("..") or os.path.isabs(relative):
+                continue  # scripts pip recorded outside the target (../../bin/…): not importable
+            entries.add(relative.split(os.sep, 1)[0])
+            files.append(layer / relative)
+        distributions.append(_LayerDistribution(name, version, frozenset(entries), tuple(files)))
+    return distributions
+
+
+def _environment_distribution(name: str, exclude: Iterable[Path]) -> importlib.metadata.Distribution | None:
+    """This environment's copy of ``name``, first on ``sys.path`` minus the layer and the view."""
+    excluded = [p.resolve() for p in exclude]
+    path = [entry for entry in sys.path if not any(Path(entry or ".").resolve().is_relative_to(e) for e in excluded)]
+    return next(iter(importlib.metadata.distributions(name=name, path=path)), None)
+
+
+def _normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _conflicts(layer_versions: Mapping[str, str]) -> list[str]:
+    """Installed distributions whose requirements exclude a version the layer ships (why a
+    ``make venv`` that installs the lock first can still end up with other versions)."""
+    try:
+        from packaging.requirements import InvalidRequirement, Requirement
+    except ImportError:  # pragma: no cover - packaging comes with pip's and pytest's environments
+        return []
+    found: set[str] = set()
+    for installed in importlib.metadata.distributions():
+        for text in installed.requires or ():
+            try:
+                requirement = Requirement(text)
+            except InvalidRequirement:
+                continue
+            if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
+                continue
+            shipped = layer_versions.get(_normalize(requirement.name))
+            if shipped is not None and not requirement.specifier.contains(shipped, prereleases=True):
+                found.add(
+                    f"{installed.metadata['Name']} {installed.version} requires {requirement.name}"
+                    f"{requirement.specifier} (the layer has {shipped})"
+                )
+    return sorted(found)
+
+
+def _substitution(
+    dist: _LayerDistribution,
+    machine: int,
+    host: int | None,
+    exclude: Iterable[Path],
+    layer_versions: Mapping[str, str],
+) -> Substitution:
+    built_for = machine_name(machine)
+    here = _environment_distribution(dist.name, exclude)
+    if here is None or here.version != dist.version:
+        has = "does not have it" if here is None else f"has {here.version}"
+        conflicts = _conflicts(layer_versions)
+        why = (
+            "; if .venv is current, its other requirements moved the lock's versions: " + "; ".join(conflicts)
+            if conflicts
+            else ""
+        )
+        raise HostViewError(
+            f"layer has {dist.name} {dist.version} built for {built_for}, this environment {has}: "
+            f"reinstall .venv (make venv){why}"
+        )
+    location = Path(str(here.locate_file(""))).resolve()
+    for file in here.files or ():
+        path = Path(str(here.locate_file(file)))
+        other = _foreign(path, host)
+        if other is not None:
+            raise HostViewError(
+                f"this environment's {dist.name} {here.version} is built for {machine_name(other)} too ({path}), "
+                f"not for this machine ({machine_name(host)}): reinstall .venv (make venv)"
+            )
+    return Substitution(dist.name, dist.version, built_for, tuple(sorted(dist.entries)), location)
+
+
+def _shared_objects(root: Path) -> Iterator[Path]:
+    for directory, _, names in os.walk(root, followlinks=False):
+        for name in names:
+            path = Path(directory, name)
+            if _is_shared_object(path):
+                yield path
+
+
+def build_host_view(layer: Path, dest: Path) -> HostView:
+    """Link every top-level entry of the built layer's ``python/`` (``layer``) into ``dest`` (new or empty),
+    but for the distributions with native code for another CPU, which must be in this environment at the
+    same version (:class:`HostViewError` otherwise)."""
+    layer = layer.resolve()
+    if not layer.is_dir():
+        raise HostViewError(f"{layer} is not a directory: run make build")
+    host = host_machine()
+    distributions = _layer_distributions(layer)
+    owners: dict[str, set[str]] = {}
+    for dist in distributions:
+        for entry in dist.entries:
+            owners.setdefault(entry, set()).add(dist.name)
+    foreign_files = {path: machine for path in _shared_objects(layer) if (machine := _foreign(path, host)) is not None}
+    swapped: dict[str, int] = {}
+    for dist in distributions:
+        machines = {foreign_files[f] for f in dist.files if f in foreign_files}
+        if machines:
+            swapped[dist.name] = min(machines)
+    left_out = {entry for entry, names in owners.items() if names <= set(swapped)}
+    problems = [
+        f"{path.relative_to(layer)} ({machine_name(machine)})"
+        for path, machine in sorted(foreign_files.items())
+        if path.relative_to(layer).parts[0] not in left_out
+    ]
+    if problems:
+        raise HostViewError(
+            f"{layer} has native code for another CPU outside any distribution that could be swapped "
+            f"(this machine: {machine_name(host)}): {', '.join(problems)}"
+        )
+    layer_versions = {_normalize(d.name): d.version for d in distributions}
+    substituted = tuple(
+        _substitution(dist, swapped[dist.name], host, (layer, dest), layer_versions)
+        for dist in distributions
+        if dist.name in swapped
+    )
+    dest.mkdir(parents=True, exist_ok=True)
+    if any(dest.iterdir()):
+        raise HostViewError(f"{dest} is not empty")
+    from_layer: list[str] = []
+    for entry in sorted(p.name for p in layer.iterdir()):
+        if entry in left_out:
+            continue
+        (dest / entry).symlink_to(layer / entry, target_is_directory=(layer / entry).is_dir())
+        from_layer.append(entry)
+    return HostView(site=dest, layer=layer, substituted=substituted, from_layer=tuple(from_layer))
+
+
+# -- freshness ------------------------------------------------------------------------------------
+
+
+def _resources(template: Mapping[str, Any], kind: str) -> dict[str, Mapping[str, Any]]:
+    return {k: v for k, v in (template.get("Resources") or {}).items() if v.get("Type") == kind}
+
+
+def _uri(resource: Mapping[str, Any], key: str, where: str) -> str:
+    value = (resource.get("Properties") or {}).get(key)
+    if not isinstance(value, str):
+        raise StaleBuild(f"stale build: run make build ({where} has no local {key})")
+    return value
+
+
+def layer_python_dir(built_template: Path = BUILT_TEMPLATE) -> Path:
+    """The ``python/`` directory of the built template's (one) layer."""
+    if not built_template.is_file():
+        raise StaleBuild(f"no build: {built_template} does not exist; run make build")
+    layers = _resources(load_template(built_template), "AWS::Serverless::LayerVersion")
+    if len(layers) != 1:
+        raise HostViewError(f"{built_template} has {len(layers)} layers; expected one")
+    ((logical_id, resource),) = layers.items()
+    return (built_template.parent / _uri(resource, "ContentUri", logical_id) / "python").resolve()
+
+
+def _python_files(root: Path) -> dict[str, Path]:
+    """``*.py`` under ``root`` by relative path, ``__pycache__`` not included."""
+    if not root.is_dir():
+        return {}
+    return {
+        path.relative_to(root).as_posix(): path
+        for path in sorted(root.rglob("*.py"))
+        if "__pycache__" not in path.relative_to(root).parts
+    }
+
+
+def _compare_trees(source: Path, built: Path, problems: list[str]) -> None:
+    sources, builds = _python_files(source), _python_files(built)
+    for name in sorted(sources.keys() - builds.keys()):
+        problems.append(f"{_show(sources[name])} is not in the build")
+    for name in sorted(builds.keys() - sources.keys()):
+        problems.append(f"{_show(builds[name])} has no source any more")
+    for name in sorted(sources.keys() & builds.keys()):
+        if sources[name].read_bytes() != builds[name].read_bytes():
+            problems.append(f"{_show(sources[name])} differs from {_show(builds[name])}")
+
+
+def pyc_source_hash(pyc: Path) -> tuple[int, bytes | None]:
+    """A ``.pyc`` header's flags and, for a hash-based ``.pyc``, the source hash it was compiled from."""
+    header = pyc.read_bytes()[:16]
+    if len(header) < 16 or header[:4] != importlib.util.MAGIC_NUMBER:
+        raise ValueError(f"{pyc} is not bytecode for this Python ({sys.version_info.major}.{sys.version_info.minor})")
+    flags = int.from_bytes(header[4:8], "little")
+    return flags, header[8:16] if flags & _PYC_HASH_BASED else None
+
+
+def _check_bytecode(package: Path, problems: list[str]) -> None:
+    """Each ``.py`` has its unchecked-hash ``.pyc``, compiled from exactly that ``.py``."""
+    for source in _python_files(package).values():
+        pyc = Path(importlib.util.cache_from_source(str(source)))
+        if not pyc.is_file():
+            problems.append(f"{_show(source)} has no {pyc.name}")
+            continue
+        try:
+            flags, recorded = pyc_source_hash(pyc)
+        except ValueError as exc:
+            problems.append(str(exc))
+            continue
+        if recorded is None or flags & _PYC_CHECK_SOURCE:
+            problems.append(f"{_show(pyc)} is not unchecked-hash bytecode (flags {flags:#x})")
+        elif recorded != importlib.util.source_hash(source.read_bytes()):
+            problems.append(f"{_show(pyc)} was not compiled from {source.name}")
+
+
+_PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)")
+
+
+def _check_pins(requirements: Path, layer: Path, problems: list[str]) -> None:
+    if not requirements.is_file():
+        return
+    pins = {
+        _normalize(m.group(1)): m.group(2)
+        for line in requirements.read_text(encoding="utf-8").splitlines()
+        if (m := _PIN.match(line.strip()))
+    }
+    built = {
+        _normalize(d.metadata["Name"]): d.version
+        for d in (importlib.metadata.PathDistribution(p) for p in layer.glob("*.dist-info"))
+    }
+    for name in sorted(pins.keys() | built.keys()):
+        if pins.get(name) != built.get(name):
+            problems.append(
+                f"{_show(requirements)} pins {name} {pins.get(name, '(nothing)')}, "
+                f"the build has {built.get(name, 'nothing')}"
+            )
+
+
+def _normalized(template: Mapping[str, Any]) -> dict[str, Any]:
+    """The template minus what ``sam build`` rewrites: CodeUri, ContentUri, Metadata.SamResourceId."""
+    copy = dict(template)
+    resources: dict[str, Any] = {}
+    for logical_id, original in (template.get("Resources") or {}).items():
+        resource = dict(original)
+        if "Properties" in resource:
+            properties = dict(resource["Properties"])
+            for key in ("CodeUri", "ContentUri"):
+                properties.pop(key, None)
+            resource["Properties"] = properties
+        if isinstance(resource.get("Metadata"), Mapping):
+            metadata = {k: v for k, v in resource["Metadata"].items() if k != "SamResourceId"}
+            if metadata:
+                resource["Metadata"] = metadata
+            else:
+                del resource["Metadata"]
+        resources[logical_id] = resource
+    copy["Resources"] = resources
+    return copy
+
+
+def _show(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def check_fresh(built_template: Path = BUILT_TEMPLATE, source_template: Path = TEMPLATE) -> None:
+    """Raise :class:`StaleBuild` ("stale build: run make build (…)") unless the build matches the sources.
+
+    The built template must be the source template but for CodeUri/ContentUri (and SAM's
+    ``Metadata.SamResourceId``); every function's ``.py`` files (``functions/<name>/``, through
+    the source template's CodeUri) and every package of each layer (``layers/authsync/authsync``
+    against ``<build>/AuthsyncLayer/python/authsync``) byte-identical; each built package
+    ``.py`` with its unchecked-hash ``.pyc`` compiled from it; the layer's distributions the
+    versions its ``requirements.txt`` pins.
+    """
+    if not built_template.is_file():
+        raise StaleBuild(f"no build: {built_template} does not exist; run make build")
+    source, built = load_template(source_template), load_template(built_template)
+    problems: list[str] = []
+    if _normalized(source) != _normalized(built):
+        problems.append(f"{_show(source_template)} changed since the build")
+    source_root, built_root = source_template.parent, built_template.parent
+    for kind, key in (("AWS::Serverless::Function", "CodeUri"), ("AWS::Serverless::LayerVersion", "ContentUri")):
+        built_resources = _resources(built, kind)
+        for logical_id, resource in _resources(source, kind).items():
+            if logical_id not in built_resources:
+                problems.append(f"{logical_id} is not in the build")
+                continue
+            source_dir = (source_root / _uri(resource, key, logical_id)).resolve()
+            built_dir = (built_root / _uri(built_resources[logical_id], key, f"built {logical_id}")).resolve()
+            if kind == "AWS::Serverless::Function":
+                _compare_trees(source_dir, built_dir, problems)
+                continue
+            python = built_dir / "python"
+            for package in sorted(p for p in source_dir.iterdir() if (p / "__init__.py").is_file()):
+                _compare_trees(package, python / package.name, problems)
+                _check_bytecode(python / package.name, problems)
+            _check_pins(source_dir / "requirements.txt", python, problems)
+    if problems:
+        shown = "; ".join(problems[:_MAX_PROBLEMS])
+        more = f"; and {len(problems) - _MAX_PROBLEMS} more" if len(problems) > _MAX_PROBLEMS else ""
+        raise StaleBuild(f"stale build: run make build ({shown}{more})")
