@@ -1,4 +1,4 @@
-"""Run what ``sam build`` produced (``.aws-sam/build``) on this machine: a host view of the layer, a freshness check.
+"""Run what ``sam build`` produced (``.aws-sam/build``) on this machine: a host view of the built layer.
 
 ``make build`` builds the functions and the ``authsync`` layer the way they deploy: the layer's
 ``python/`` holds our package and its locked third-party dependencies, compiled to
@@ -18,15 +18,11 @@ the layer's lock first, so it has the same wheels built for this CPU). Native fi
 by their ELF header's ``e_machine``, compared with this interpreter's; they are mapped to
 their distributions through each ``*.dist-info/RECORD``.
 
-:func:`check_fresh` says whether the build still is what the sources say: the built template
-is ``template.yaml`` (but for the paths ``sam build`` rewrites), every function's and the
-layer package's ``.py`` files are byte-identical to the sources, every shipped ``.pyc`` of our
-package was compiled from the ``.py`` next to it (an unchecked-hash ``.pyc`` runs whatever the
-source says), and the layer's distributions are the versions ``requirements.txt`` pins.
+The freshness check (is the build still what the sources say?) is :mod:`authsync_dev.build_freshness`.
 
 Python::
 
-    check_fresh()                                              # StaleBuild: run make build
+    check_fresh()                                  # authsync_dev.build_freshness: StaleBuild
     view = build_host_view(layer_python_dir(BUILT_TEMPLATE), tmp / "site")
     env = {**os.environ, "PYTHONPATH": str(view.site), "PYTHONDONTWRITEBYTECODE": "1"}
     subprocess.Popen([sys.executable, "-m", "authsync_dev.serve", "--template", str(BUILT_TEMPLATE)], env=env)
@@ -49,26 +45,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from authsync_dev.template import ROOT, TEMPLATE, load_template
+from authsync_dev.build_freshness import BUILT_TEMPLATE, StaleBuild
+from authsync_dev.template import load_template
 
 __all__ = [
-    "BUILD_DIR",
-    "BUILT_TEMPLATE",
     "HostView",
     "HostViewError",
-    "StaleBuild",
     "Substitution",
     "build_host_view",
-    "check_fresh",
     "elf_machine",
     "host_machine",
     "layer_python_dir",
     "machine_name",
-    "pyc_source_hash",
 ]
 
-BUILD_DIR = ROOT / ".aws-sam" / "build"
-BUILT_TEMPLATE = BUILD_DIR / "template.yaml"
 
 _ELF_MAGIC = b"\x7fELF"
 _MACHINES = {
@@ -82,17 +72,10 @@ _MACHINES = {
     183: "aarch64",
     243: "riscv",
 }
-_PYC_HASH_BASED = 0b01
-_PYC_CHECK_SOURCE = 0b10
-_MAX_PROBLEMS = 8
 
 
 class HostViewError(RuntimeError):
     """The built layer cannot be run here (a native distribution missing or of another version here)."""
-
-
-class StaleBuild(RuntimeError):
-    """``.aws-sam/build`` no longer matches the sources: ``make build``."""
 
 
 # -- ELF ----------------------------------------------------------------------------------
@@ -331,9 +314,6 @@ def build_host_view(layer: Path, dest: Path) -> HostView:
     return HostView(site=dest, layer=layer, substituted=substituted, from_layer=tuple(from_layer))
 
 
-# -- freshness ------------------------------------------------------------------------------------
-
-
 def _resources(template: Mapping[str, Any], kind: str) -> dict[str, Mapping[str, Any]]:
     return {k: v for k, v in (template.get("Resources") or {}).items() if v.get("Type") == kind}
 
@@ -354,143 +334,3 @@ def layer_python_dir(built_template: Path = BUILT_TEMPLATE) -> Path:
         raise HostViewError(f"{built_template} has {len(layers)} layers; expected one")
     ((logical_id, resource),) = layers.items()
     return (built_template.parent / _uri(resource, "ContentUri", logical_id) / "python").resolve()
-
-
-def _python_files(root: Path) -> dict[str, Path]:
-    """``*.py`` under ``root`` by relative path, ``__pycache__`` not included."""
-    if not root.is_dir():
-        return {}
-    return {
-        path.relative_to(root).as_posix(): path
-        for path in sorted(root.rglob("*.py"))
-        if "__pycache__" not in path.relative_to(root).parts
-    }
-
-
-def _compare_trees(source: Path, built: Path, problems: list[str]) -> None:
-    sources, builds = _python_files(source), _python_files(built)
-    for name in sorted(sources.keys() - builds.keys()):
-        problems.append(f"{_show(sources[name])} is not in the build")
-    for name in sorted(builds.keys() - sources.keys()):
-        problems.append(f"{_show(builds[name])} has no source any more")
-    for name in sorted(sources.keys() & builds.keys()):
-        if sources[name].read_bytes() != builds[name].read_bytes():
-            problems.append(f"{_show(sources[name])} differs from {_show(builds[name])}")
-
-
-def pyc_source_hash(pyc: Path) -> tuple[int, bytes | None]:
-    """A ``.pyc`` header's flags and, for a hash-based ``.pyc``, the source hash it was compiled from."""
-    header = pyc.read_bytes()[:16]
-    if len(header) < 16 or header[:4] != importlib.util.MAGIC_NUMBER:
-        raise ValueError(f"{pyc} is not bytecode for this Python ({sys.version_info.major}.{sys.version_info.minor})")
-    flags = int.from_bytes(header[4:8], "little")
-    return flags, header[8:16] if flags & _PYC_HASH_BASED else None
-
-
-def _check_bytecode(package: Path, problems: list[str]) -> None:
-    """Each ``.py`` has its unchecked-hash ``.pyc``, compiled from exactly that ``.py``."""
-    for source in _python_files(package).values():
-        pyc = Path(importlib.util.cache_from_source(str(source)))
-        if not pyc.is_file():
-            problems.append(f"{_show(source)} has no {pyc.name}")
-            continue
-        try:
-            flags, recorded = pyc_source_hash(pyc)
-        except ValueError as exc:
-            problems.append(str(exc))
-            continue
-        if recorded is None or flags & _PYC_CHECK_SOURCE:
-            problems.append(f"{_show(pyc)} is not unchecked-hash bytecode (flags {flags:#x})")
-        elif recorded != importlib.util.source_hash(source.read_bytes()):
-            problems.append(f"{_show(pyc)} was not compiled from {source.name}")
-
-
-_PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)")
-
-
-def _check_pins(requirements: Path, layer: Path, problems: list[str]) -> None:
-    if not requirements.is_file():
-        return
-    pins = {
-        _normalize(m.group(1)): m.group(2)
-        for line in requirements.read_text(encoding="utf-8").splitlines()
-        if (m := _PIN.match(line.strip()))
-    }
-    built = {
-        _normalize(d.metadata["Name"]): d.version
-        for d in (importlib.metadata.PathDistribution(p) for p in layer.glob("*.dist-info"))
-    }
-    for name in sorted(pins.keys() | built.keys()):
-        if pins.get(name) != built.get(name):
-            problems.append(
-                f"{_show(requirements)} pins {name} {pins.get(name, '(nothing)')}, "
-                f"the build has {built.get(name, 'nothing')}"
-            )
-
-
-def _normalized(template: Mapping[str, Any]) -> dict[str, Any]:
-    """The template minus what ``sam build`` rewrites: CodeUri, ContentUri, Metadata.SamResourceId."""
-    copy = dict(template)
-    resources: dict[str, Any] = {}
-    for logical_id, original in (template.get("Resources") or {}).items():
-        resource = dict(original)
-        if "Properties" in resource:
-            properties = dict(resource["Properties"])
-            for key in ("CodeUri", "ContentUri"):
-                properties.pop(key, None)
-            resource["Properties"] = properties
-        if isinstance(resource.get("Metadata"), Mapping):
-            metadata = {k: v for k, v in resource["Metadata"].items() if k != "SamResourceId"}
-            if metadata:
-                resource["Metadata"] = metadata
-            else:
-                del resource["Metadata"]
-        resources[logical_id] = resource
-    copy["Resources"] = resources
-    return copy
-
-
-def _show(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(ROOT))
-    except ValueError:
-        return str(path)
-
-
-def check_fresh(built_template: Path = BUILT_TEMPLATE, source_template: Path = TEMPLATE) -> None:
-    """Raise :class:`StaleBuild` ("stale build: run make build (…)") unless the build matches the sources.
-
-    The built template must be the source template but for CodeUri/ContentUri (and SAM's
-    ``Metadata.SamResourceId``); every function's ``.py`` files (``functions/<name>/``, through
-    the source template's CodeUri) and every package of each layer (``layers/authsync/authsync``
-    against ``<build>/AuthsyncLayer/python/authsync``) byte-identical; each built package
-    ``.py`` with its unchecked-hash ``.pyc`` compiled from it; the layer's distributions the
-    versions its ``requirements.txt`` pins.
-    """
-    if not built_template.is_file():
-        raise StaleBuild(f"no build: {built_template} does not exist; run make build")
-    source, built = load_template(source_template), load_template(built_template)
-    problems: list[str] = []
-    if _normalized(source) != _normalized(built):
-        problems.append(f"{_show(source_template)} changed since the build")
-    source_root, built_root = source_template.parent, built_template.parent
-    for kind, key in (("AWS::Serverless::Function", "CodeUri"), ("AWS::Serverless::LayerVersion", "ContentUri")):
-        built_resources = _resources(built, kind)
-        for logical_id, resource in _resources(source, kind).items():
-            if logical_id not in built_resources:
-                problems.append(f"{logical_id} is not in the build")
-                continue
-            source_dir = (source_root / _uri(resource, key, logical_id)).resolve()
-            built_dir = (built_root / _uri(built_resources[logical_id], key, f"built {logical_id}")).resolve()
-            if kind == "AWS::Serverless::Function":
-                _compare_trees(source_dir, built_dir, problems)
-                continue
-            python = built_dir / "python"
-            for package in sorted(p for p in source_dir.iterdir() if (p / "__init__.py").is_file()):
-                _compare_trees(package, python / package.name, problems)
-                _check_bytecode(python / package.name, problems)
-            _check_pins(source_dir / "requirements.txt", python, problems)
-    if problems:
-        shown = "; ".join(problems[:_MAX_PROBLEMS])
-        more = f"; and {len(problems) - _MAX_PROBLEMS} more" if len(problems) > _MAX_PROBLEMS else ""
-        raise StaleBuild(f"stale build: run make build ({shown}{more})")

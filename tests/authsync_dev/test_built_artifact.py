@@ -29,15 +29,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from authsync_dev.built_layer import (
-    BUILD_DIR,
-    BUILT_TEMPLATE,
-    HostView,
-    build_host_view,
-    check_fresh,
-    layer_python_dir,
-    pyc_source_hash,
-)
+from authsync_dev.build_freshness import BUILD_DIR, BUILT_TEMPLATE, check_fresh, pyc_source_hash
+from authsync_dev.built_layer import HostView, build_host_view, layer_python_dir
 from authsync_dev.emulator import sample_chat_editions
 
 ROOT = Path(__file__).resolve().parents[2]
