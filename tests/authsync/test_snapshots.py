@@ -7,12 +7,10 @@ import itertools
 import json
 import random
 import threading
-import time
 from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError
 
 from authsync.authinfo import derive_verification
 from authsync.chatdata import summarize
@@ -27,6 +25,7 @@ from authsync.snapshots import (
     state_pk,
 )
 from authsync_dev.template import Deployment
+from tests.atomic import Serialized
 
 SUITE = "wwsuite000000001"
 OTHER_SUITE = "dksuite000000002"
@@ -565,38 +564,6 @@ def test_bad_input_is_rejected(store: SnapshotStore) -> None:
 # -- concurrency -----------------------------------------------------------------------------------
 
 
-class Serialized:
-    """A client whose calls are atomic, like the real service's, but interleave freely between calls.
-
-    moto's backend is not thread-safe on its own; DynamoDB is linearizable per request
-    (a transaction included).
-    """
-
-    lock = threading.Lock()
-
-    def __init__(self, inner: Any, rng: random.Random, lost: list[str]) -> None:
-        self._inner = inner
-        self._rng = rng
-        self._lost = lost
-
-    def __getattr__(self, name: str) -> Any:
-        attribute = getattr(self._inner, name)
-        if not callable(attribute):
-            return attribute
-
-        def call(**kwargs: Any) -> Any:
-            with self.lock:
-                try:
-                    return attribute(**kwargs)
-                except ClientError as exc:
-                    self._lost.append(exc.response["Error"]["Code"])
-                    raise
-                finally:
-                    time.sleep(self._rng.random() / 2000)  # let another writer in between our calls
-
-        return call
-
-
 def test_concurrent_writers_leave_a_consistent_version_chain(client: Any, table: str) -> None:
     rng = random.Random(20250301)
     pool = [
@@ -614,7 +581,7 @@ def test_concurrent_writers_leave_a_consistent_version_chain(client: Any, table:
     start = threading.Barrier(threads_count)
 
     def writer(index: int) -> None:
-        serialized: Any = Serialized(client, random.Random(index), lost)
+        serialized: Any = Serialized(client, random.Random(index), pause=0.0005, errors=lost)
         store = SnapshotStore(serialized, table, sleep=lambda _: None)
         start.wait()
         try:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import random
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +15,7 @@ from moto.secretsmanager.models import SecretsManagerBackend
 
 from authsync.suites import SecretNames
 from authsync.tickets import StoredTicket, TicketConflictError, TicketOutcome, TicketStore
+from tests.atomic import Serialized
 
 NAMES = SecretNames("wecom-authsync/test/suites/")
 SUITE = "wwa1b2c3d4e5f60001"
@@ -226,36 +226,6 @@ def test_losing_the_create_race_compares_against_the_winner(client: Any, theirs:
     assert loaded.timestamp == max(theirs, 1700000300)
 
 
-class Serialized:
-    """A client whose calls are atomic, like the real service's, but interleave freely between calls.
-
-    moto's backend is not thread-safe on its own; AWS is linearizable per request. After
-    every write that can change the current ticket, ``history`` records its timestamp.
-    """
-
-    lock = threading.Lock()
-
-    def __init__(self, inner: Any, rng: random.Random, history: list[int]) -> None:
-        self._inner = inner
-        self._rng = rng
-        self._history = history
-
-    def __getattr__(self, name: str) -> Any:
-        method = getattr(self._inner, name)
-
-        def call(**kwargs: Any) -> Any:
-            with self.lock:
-                try:
-                    return method(**kwargs)
-                finally:
-                    if name in {"create_secret", "update_secret_version_stage"}:
-                        current = self._inner.get_secret_value(SecretId=NAMES.ticket(SUITE))["SecretString"]
-                        self._history.append(StoredTicket.from_document(json.loads(current)).timestamp)
-                    time.sleep(self._rng.random() / 1000)  # let another writer in between our calls
-
-        return call
-
-
 def test_concurrent_writers_never_regress_and_end_with_the_newest_ticket(client: Any) -> None:
     rng = random.Random(20240607)
     timestamps = rng.sample(range(1700000000, 1700010000), 40)
@@ -265,8 +235,14 @@ def test_concurrent_writers_never_regress_and_end_with_the_newest_ticket(client:
     errors: list[BaseException] = []
     start = threading.Barrier(threads_count)
 
+    def record_current(call: str) -> None:
+        """After every write that can change the current ticket, its timestamp (under the lock)."""
+        if call in {"create_secret", "update_secret_version_stage"}:
+            current = client.get_secret_value(SecretId=NAMES.ticket(SUITE))["SecretString"]
+            history.append(StoredTicket.from_document(json.loads(current)).timestamp)
+
     def writer(index: int) -> None:
-        store = store_for(Serialized(client, random.Random(index), history))
+        store = store_for(Serialized(client, random.Random(index), after=record_current))
         start.wait()
         try:
             for ts in timestamps[index::threads_count]:
