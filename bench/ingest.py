@@ -5,8 +5,8 @@
 Measured, on the same pre-built signed envelopes (change_auth / create_auth /
 cancel_auth of 200 corps):
 
-* ours     -- ``CallbackIngestor.receive``: query check, suite lookup (warm Powertools
-              cache over moto), envelope parse, signature, decrypt, receiveid policy,
+* ours     -- ``CallbackIngestor.receive``: query check, suite lookup (warm
+              SuiteDirectory cache over moto), envelope parse, signature, decrypt, receiveid policy,
               event parse + pydantic validation, FIFO message build (group id, canonical
               dedup digest) and publish to an in-memory recorder;
 * wechatpy -- ``WeChatCrypto.decrypt_message`` (xmltodict envelope parse, signature,
@@ -43,7 +43,7 @@ from authsync.callbacks import parse_envelope
 from authsync.crypto import decode_aes_key
 from authsync.dispatch import RecordingPublisher
 from authsync.ingest import CallbackIngestor
-from authsync.suites import SecretNames, SuiteDirectory
+from authsync.suites import SecretNames, SecretsManagerJson, SuiteDirectory
 from authsync.tickets import TicketOutcome
 from authsync_dev.wecom import TEST_SUITE, SignedCallback, event_xml, sign_event
 
@@ -104,12 +104,10 @@ def main() -> int:
         {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
     )
     with mock_aws():
-        from aws_lambda_powertools.utilities.parameters import SecretsProvider
-
         client = boto3.client("secretsmanager")
         names = SecretNames("wecom-authsync/bench/suites/")
         client.create_secret(Name=names.config(TEST_SUITE.suite_id), SecretString=json.dumps(TEST_SUITE.config()))
-        suites = SuiteDirectory(SecretsProvider(boto3_client=client), names, max_age=3600)
+        suites = SuiteDirectory(SecretsManagerJson(client), names, max_age=3600)
         recorder = RecordingPublisher()
         ingestor = CallbackIngestor(suites, _NoTickets(), recorder)
         suite_id = TEST_SUITE.suite_id

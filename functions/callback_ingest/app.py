@@ -5,6 +5,15 @@ of :class:`authsync.ingest.CallbackIngestor` and maps domain errors to responses
 WeCom gives us one second, so settings and clients are built at import (Lambda's init
 phase), once per container; a bad environment fails the init with one log line.
 
+No Powertools event handler: API Gateway has already matched the route (only ``GET`` and
+``POST /wecom/callback/{suite_id}`` reach this function, see template.yaml), and importing
+``aws_lambda_powertools.event_handler`` costs about 43 ms of CPU at init (its package
+imports every resolver, AppSync's with asyncio, and the event data classes) -- on WeCom's
+one-second clock when the container is cold. So :func:`lambda_handler` dispatches on the
+HTTP API v2 event's method itself and builds the proxy response the resolver built
+(``statusCode``, ``body``, ``isBase64Encoded``, ``headers``, ``cookies``); any other method
+is a 405.
+
 No Powertools ``Tracer``: it needs the X-Ray SDK, which the layer does not ship
 (README, "Tracing"); ``Tracing: Active`` in the template still records every
 invocation in X-Ray.
@@ -14,38 +23,53 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from authsync.ingest import CallbackRejected, IngestResult
 from authsync.settings import IngestSettings, load
 from authsync.wiring import build_ingestor
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
 logger = Logger()
 metrics = Metrics()
-app = APIGatewayHttpResolver()
 ingestor = build_ingestor(load(IngestSettings, on_error=logger.error))
 
 _PARAMETERS = ("msg_signature", "timestamp", "nonce", "echostr")
 TEXT = "text/plain; charset=utf-8"
+ALLOWED = "GET, POST"
+
+Event = dict[str, Any]
+"""An API Gateway HTTP API (payload format 2.0) event."""
 
 
-def query_parameters() -> dict[str, str]:
+def response(status: int, body: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    """The HTTP API proxy response for a plain-text body, shaped as Powertools' resolver shaped it."""
+    return {
+        "statusCode": status,
+        "body": body,
+        "isBase64Encoded": False,
+        "headers": {"Content-Type": TEXT, **(headers or {})},
+        "cookies": [],
+    }
+
+
+def query_parameters(event: Event) -> dict[str, str]:
     """The callback's query parameters, URL-decoded once (spec §1.2).
 
     Read from ``rawQueryString`` with ``unquote`` rather than form decoding, so a raw
     ``+`` in base64 stays a ``+``. A repeated protocol parameter is rejected.
     """
-    event = app.current_event
-    raw = event.raw_query_string
+    raw = event.get("rawQueryString")
     if not raw:
-        return {k: v for k, v in (event.query_string_parameters or {}).items() if k in _PARAMETERS}
+        return {k: v for k, v in (event.get("queryStringParameters") or {}).items() if k in _PARAMETERS}
     params: dict[str, str] = {}
     for part in raw.split("&"):
         name, _, value = part.partition("=")
@@ -58,10 +82,9 @@ def query_parameters() -> dict[str, str]:
     return params
 
 
-def request_body() -> bytes:
-    event = app.current_event
-    body = event.body or ""
-    if event.is_base64_encoded:
+def request_body(event: Event) -> bytes:
+    body: str = event.get("body") or ""
+    if event.get("isBase64Encoded"):
         try:
             return base64.b64decode(body, validate=True)
         except (binascii.Error, ValueError):
@@ -69,17 +92,15 @@ def request_body() -> bytes:
     return body.encode("utf-8")
 
 
-@app.get("/wecom/callback/<suite_id>")
-def verify_url(suite_id: str) -> Response[str]:
-    plaintext = ingestor.verify_url(suite_id, query_parameters())
+def verify_url(event: Event, suite_id: str) -> dict[str, Any]:
+    plaintext = ingestor.verify_url(suite_id, query_parameters(event))
     logger.info("callback url verified", suite_id=suite_id)
     metrics.add_metric(name="UrlVerifications", unit=MetricUnit.Count, value=1)
-    return Response(status_code=200, content_type=TEXT, body=plaintext)
+    return response(200, plaintext)
 
 
-@app.post("/wecom/callback/<suite_id>")
-def receive_callback(suite_id: str) -> Response[str]:
-    result: IngestResult = ingestor.receive(suite_id, query_parameters(), request_body())
+def receive_callback(event: Event, suite_id: str) -> dict[str, Any]:
+    result: IngestResult = ingestor.receive(suite_id, query_parameters(event), request_body(event))
     logger.info(
         "callback accepted",
         suite_id=suite_id,
@@ -91,32 +112,39 @@ def receive_callback(suite_id: str) -> Response[str]:
     metrics.add_metric(name="CallbacksAccepted", unit=MetricUnit.Count, value=1)
     with single_metric(name="CallbacksByKind", unit=MetricUnit.Count, value=1) as metric:
         metric.add_dimension(name="kind", value=result.kind)
-    return Response(status_code=200, content_type=TEXT, body="success")
+    return response(200, "success")
 
 
-@app.exception_handler(CallbackRejected)  # type: ignore[untyped-decorator]
-def rejected(exc: CallbackRejected) -> Response[str]:
-    logger.warning("callback rejected", status=exc.status, reason=exc.reason, detail=exc.detail, suite_id=_path_suite())
+ROUTES: dict[str, Callable[[Event, str], dict[str, Any]]] = {"GET": verify_url, "POST": receive_callback}
+"""``GET`` and ``POST /wecom/callback/{suite_id}``, by method: the path is API Gateway's to match."""
+
+
+def rejected(exc: CallbackRejected, suite_id: str) -> dict[str, Any]:
+    logger.warning("callback rejected", status=exc.status, reason=exc.reason, detail=exc.detail, suite_id=suite_id[:64])
     metrics.add_metric(name="CallbacksRejected", unit=MetricUnit.Count, value=1)
     with single_metric(name="CallbacksRejectedByReason", unit=MetricUnit.Count, value=1) as metric:
         metric.add_dimension(name="reason", value=exc.reason)
-    return Response(status_code=exc.status, content_type=TEXT, body=exc.reason)
+    return response(exc.status, exc.reason, {"Allow": ALLOWED} if exc.status == 405 else None)
 
 
-@app.exception_handler(Exception)  # type: ignore[untyped-decorator]
-def failed(exc: Exception) -> Response[str]:
+def failed(exc: Exception, suite_id: str) -> dict[str, Any]:
     # Not the client's fault (Secrets Manager, SQS, configuration): 5xx so WeCom retries.
-    logger.exception("callback failed", error_type=type(exc).__name__, suite_id=_path_suite())
+    logger.exception("callback failed", error_type=type(exc).__name__, suite_id=suite_id[:64])
     metrics.add_metric(name="CallbacksFailed", unit=MetricUnit.Count, value=1)
-    return Response(status_code=503, content_type=TEXT, body="temporarily_unavailable")
-
-
-def _path_suite() -> str:
-    params = app.current_event.path_parameters or {}
-    return str(params.get("suite_id", ""))[:64]
+    return response(503, "temporarily_unavailable")
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+def lambda_handler(event: Event, context: LambdaContext) -> dict[str, Any]:
+    suite_id = str((event.get("pathParameters") or {}).get("suite_id", ""))
+    method = str(((event.get("requestContext") or {}).get("http") or {}).get("method", ""))
+    try:
+        route = ROUTES.get(method)
+        if route is None:
+            raise CallbackRejected(405, "method_not_allowed", f"{method[:16] or 'no method'} is not {ALLOWED}")
+        return route(event, suite_id)
+    except CallbackRejected as exc:
+        return rejected(exc, suite_id)
+    except Exception as exc:
+        return failed(exc, suite_id)

@@ -1,4 +1,4 @@
-"""suites: configuration secrets read through a real Powertools SecretsProvider over moto."""
+"""suites: configuration secrets read through SecretsManagerJson (a plain botocore client) over moto."""
 
 from __future__ import annotations
 
@@ -8,15 +8,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
+import botocore.session
 import pytest
-from aws_lambda_powertools.utilities.parameters import SecretsProvider
-from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+from botocore.awsrequest import AWSResponse, HTTPHeaders
+from botocore.exceptions import ClientError
 
 from authsync.crypto import ReceiveIdError
 from authsync.suites import (
+    MAX_REMEMBERED_MISSING,
     SUITE_ID_MAX,
     SecretNames,
+    SecretNotJSONError,
+    SecretsManagerJson,
     SuiteConfig,
     SuiteConfigError,
     SuiteDirectory,
@@ -61,9 +64,12 @@ class World:
     hooks: list[tuple[str, Any]] = field(default_factory=list)
 
     def directory(self, *, max_age: int = 300, negative_ttl: float = 60.0, prefix: str = PREFIX) -> SuiteDirectory:
-        provider = SecretsProvider(boto3_client=self.client)
         return SuiteDirectory(
-            provider, SecretNames(prefix), max_age=max_age, negative_ttl=negative_ttl, clock=self.clock
+            SecretsManagerJson(self.client),
+            SecretNames(prefix),
+            max_age=max_age,
+            negative_ttl=negative_ttl,
+            clock=self.clock,
         )
 
     def hook(self, event: str, handler: Any) -> None:
@@ -83,9 +89,10 @@ _CLIENT: list[Any] = []
 
 
 def secretsmanager() -> Any:
-    """One client for the module: building one costs ~0.1 s, and moto serves every client it sees."""
+    """One client for the module, a botocore one as wiring creates: building one costs ~0.1 s, and moto serves
+    every client it sees."""
     if not _CLIENT:
-        _CLIENT.append(boto3.client("secretsmanager", region_name="us-east-1"))
+        _CLIENT.append(botocore.session.get_session().create_client("secretsmanager", region_name="us-east-1"))
     return _CLIENT[0]
 
 
@@ -130,7 +137,7 @@ def test_customized_kind(world: World) -> None:
 
 def test_config_from_the_template_prefix(suite: TestSuite, deployment: Deployment) -> None:
     prefix = deployment.function_environment("CallbackIngestFunction")["SUITE_SECRET_PREFIX"]
-    directory = SuiteDirectory(SecretsProvider(boto3_client=boto3.client("secretsmanager")), SecretNames(prefix))
+    directory = SuiteDirectory(SecretsManagerJson(secretsmanager()), SecretNames(prefix))
     assert directory.get(suite.suite_id).config.token.get_secret_value() == suite.token
 
 
@@ -156,6 +163,60 @@ def test_max_age_zero_rereads_and_picks_up_a_new_value(world: World) -> None:
     world.clock.now += 1
     assert directory.get(TEST_SUITE.suite_id).config.token.get_secret_value() == "RotatedToken"
     assert len(world.calls) == 2
+
+
+def test_an_unchanged_secret_is_reread_after_max_age_and_keeps_its_suite(world: World) -> None:
+    world.put(TEST_SUITE.suite_id, TEST_SUITE.config())
+    directory = world.directory(max_age=300)
+    first = directory.get(TEST_SUITE.suite_id)
+    world.clock.now += 299
+    assert directory.get(TEST_SUITE.suite_id) is first
+    assert len(world.calls) == 1
+    world.clock.now += 2  # past max_age: asked again, but the same value needs no new crypto set-up
+    assert directory.get(TEST_SUITE.suite_id) is first
+    assert len(world.calls) == 2
+    assert directory.get(TEST_SUITE.suite_id) is first
+    assert len(world.calls) == 2  # and fresh for another max_age
+
+
+# -- the Secrets Manager adapter -------------------------------------------------------------------
+
+
+def test_adapter_reads_awscurrent_once_per_call_without_a_cache(world: World) -> None:
+    stages: list[str] = []
+    world.hook(
+        "provide-client-params.secrets-manager.GetSecretValue",
+        lambda params, **_: stages.append(params.get("VersionStage")),
+    )
+    world.put(TEST_SUITE.suite_id, TEST_SUITE.config())
+    secrets = SecretsManagerJson(world.client)
+    for _ in range(2):
+        assert secrets.read_json(NAMES.config(TEST_SUITE.suite_id)) == TEST_SUITE.config()
+    assert stages == ["AWSCURRENT", "AWSCURRENT"]
+    assert len(world.calls) == 2  # the directory caches, the adapter does not
+
+
+def test_adapter_missing_secret_is_none(world: World) -> None:
+    assert SecretsManagerJson(world.client).read_json(NAMES.config("wwnothere")) is None
+
+
+def test_adapter_binary_secret_is_parsed(world: World) -> None:
+    name = NAMES.config("wwbinary")
+    world.client.create_secret(Name=name, SecretBinary=json.dumps({"a": 1}).encode())
+    assert SecretsManagerJson(world.client).read_json(name) == {"a": 1}
+
+
+@pytest.mark.parametrize("value", ["{not json " + TEST_SUITE.token, "null", ""])
+def test_adapter_not_json_is_a_typed_error_naming_the_secret_only(world: World, value: str) -> None:
+    name = NAMES.config(TEST_SUITE.suite_id)
+    if value:
+        world.put(TEST_SUITE.suite_id, value)
+    else:
+        world.client.create_secret(Name=name, SecretBinary=b"\xff\xfe")  # not UTF-8
+    with pytest.raises(SecretNotJSONError) as caught:
+        SecretsManagerJson(world.client).read_json(name)
+    assert name in str(caught.value)
+    assert_no_secret_in(caught.value, "{not json")
 
 
 # -- unknown suites --------------------------------------------------------------------------------
@@ -231,6 +292,36 @@ def test_valid_suite_ids(suite_id: str) -> None:
     assert valid_suite_id(suite_id)
 
 
+@dataclass
+class Missing:
+    """A :class:`~authsync.suites.JsonSecrets` in which no secret exists, counting reads."""
+
+    reads: list[str] = field(default_factory=list)
+
+    def read_json(self, name: str) -> Any | None:
+        self.reads.append(name)
+        return None
+
+
+def test_negative_cache_is_bounded() -> None:
+    secrets, clock = Missing(), Clock()
+    directory = SuiteDirectory(secrets, NAMES, negative_ttl=3600, clock=clock)
+    ids = [f"wwmissing{i:05d}" for i in range(MAX_REMEMBERED_MISSING)]
+    for suite_id in ids:
+        with pytest.raises(UnknownSuiteError):
+            directory.get(suite_id)
+    for suite_id in ids:
+        with pytest.raises(UnknownSuiteError):
+            directory.get(suite_id)
+    assert len(secrets.reads) == MAX_REMEMBERED_MISSING  # all remembered
+    with pytest.raises(UnknownSuiteError):
+        directory.get("wwonemore")  # one more id than the bound: the remembered ones are dropped
+    with pytest.raises(UnknownSuiteError):
+        directory.get(ids[0])
+    assert len(secrets.reads) == MAX_REMEMBERED_MISSING + 2
+    assert len(directory._missing) <= MAX_REMEMBERED_MISSING
+
+
 def test_other_errors_propagate_and_are_not_cached_as_missing(world: World) -> None:
     world.put(TEST_SUITE.suite_id, TEST_SUITE.config())
     denied = {"n": 1}
@@ -239,13 +330,15 @@ def test_other_errors_propagate_and_are_not_cached_as_missing(world: World) -> N
         if denied["n"]:
             denied["n"] -= 1
             error = {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}
-            return None, {**error, "ResponseMetadata": {"HTTPStatusCode": 400}}
+            http = AWSResponse("https://secretsmanager.us-east-1.amazonaws.com/", 400, HTTPHeaders(), None)
+            return http, {**error, "ResponseMetadata": {"HTTPStatusCode": 400}}
         return None
 
     world.hook("before-call.secrets-manager.GetSecretValue", deny)
     directory = world.directory()
-    with pytest.raises(GetParameterError):
+    with pytest.raises(ClientError) as caught:
         directory.get(TEST_SUITE.suite_id)
+    assert caught.value.response["Error"]["Code"] == "ThrottlingException"
     # A throttled read must not make a configured suite "unknown" for negative_ttl.
     assert directory.get(TEST_SUITE.suite_id).suite_id == TEST_SUITE.suite_id
 
@@ -264,6 +357,7 @@ def assert_no_secret_in(exc: BaseException, *values: str) -> None:
     ("value", "named"),
     [
         ("{not json " + TEST_SUITE.token, "not JSON"),
+        ("null", "not JSON"),
         ('"' + TEST_SUITE.suite_secret + '"', "<root>"),
         (json.dumps([TEST_SUITE.config()]), "<root>"),
         ({k: v for k, v in TEST_SUITE.config().items() if k != "token"}, "token"),

@@ -6,7 +6,7 @@ import json
 import logging
 from collections.abc import Callable, Iterator
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import boto3
 import pytest
@@ -20,7 +20,8 @@ from tests.handlers import fresh
 from tests.lambda_context import FakeLambdaContext
 from tests.logs import structured_logs
 
-PATH = f"/wecom/callback/{TEST_SUITE.suite_id}"
+PREFIX = "/wecom/callback/"
+PATH = f"{PREFIX}{TEST_SUITE.suite_id}"
 CORP = "wwcorp000000000001"
 
 
@@ -47,8 +48,19 @@ def log_lines(handler: Callable[..., dict[str, Any]]) -> Iterator[Callable[[], l
         yield lines
 
 
-def post(signed: SignedCallback, *, path: str = PATH, **kwargs: Any) -> dict[str, Any]:
-    return http_api_event("POST", path, query=signed.query, body=signed.body, **kwargs)
+def request(method: str, path: str = PATH, **kwargs: Any) -> dict[str, Any]:
+    """The event API Gateway sends for the callback route: it matched ``{suite_id}`` (URL-decoded) already."""
+    return http_api_event(
+        method,
+        path,
+        path_parameters={"suite_id": unquote(path.removeprefix(PREFIX))},
+        route_key=f"{method} {PREFIX}{{suite_id}}",
+        **kwargs,
+    )
+
+
+def post(signed: SignedCallback, *, path: str = PATH, method: str = "POST", **kwargs: Any) -> dict[str, Any]:
+    return request(method, path, query=signed.query, body=signed.body, **kwargs)
 
 
 def queue_messages(deployment: Deployment) -> list[dict[str, Any]]:
@@ -103,10 +115,33 @@ def change_auth_xml(corp: str = CORP, timestamp: int = 1_700_000_100) -> str:
 @pytest.mark.usefixtures("suite")
 def test_url_verification_echoes_plaintext_byte_exact(handler: Callable[..., dict[str, Any]]) -> None:
     signed = sign_echostr(TEST_SUITE.crypto(TEST_SUITE.provider_corpid), "1288432023552776189")
-    response = handler(http_api_event("GET", PATH, query=signed.query))
+    response = handler(request("GET", PATH, query=signed.query))
     assert response["statusCode"] == 200
     assert response["body"] == "1288432023552776189"
     assert response["headers"]["Content-Type"].startswith("text/plain")
+
+
+@pytest.mark.usefixtures("suite")
+def test_responses_are_http_api_proxy_results_in_plain_text(handler: Callable[..., dict[str, Any]]) -> None:
+    """The exact dicts Powertools' APIGatewayHttpResolver returned before the handler dispatched itself."""
+    crypto = TEST_SUITE.crypto()
+
+    def plain(status: int, body: str) -> dict[str, Any]:
+        return {
+            "statusCode": status,
+            "body": body,
+            "isBase64Encoded": False,
+            "headers": {"Content-Type": "text/plain; charset=utf-8"},
+            "cookies": [],
+        }
+
+    signed = sign_echostr(TEST_SUITE.crypto(TEST_SUITE.provider_corpid), "42")
+    assert handler(request("GET", query=signed.query)) == plain(200, "42")
+    assert handler(post(sign_event(crypto, change_auth_xml()))) == plain(200, "success")
+    assert handler(request("GET", query={**signed.query, "msg_signature": "0" * 40})) == plain(403, "signature")
+    assert handler(post(sign_event(crypto, change_auth_xml()), path=f"{PREFIX}wwnosuchsuite")) == plain(
+        404, "unknown_suite"
+    )
 
 
 @pytest.mark.usefixtures("suite")
@@ -119,7 +154,7 @@ def test_url_verification_tolerates_unencoded_plus(handler: Callable[..., dict[s
             break
     raw = "&".join(f"{k}={quote(v, safe='+/=')}" for k, v in signed.query.items())
     assert "+" in raw
-    response = handler(http_api_event("GET", PATH, query=raw))
+    response = handler(request("GET", PATH, query=raw))
     assert (response["statusCode"], response["body"]) == (200, f"echo-{attempt}")
 
 
@@ -127,7 +162,7 @@ def test_url_verification_tolerates_unencoded_plus(handler: Callable[..., dict[s
 def test_url_verification_rejects_bad_signature(handler: Callable[..., dict[str, Any]]) -> None:
     signed = sign_echostr(TEST_SUITE.crypto(), "12345")
     query = {**signed.query, "msg_signature": "0" * 40}
-    response = handler(http_api_event("GET", PATH, query=query))
+    response = handler(request("GET", PATH, query=query))
     assert (response["statusCode"], response["body"]) == (403, "signature")
 
 
@@ -178,7 +213,7 @@ def test_wechatpy_encrypted_create_auth_delivered_three_times_yields_one_message
             f"<Encrypt><![CDATA[{fields['Encrypt']}]]></Encrypt><AgentID><![CDATA[]]></AgentID></xml>"
         )
         query = {"msg_signature": fields["MsgSignature"], "timestamp": timestamp, "nonce": nonce}
-        response = handler(http_api_event("POST", PATH, query=query, body=body))
+        response = handler(request("POST", PATH, query=query, body=body))
         assert (response["statusCode"], response["body"]) == (200, "success")
 
     messages = queue_messages(deployment)
@@ -279,7 +314,7 @@ def _resign(suite: TestSuite, encrypted: str, timestamp: str = "1700000000", non
 
 BAD_INPUTS: dict[str, tuple[Callable[[], dict[str, Any]], int, str]] = {
     "missing signature": (
-        lambda: http_api_event("POST", PATH, query={"timestamp": "1", "nonce": "2"}, body="<xml/>"),
+        lambda: request("POST", PATH, query={"timestamp": "1", "nonce": "2"}, body="<xml/>"),
         400,
         "missing_parameter",
     ),
@@ -296,7 +331,7 @@ BAD_INPUTS: dict[str, tuple[Callable[[], dict[str, Any]], int, str]] = {
         "receiveid",
     ),
     "malformed outer xml": (
-        lambda: http_api_event(
+        lambda: request(
             "POST", PATH, query={"msg_signature": "a", "timestamp": "1", "nonce": "2"}, body="<xml><Encrypt>"
         ),
         400,
@@ -326,7 +361,7 @@ BAD_INPUTS: dict[str, tuple[Callable[[], dict[str, Any]], int, str]] = {
         "xml",
     ),
     "oversized body": (
-        lambda: http_api_event(
+        lambda: request(
             "POST",
             PATH,
             query={"msg_signature": "a", "timestamp": "1", "nonce": "2"},
@@ -356,15 +391,13 @@ BAD_INPUTS: dict[str, tuple[Callable[[], dict[str, Any]], int, str]] = {
         "suite_mismatch",
     ),
     "duplicate parameter": (
-        lambda: http_api_event(
-            "POST", PATH, query="msg_signature=a&msg_signature=b&timestamp=1&nonce=2", body="<xml/>"
-        ),
+        lambda: request("POST", PATH, query="msg_signature=a&msg_signature=b&timestamp=1&nonce=2", body="<xml/>"),
         400,
         "duplicate_parameter",
     ),
     "bad base64 transport encoding": (
         lambda: {
-            **http_api_event("POST", PATH, query={"msg_signature": "a", "timestamp": "1", "nonce": "2"}, body="x"),
+            **request("POST", PATH, query={"msg_signature": "a", "timestamp": "1", "nonce": "2"}, body="x"),
             "body": "***",
             "isBase64Encoded": True,
         },
@@ -395,12 +428,49 @@ def test_bad_input_gets_a_clear_4xx_and_nothing_is_stored(
 
 
 @pytest.mark.usefixtures("suite")
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", ""])
+def test_other_methods_are_a_405_and_nothing_is_read_or_stored(
+    method: str,
+    handler: Callable[..., dict[str, Any]],
+    deployment: Deployment,
+    log_lines: Callable[[], list[dict[str, Any]]],
+) -> None:
+    """API Gateway routes only GET and POST here; anything else is refused before any AWS call."""
+    from callback_ingest import app
+
+    calls: list[str] = []
+    client = app.ingestor._suites._secrets.client  # type: ignore[attr-defined]
+    client.meta.events.register("before-call.secrets-manager.*", lambda model, **_: calls.append(model.name))
+    response = handler(post(sign_event(TEST_SUITE.crypto(), ticket_xml("ticket-x", 1_700_000_000)), method=method))
+    assert response == {
+        "statusCode": 405,
+        "body": "method_not_allowed",
+        "isBase64Encoded": False,
+        "headers": {"Content-Type": "text/plain; charset=utf-8", "Allow": "GET, POST"},
+        "cookies": [],
+    }
+    (rejected,) = [entry for entry in log_lines() if entry.get("message") == "callback rejected"]
+    assert (rejected["status"], rejected["reason"], rejected["suite_id"]) == (
+        405,
+        "method_not_allowed",
+        TEST_SUITE.suite_id,
+    )
+    assert calls == []
+    assert queue_messages(deployment) == []
+
+
+@pytest.mark.usefixtures("suite")
 def test_queue_failure_is_a_503_so_wecom_retries(
-    handler: Callable[..., dict[str, Any]], deployment: Deployment
+    handler: Callable[..., dict[str, Any]], deployment: Deployment, log_lines: Callable[[], list[dict[str, Any]]]
 ) -> None:
     boto3.client("sqs").delete_queue(QueueUrl=deployment.physical["AuthEventsQueue"])
     response = handler(post(sign_event(TEST_SUITE.crypto(), change_auth_xml())))
-    assert response["statusCode"] == 503
+    assert (response["statusCode"], response["body"]) == (503, "temporarily_unavailable")
+    (failed,) = [entry for entry in log_lines() if entry.get("message") == "callback failed"]
+    assert failed["level"] == "ERROR"
+    assert failed["error_type"] == "QueueDoesNotExist"
+    assert failed["suite_id"] == TEST_SUITE.suite_id
+    assert "QueueDoesNotExist" in failed["exception"]  # the traceback is logged, as the resolver's handler did
 
 
 def test_misconfigured_suite_is_a_503_not_a_client_error(
@@ -441,7 +511,7 @@ def test_secrets_never_appear_in_logs(
         )
     )
     handler(post(sign_event(TEST_SUITE.crypto("wwwrong"), create_auth_xml(secrets[1]))))  # rejected path
-    handler(http_api_event("GET", PATH, query=sign_echostr(crypto, "echo").query))
+    handler(request("GET", PATH, query=sign_echostr(crypto, "echo").query))
     captured = capfd.readouterr()
     output = json.dumps(log_lines(), ensure_ascii=False) + captured.out + captured.err + caplog.text
     assert "callback accepted" in output
@@ -456,7 +526,7 @@ def test_suite_config_is_read_once_per_container(
     from callback_ingest import app
 
     calls: list[str] = []
-    client = app.ingestor._suites._provider.client  # type: ignore[attr-defined]
+    client = app.ingestor._suites._secrets.client  # type: ignore[attr-defined]
     client.meta.events.register(
         "provide-client-params.secrets-manager.GetSecretValue", lambda **kw: calls.append(kw["params"]["SecretId"])
     )

@@ -2,29 +2,42 @@
 
 One deployment serves several suites. Each suite's configuration lives in the
 secret ``{prefix}{suite_id}/config`` as JSON (see the README for the shape); its
-newest suite_ticket in ``{prefix}{suite_id}/ticket``. Reads go through Powertools'
-``SecretsProvider`` so a warm container asks Secrets Manager at most once per
-``max_age``; unknown suites are remembered for a while too, so garbage requests
+newest suite_ticket in ``{prefix}{suite_id}/ticket``. :class:`SuiteDirectory` caches
+the suites it built, so a warm container asks Secrets Manager at most once per suite
+and ``max_age``; unknown suites are remembered for a while too, so garbage requests
 cannot turn into a Secrets Manager bill.
+
+It reads through a small port, :class:`JsonSecrets`, which :class:`SecretsManagerJson`
+implements over a plain botocore client, and not through Powertools' ``SecretsProvider``:
+callback-ingest builds its directory at import, on WeCom's one-second clock when the
+container is cold, and importing ``aws_lambda_powertools.utilities.parameters`` costs about
+30 ms of CPU there (its package imports the AppConfig provider, which imports boto3 and
+s3transfer) -- for a cache that would only duplicate the one this directory already keeps.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
+from authsync.credentials import error_code
 from authsync.crypto import CallbackCrypto, CallbackCryptoError
 
 if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+    from mypy_boto3_secretsmanager.client import SecretsManagerClient
 
 __all__ = [
     "SUITE_ID_MAX",
+    "JsonSecrets",
     "SecretNames",
+    "SecretNotJSONError",
+    "SecretsManagerJson",
     "Suite",
     "SuiteConfig",
     "SuiteConfigError",
@@ -130,19 +143,71 @@ def build_suite(document: Any) -> Suite:
     return Suite(config, crypto)
 
 
+class SecretNotJSONError(ValueError):
+    """The secret exists but its value is not a JSON document (not JSON, or JSON ``null``).
+
+    The message names the secret, never its value.
+    """
+
+
+class JsonSecrets(Protocol):
+    """Read one secret's current value as JSON: what :class:`SuiteDirectory` needs, nothing more.
+
+    One call, one read: caching is the directory's job.
+    """
+
+    def read_json(self, name: str) -> Any | None:
+        """The parsed value of ``name``'s AWSCURRENT version, or ``None`` if the secret does not exist.
+
+        Raises :class:`SecretNotJSONError` if the value is not a JSON document; any other failure
+        (throttling, access denied) propagates unchanged.
+        """
+        ...
+
+
+class SecretsManagerJson:
+    """:class:`JsonSecrets` over a botocore Secrets Manager client: one ``GetSecretValue`` per read, no cache."""
+
+    def __init__(self, client: SecretsManagerClient) -> None:
+        self.client = client
+
+    def read_json(self, name: str) -> Any | None:
+        try:
+            # AWSCURRENT named explicitly, as ForwardOnlySecrets does (moto's default ignores label moves).
+            value = self.client.get_secret_value(SecretId=name, VersionStage="AWSCURRENT")
+        except ClientError as exc:
+            if error_code(exc) == "ResourceNotFoundException":
+                return None
+            raise
+        text = value.get("SecretString")
+        try:
+            document = json.loads(text if text is not None else value.get("SecretBinary", b""))
+        except ValueError:  # JSONDecodeError, or UnicodeDecodeError from a binary secret
+            raise SecretNotJSONError(f"secret {name} is not JSON") from None
+        if document is None:  # JSON null: not a document, and None means "no such secret"
+            raise SecretNotJSONError(f"secret {name} holds JSON null")
+        return document
+
+
 class SuiteDirectory:
-    """Resolve a suite id to its :class:`Suite`, caching values and misses."""
+    """Resolve a suite id to its :class:`Suite`, caching values and misses.
+
+    ``secrets`` is read at most once per suite and ``max_age``; a suite id that has no
+    secret is remembered as missing for ``negative_ttl`` (at most
+    ``MAX_REMEMBERED_MISSING`` of them), so neither a hot path nor a flood of invented
+    ids turns into Secrets Manager calls.
+    """
 
     def __init__(
         self,
-        provider: SecretsProvider,
+        secrets: JsonSecrets,
         names: SecretNames,
         *,
         max_age: int = 300,
         negative_ttl: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._provider = provider
+        self._secrets = secrets
         self._names = names
         self._max_age = max_age
         self._negative_ttl = negative_ttl
@@ -155,7 +220,7 @@ class SuiteDirectory:
         now = self._clock()
         cached = self._built.get(suite_id)
         if cached is not None and now < cached[0]:
-            return cached[2]  # the hot path: no Powertools call, no crypto set-up
+            return cached[2]  # the hot path: no Secrets Manager call, no crypto set-up
         if not valid_suite_id(suite_id):
             raise UnknownSuiteError("malformed suite id")
         missing_until = self._missing.get(suite_id)
@@ -164,9 +229,9 @@ class SuiteDirectory:
                 raise UnknownSuiteError("suite not configured")
             del self._missing[suite_id]
         document = self._fetch(suite_id)
-        # Powertools hands back the same object while its own cache entry lives, so the
-        # crypto set-up is redone only when the secret was really re-read.
-        if cached is not None and cached[1] is document:
+        # An unchanged secret (the usual case after max_age) keeps its built suite: the
+        # validation and crypto set-up are redone only when the value really changed.
+        if cached is not None and cached[1] == document:
             suite = cached[2]
         else:
             suite = build_suite(document)
@@ -176,24 +241,13 @@ class SuiteDirectory:
         return suite
 
     def _fetch(self, suite_id: str) -> Any:
-        from aws_lambda_powertools.utilities.parameters.exceptions import (
-            GetParameterError,
-            TransformParameterError,
-        )
-
         try:
-            return self._provider.get(self._names.config(suite_id), max_age=self._max_age, transform="json")
-        except TransformParameterError:
+            document = self._secrets.read_json(self._names.config(suite_id))
+        except SecretNotJSONError:
             raise SuiteConfigError("suite config invalid: not JSON") from None
-        except GetParameterError as exc:
-            if _is_not_found(exc.__context__):
-                if len(self._missing) >= MAX_REMEMBERED_MISSING:
-                    self._missing.clear()  # bounded: a flood of invented ids cannot grow memory
-                self._missing[suite_id] = self._clock() + self._negative_ttl
-                raise UnknownSuiteError("suite not configured") from None
-            raise
-
-
-def _is_not_found(exc: BaseException | None) -> bool:
-    response = getattr(exc, "response", None)
-    return isinstance(response, dict) and response.get("Error", {}).get("Code") == "ResourceNotFoundException"
+        if document is None:
+            if len(self._missing) >= MAX_REMEMBERED_MISSING:
+                self._missing.clear()  # bounded: a flood of invented ids cannot grow memory
+            self._missing[suite_id] = self._clock() + self._negative_ttl
+            raise UnknownSuiteError("suite not configured")
+        return document
