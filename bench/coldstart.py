@@ -505,7 +505,7 @@ def measure(variants: dict[str, Variant], rounds: int, timeout: float) -> dict[s
                 raise BenchError(f"{label}, round {round_index + 1}: {error}") from None
             samples[label].cpu_ms.append(cpu)
             samples[label].wall_ms.append(wall)
-    print(" " * 20, end="\r", file=sys.stderr, flush=True)
+    print(" " * 20, file=sys.stderr, flush=True)
     return samples
 
 

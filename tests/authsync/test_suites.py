@@ -444,3 +444,15 @@ def test_config_repr_hides_secrets() -> None:
     assert "wwprov" in shown
     for secret in SECRETS:
         assert secret not in shown
+
+
+def test_a_directory_that_verifies_no_callbacks_builds_no_crypto(world: World) -> None:
+    """The fetch functions need a suite's secret and kind, never its callback crypto (nor its import)."""
+    world.put(TEST_SUITE.suite_id, TEST_SUITE.config())
+    directory = SuiteDirectory(SecretsManagerJson(world.client), NAMES, clock=world.clock, callbacks=False)
+    suite = directory.get(TEST_SUITE.suite_id)
+    assert suite.config.suite_secret.get_secret_value() == TEST_SUITE.suite_secret
+    assert suite.callback_crypto is None
+    with pytest.raises(RuntimeError, match="without callback crypto"):
+        _ = suite.crypto
+    assert world.directory().get(TEST_SUITE.suite_id).crypto.receive_id == TEST_SUITE.suite_id

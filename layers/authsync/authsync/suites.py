@@ -20,17 +20,18 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from authsync.credentials import error_code
-from authsync.crypto import CallbackCrypto, CallbackCryptoError
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager.client import SecretsManagerClient
+
+    from authsync.crypto import CallbackCrypto
 
 __all__ = [
     "SUITE_ID_MAX",
@@ -115,29 +116,45 @@ class SuiteConfig(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class Suite:
-    """A loaded suite: its configuration and the callback crypto built from it."""
+    """A loaded suite: its configuration and, where callbacks are verified, the crypto built from it."""
 
     config: SuiteConfig
-    crypto: CallbackCrypto
+    callback_crypto: CallbackCrypto | None = field(default=None, repr=False)
 
     @property
     def suite_id(self) -> str:
         return self.config.suite_id
 
+    @property
+    def crypto(self) -> CallbackCrypto:
+        """The callback crypto; only a ``SuiteDirectory(..., callbacks=True)`` builds it."""
+        if self.callback_crypto is None:
+            raise RuntimeError("this suite was loaded without callback crypto (SuiteDirectory(callbacks=False))")
+        return self.callback_crypto
 
-def build_suite(document: Any) -> Suite:
-    """Validate a config document and build its crypto; errors never echo secret values."""
+
+def build_suite(document: Any, *, callbacks: bool = True) -> Suite:
+    """Validate a config document and, with ``callbacks``, build its crypto; errors never echo secret values.
+
+    The fetch functions never verify a callback, so they load suites with ``callbacks=False``
+    and never import :mod:`authsync.crypto` (cryptography's ciphers: ≈45 ms of init).
+    """
     try:
         config = SuiteConfig.model_validate(document)
+    except ValidationError as exc:
+        fields = sorted({".".join(map(str, e["loc"])) or "<root>" for e in exc.errors()})
+        raise SuiteConfigError(f"suite config invalid: {', '.join(fields)}") from None
+    if not callbacks:
+        return Suite(config)
+    from authsync.crypto import CallbackCrypto, CallbackCryptoError
+
+    try:
         crypto = CallbackCrypto(
             config.token.get_secret_value(),
             config.encoding_aes_key.get_secret_value(),
             config.suite_id,
             also_accept=config.accepted_receive_ids(),
         )
-    except ValidationError as exc:
-        fields = sorted({".".join(map(str, e["loc"])) or "<root>" for e in exc.errors()})
-        raise SuiteConfigError(f"suite config invalid: {', '.join(fields)}") from None
     except CallbackCryptoError:
         raise SuiteConfigError("suite config invalid: encoding_aes_key") from None
     return Suite(config, crypto)
@@ -206,7 +223,9 @@ class SuiteDirectory:
         max_age: int = 300,
         negative_ttl: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
+        callbacks: bool = True,
     ) -> None:
+        self._callbacks = callbacks
         self._secrets = secrets
         self._names = names
         self._max_age = max_age
@@ -234,7 +253,7 @@ class SuiteDirectory:
         if cached is not None and cached[1] == document:
             suite = cached[2]
         else:
-            suite = build_suite(document)
+            suite = build_suite(document, callbacks=self._callbacks)
             if suite.suite_id != suite_id:
                 raise SuiteConfigError("suite config invalid: suite_id differs from the secret's name")
         self._built[suite_id] = (now + self._max_age, document, suite)

@@ -142,7 +142,9 @@ def build_pipeline(
         names=names,
         # The suite configs through the same port as callback-ingest's (the directory is their
         # cache), on the same client: one GetSecretValue per suite and parameters_max_age.
-        suites=SuiteDirectory(SecretsManagerJson(secrets_client), suite_names, max_age=settings.parameters_max_age),
+        suites=SuiteDirectory(
+            SecretsManagerJson(secrets_client), suite_names, max_age=settings.parameters_max_age, callbacks=False
+        ),
         tickets=TicketStore(secrets_client, suite_names.ticket),
         permanent_codes=codes,
         client=client,
