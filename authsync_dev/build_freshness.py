@@ -19,7 +19,7 @@ from typing import Any
 
 from authsync_dev.template import ROOT, TEMPLATE, load_template
 
-__all__ = ["BUILD_DIR", "BUILT_TEMPLATE", "StaleBuild", "check_fresh", "pyc_source_hash"]
+__all__ = ["BUILD_DIR", "BUILT_TEMPLATE", "StaleBuild", "check_fresh", "layer_python_dir", "pyc_source_hash"]
 
 BUILD_DIR = ROOT / ".aws-sam" / "build"
 BUILT_TEMPLATE = BUILD_DIR / "template.yaml"
@@ -45,6 +45,17 @@ def _uri(resource: Mapping[str, Any], key: str, where: str) -> str:
     if not isinstance(value, str):
         raise StaleBuild(f"stale build: run make build ({where} has no local {key})")
     return value
+
+
+def layer_python_dir(built_template: Path = BUILT_TEMPLATE) -> Path:
+    """The ``python/`` directory of the built template's (one) layer."""
+    if not built_template.is_file():
+        raise StaleBuild(f"no build: {built_template} does not exist; run make build")
+    layers = _resources(load_template(built_template), "AWS::Serverless::LayerVersion")
+    if len(layers) != 1:
+        raise StaleBuild(f"{built_template} has {len(layers)} layers; expected one")
+    ((logical_id, resource),) = layers.items()
+    return (built_template.parent / _uri(resource, "ContentUri", logical_id) / "python").resolve()
 
 
 def _python_files(root: Path) -> dict[str, Path]:

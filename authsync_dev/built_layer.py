@@ -43,10 +43,8 @@ import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from authsync_dev.build_freshness import BUILT_TEMPLATE, StaleBuild
-from authsync_dev.template import load_template
+from authsync_dev.build_freshness import layer_python_dir
 
 __all__ = [
     "HostView",
@@ -312,25 +310,3 @@ def build_host_view(layer: Path, dest: Path) -> HostView:
         (dest / entry).symlink_to(layer / entry, target_is_directory=(layer / entry).is_dir())
         from_layer.append(entry)
     return HostView(site=dest, layer=layer, substituted=substituted, from_layer=tuple(from_layer))
-
-
-def _resources(template: Mapping[str, Any], kind: str) -> dict[str, Mapping[str, Any]]:
-    return {k: v for k, v in (template.get("Resources") or {}).items() if v.get("Type") == kind}
-
-
-def _uri(resource: Mapping[str, Any], key: str, where: str) -> str:
-    value = (resource.get("Properties") or {}).get(key)
-    if not isinstance(value, str):
-        raise StaleBuild(f"stale build: run make build ({where} has no local {key})")
-    return value
-
-
-def layer_python_dir(built_template: Path = BUILT_TEMPLATE) -> Path:
-    """The ``python/`` directory of the built template's (one) layer."""
-    if not built_template.is_file():
-        raise StaleBuild(f"no build: {built_template} does not exist; run make build")
-    layers = _resources(load_template(built_template), "AWS::Serverless::LayerVersion")
-    if len(layers) != 1:
-        raise HostViewError(f"{built_template} has {len(layers)} layers; expected one")
-    ((logical_id, resource),) = layers.items()
-    return (built_template.parent / _uri(resource, "ContentUri", logical_id) / "python").resolve()

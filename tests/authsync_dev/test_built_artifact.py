@@ -21,7 +21,6 @@ import signal
 import subprocess
 import sys
 import sysconfig
-import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -32,6 +31,7 @@ import requests
 from authsync_dev.build_freshness import BUILD_DIR, BUILT_TEMPLATE, check_fresh, pyc_source_hash
 from authsync_dev.built_layer import HostView, build_host_view, layer_python_dir
 from authsync_dev.emulator import sample_chat_editions
+from tests.authsync_dev.processes import first_line
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,19 +39,6 @@ _MATCHES = re.compile(r"^# (/\S+\.pyc) matches (/\S+\.py)$")
 _FROM_SOURCE = re.compile(r"^# code object from (/\S+\.py)$")
 _IMPORTED = re.compile(r"^import '([\w.]+)' # <_frozen_importlib_external\.SourceFileLoader ")
 _EXTENSION = re.compile(r"^# extension module '([\w.]+)' loaded from '(/\S+)'$")
-
-
-def _first_line(process: subprocess.Popen[str], timeout: float) -> str:
-    lines: list[str] = []
-    stdout = process.stdout
-    assert stdout is not None
-    reader = threading.Thread(target=lambda: lines.append(stdout.readline()), daemon=True)
-    reader.start()
-    reader.join(timeout)
-    if not lines or not lines[0]:
-        process.kill()
-        raise AssertionError("serve printed no first line")
-    return lines[0]
 
 
 def _files(root: Path) -> set[str]:
@@ -102,7 +89,7 @@ def test_the_local_stack_runs_the_built_template_layer_and_bytecode(tmp_path):
             text=True,
         )
         try:
-            info = json.loads(_first_line(process, 90))
+            info = json.loads(first_line(process, 90))
             code = info["code"]
             assert Path(code["template"]) == BUILT_TEMPLATE.resolve()
             authsync_dir = Path(code["authsync"])

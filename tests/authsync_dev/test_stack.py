@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +30,7 @@ from authsync_dev.stack import LocalStack
 from authsync_dev.stack_config import StackConfig
 from authsync_dev.template import load_template
 from authsync_dev.wecom import TEST_SUITE, event_xml, sign_echostr, sign_event
+from tests.authsync_dev.processes import first_line
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -400,19 +400,6 @@ SERVE_CLIENT = textwrap.dedent(
 )
 
 
-def _first_line(process: subprocess.Popen[str], timeout: float) -> str:
-    lines: list[str] = []
-    stdout = process.stdout
-    assert stdout is not None
-    reader = threading.Thread(target=lambda: lines.append(stdout.readline()), daemon=True)
-    reader.start()
-    reader.join(timeout)
-    if not lines or not lines[0]:
-        process.kill()
-        raise AssertionError("serve printed no first line")
-    return lines[0]
-
-
 def test_serve_answers_a_wechatpy_callback_from_another_process_and_stops_on_sigterm(tmp_path):
     config = tmp_path / "local.json"
     config.write_text(json.dumps({"suites": [TEST_SUITE.config()], "ticket_interval": 0}), encoding="utf-8")
@@ -426,7 +413,7 @@ def test_serve_answers_a_wechatpy_callback_from_another_process_and_stops_on_sig
             text=True,
         )
         try:
-            info = json.loads(_first_line(process, 60))
+            info = json.loads(first_line(process, 60))
             suite = info["suites"][0]
             assert suite["suite_id"] == TEST_SUITE.suite_id
             admin = info["emulator_admin_url"]
