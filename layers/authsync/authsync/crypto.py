@@ -4,9 +4,10 @@ Two halves, kept apart as in go-workwx's envelope/signature split:
 
 * :func:`signature` / :func:`verify_signature` -- SHA-1 over the sorted
   ``token, timestamp, nonce, ciphertext`` strings, compared in constant time;
-* :class:`CallbackCrypto` -- AES-256-CBC with ``IV = key[:16]``, PKCS#7 padding
-  to **32-byte** blocks (a 16-byte unpadder rejects real traffic, spec §6.6),
-  and the plaintext layout ``random16 | len(4, big-endian) | msg | receiveid``.
+* :class:`CallbackCrypto` -- AES-256-CBC with ``IV = key[:16]`` through
+  ``cryptography``'s standard CBC mode (a new, single-use context per message),
+  PKCS#7 padding to **32-byte** blocks (a 16-byte unpadder rejects real traffic,
+  spec §6.6), and the plaintext layout ``random16 | len(4, big-endian) | msg | receiveid``.
 
 Everything here is pure (no I/O, no clock unless injected) so that the official
 test vectors pin it down. Every failure raises a subclass of
@@ -22,7 +23,6 @@ import hashlib
 import hmac
 import os
 import struct
-import threading
 from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
@@ -137,7 +137,7 @@ class CallbackCrypto:
     else raises :class:`ReceiveIdError`.
     """
 
-    __slots__ = ("_accepted", "_algorithm", "_iv", "_local", "_random", "receive_id", "token")
+    __slots__ = ("_accepted", "_algorithm", "_iv", "_random", "receive_id", "token")
 
     def __init__(
         self,
@@ -155,7 +155,6 @@ class CallbackCrypto:
         self._algorithm = algorithms.AES(key)
         self._iv = key[:16]
         self._random = random_bytes
-        self._local = threading.local()
 
     # -- verify + decrypt -------------------------------------------------------------
 
@@ -182,7 +181,10 @@ class CallbackCrypto:
             raise Base64Error("Encrypt is not valid base64") from None
         if not raw or len(raw) % BLOCK_SIZE:
             raise PaddingError("ciphertext length is not a multiple of 32")
-        plain = self._cbc_decrypt(raw)
+        # A fresh decryptor per message: cipher contexts are single-use and carry the CBC
+        # chaining state, so one is never shared between messages or threads.
+        decryptor = Cipher(self._algorithm, modes.CBC(self._iv)).decryptor()
+        plain = decryptor.update(raw) + decryptor.finalize()
         pad = plain[-1]
         if not 1 <= pad <= BLOCK_SIZE or plain[-pad:] != bytes((pad,)) * pad:
             raise PaddingError("invalid PKCS#7 padding")
@@ -200,21 +202,6 @@ class CallbackCrypto:
         if receive_id not in self._accepted:
             raise ReceiveIdError("receiveid not accepted by this endpoint")
         return Decrypted(plain[_HEADER_LEN:msg_end], receive_id)
-
-    def _cbc_decrypt(self, raw: bytes) -> bytes:
-        """AES-256-CBC decryption, computed as ECB plus the CBC chaining XOR.
-
-        ``P_i = D(C_i) xor C_(i-1)`` with ``C_(-1) = IV``. The ECB context is stateless
-        between blocks, so one context per thread serves every message; building a
-        fresh CBC context costs about twice the decryption itself (see bench/ingest.py).
-        Tests check this against the standard CBC API on random inputs.
-        """
-        ecb = getattr(self._local, "ecb", None)
-        if ecb is None:
-            ecb = self._local.ecb = Cipher(self._algorithm, modes.ECB()).decryptor()  # noqa: S305
-        blocks = ecb.update(raw)
-        chain = self._iv + raw[:-16]
-        return (int.from_bytes(blocks, "big") ^ int.from_bytes(chain, "big")).to_bytes(len(raw), "big")
 
     # -- encrypt ------------------------------------------------------------------------
 
