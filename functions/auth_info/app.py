@@ -22,7 +22,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from authsync.observability import metric_hooks
 from authsync.settings import AuthInfoSettings, load
-from authsync.sync import AuthMessage
+from authsync.sync import AuthMessage, Outcome
 from authsync.wiring import build_authorization_sync, build_idempotency_store
 
 logger = Logger()
@@ -51,7 +51,9 @@ def record_handler(record: SQSRecord) -> None:
         metrics.add_metric(name="AuthEventsFailed", unit=MetricUnit.Count, value=1)
         raise
     logger.info("auth event processed", **result)
-    metrics.add_metric(name=f"AuthEvents_{result['outcome'].split(':')[0]}", unit=MetricUnit.Count, value=1)
+    # An idempotency record written before outcomes were an enum may read "ignored:<kind>".
+    outcome = Outcome(str(result["outcome"]).partition(":")[0])
+    metrics.add_metric(name=f"AuthEvents_{outcome.value}", unit=MetricUnit.Count, value=1)
     if result.get("changed"):
         metrics.add_metric(name="SnapshotVersionsWritten", unit=MetricUnit.Count, value=1)
 

@@ -36,7 +36,7 @@ def record_handler(record: SQSRecord) -> None:
         metrics.add_metric(name="ChatdataFailed", unit=MetricUnit.Count, value=1)
         raise
     logger.info("chatdata request processed", **asdict(result))
-    metrics.add_metric(name=f"Chatdata_{result.outcome}", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=f"Chatdata_{result.outcome.value}", unit=MetricUnit.Count, value=1)
     if result.changed:
         metrics.add_metric(name="SnapshotVersionsWritten", unit=MetricUnit.Count, value=1)
 

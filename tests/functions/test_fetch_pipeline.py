@@ -12,6 +12,7 @@ import boto3
 import pytest
 
 from authsync_dev.emulator import Emulator
+from authsync_dev.wecom import event_xml
 from authsync_dev.world import World
 from tests.functions.pipeline import install, make_world, new_containers, publish, secret_exists, settle, store
 from tests.handlers import fresh
@@ -293,3 +294,20 @@ def test_a_data_permission_event_refreshes_the_corp(world: World) -> None:
     summary = state.chatdata_summary
     assert summary is not None
     assert [e["status"] for e in summary["editions"] if e["edition"] == 1] == [3]
+
+
+def test_outcomes_are_typed_and_name_the_metrics(world: World) -> None:
+    """The use case answers an Outcome; an event it does not act on is IGNORED with its kind."""
+    from auth_info import app as auth_info
+
+    from authsync.sync import AuthMessage, Outcome
+
+    install(world, "wwcorpoutcome00001")
+    settle(world)
+    xml = event_xml({"SuiteId": world.suite.suite_id, "InfoType": "change_contact", "TimeStamp": 7})
+    ignored = auth_info.sync.handle(AuthMessage("callback", world.suite.suite_id, None, xml, 0.0))
+    assert (ignored.outcome, ignored.detail) == (Outcome.IGNORED, "change_contact")
+    reconcile = json.dumps({"suite_id": world.suite.suite_id, "corp_id": "wwcorpoutcome00001"})
+    fresh = auth_info.sync.handle(AuthMessage("reconcile", world.suite.suite_id, "wwcorpoutcome00001", reconcile, 0.0))
+    assert fresh.outcome is Outcome.FRESH  # fetched after this (old) message was sent: coalesced
+    assert {o.value for o in Outcome} >= {"installed", "fetched", "fresh", "ignored", "auth_code_invalid"}

@@ -24,6 +24,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from authsync.callbacks import (
@@ -48,6 +49,7 @@ __all__ = [
     "AuthorizationSync",
     "ChatdataRequest",
     "ChatdataSync",
+    "Outcome",
     "SqsChatdataRequests",
     "SyncResult",
 ]
@@ -64,15 +66,35 @@ class RetryLaterError(RuntimeError):
     """Not an error of the message: retry it later (the batch processor reports it as failed)."""
 
 
+class Outcome(StrEnum):
+    """What a message did; the value names the handler's metric (``AuthEvents_<value>``, ``Chatdata_<value>``)."""
+
+    INSTALLED = "installed"
+    ROTATED = "rotated"
+    FETCHED = "fetched"
+    FRESH = "fresh"
+    """Already fetched after this message was sent: nothing to do (coalesced)."""
+    CANCELLED = "cancelled"
+    SKIPPED_CANCELLED = "skipped_cancelled"
+    SKIPPED_INACTIVE = "skipped_inactive"
+    UNKNOWN_CORP = "unknown_corp"
+    AUTHORIZATION_INVALID = "authorization_invalid"
+    AUTH_CODE_INVALID = "auth_code_invalid"
+    IGNORED = "ignored"
+    """An event this pipeline does not act on; ``detail`` names its kind."""
+
+
 @dataclass(frozen=True, slots=True)
 class SyncResult:
     """What happened (safe to log: no secrets)."""
 
-    outcome: str
+    outcome: Outcome
     suite_id: str
     corp_id: str | None = None
     version: int | None = None
     changed: bool = False
+    detail: str | None = None
+    """For ``IGNORED``: the event's routing key (InfoType, or MsgType:Event:ChangeType)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +189,7 @@ class AuthorizationSync:
             return self.fetch_auth_info(message.suite_id, message.corp_id, requested_at=message.sent_at)
         event = parse_event(message.body.encode("utf-8"))
         if isinstance(event, GenericEvent):
-            return SyncResult(f"ignored:{event.kind}", message.suite_id, event.corp_id)
+            return SyncResult(Outcome.IGNORED, message.suite_id, event.corp_id, detail=event.kind)
         suite_id = event.suite_id
         if isinstance(event, CreateAuth | ResetPermanentCode):
             return self._exchange(
@@ -178,7 +200,7 @@ class AuthorizationSync:
         if isinstance(event, ChangeAuth | AuthDataPermission):
             assert event.corp_id is not None
             return self.fetch_auth_info(suite_id, event.corp_id, requested_at=message.sent_at)
-        return SyncResult(f"ignored:{event.info_type}", suite_id, event.corp_id)
+        return SyncResult(Outcome.IGNORED, suite_id, event.corp_id, detail=event.info_type)
 
     def _exchange(self, suite_id: str, auth_code: str, *, rotate: bool) -> SyncResult:
         obtained_at = self._clock()
@@ -190,19 +212,21 @@ class AuthorizationSync:
             # Used or expired: a redelivery after a completed exchange, or a code older
             # than 10 minutes. Nothing can be retried; the idempotency record of the first
             # delivery (or the next reconcile) covers the corp.
-            return SyncResult("auth_code_invalid", suite_id)
+            return SyncResult(Outcome.AUTH_CODE_INVALID, suite_id)
         corp_id = str(document["auth_corp_info"]["corpid"])
         if self._codes.put(suite_id, corp_id, str(document["permanent_code"]), obtained_at):
             self._tokens.forget_corp_token(suite_id, corp_id)  # a token of the previous code is void
         result = self.fetch_auth_info(suite_id, corp_id, requested_at=obtained_at, reactivate=True)
-        return SyncResult("rotated" if rotate else "installed", suite_id, corp_id, result.version, result.changed)
+        return SyncResult(
+            Outcome.ROTATED if rotate else Outcome.INSTALLED, suite_id, corp_id, result.version, result.changed
+        )
 
     def cancel(self, suite_id: str, corp_id: str) -> SyncResult:
         # ⚠️ WeCom requires providers to delete a cancelled corp's data (spec §2): credentials
         # go at once; the snapshot store keeps only a dated tombstone that expires.
         self._tokens.forget_corp(suite_id, corp_id)
         self._snapshots.mark_cancelled(suite_id, corp_id, self._clock(), CANCELLED_RETENTION)
-        return SyncResult("cancelled", suite_id, corp_id)
+        return SyncResult(Outcome.CANCELLED, suite_id, corp_id)
 
     def fetch_auth_info(
         self, suite_id: str, corp_id: str, *, requested_at: float, reactivate: bool = False
@@ -212,14 +236,14 @@ class AuthorizationSync:
         state = self._snapshots.get(suite_id, corp_id)
         if state is not None and not reactivate:
             if state.status == "cancelled":
-                return SyncResult("skipped_cancelled", suite_id, corp_id)
+                return SyncResult(Outcome.SKIPPED_CANCELLED, suite_id, corp_id)
             if (state.auth_info_fetched_at or 0) >= requested_at:
-                return SyncResult("fresh", suite_id, corp_id, state.auth_info_version)
+                return SyncResult(Outcome.FRESH, suite_id, corp_id, state.auth_info_version)
         code = self._codes.get(suite_id, corp_id)
         if code is None:
             if state is None and self._clock() - requested_at < PENDING_INSTALL_GRACE:
                 raise RetryLaterError("corp not installed yet; its create_auth may still be queued")
-            return SyncResult("unknown_corp", suite_id, corp_id)
+            return SyncResult(Outcome.UNKNOWN_CORP, suite_id, corp_id)
         fetched_at = self._clock()  # taken before the call: an earlier fetch never wins over a later one
         try:
             document = self._tokens.with_suite_token(
@@ -231,7 +255,7 @@ class AuthorizationSync:
             # destroy its history during a reset, and retrying cannot help: the message is
             # consumed with this outcome (logged and counted by the handler), and the next
             # event or reconcile for the corp decides.
-            return SyncResult("authorization_invalid", suite_id, corp_id)
+            return SyncResult(Outcome.AUTHORIZATION_INVALID, suite_id, corp_id)
         verification = derive_verification(document, fetched_at)
         recorded = self._snapshots.record(
             suite_id,
@@ -244,7 +268,7 @@ class AuthorizationSync:
         )
         if not recorded.stale:
             self._chatdata.request(ChatdataRequest(suite_id, corp_id, fetched_at))
-        return SyncResult("fetched", suite_id, corp_id, recorded.version, recorded.changed)
+        return SyncResult(Outcome.FETCHED, suite_id, corp_id, recorded.version, recorded.changed)
 
 
 class ChatdataSync:
@@ -269,9 +293,9 @@ class ChatdataSync:
         suite_id, corp_id = request.suite_id, request.corp_id
         state = self._snapshots.get(suite_id, corp_id)
         if state is None or state.status == "cancelled":
-            return SyncResult("skipped_inactive", suite_id, corp_id)
+            return SyncResult(Outcome.SKIPPED_INACTIVE, suite_id, corp_id)
         if (state.chatdata_fetched_at or 0) >= request.requested_at:
-            return SyncResult("fresh", suite_id, corp_id, state.chatdata_version)
+            return SyncResult(Outcome.FRESH, suite_id, corp_id, state.chatdata_version)
         fetched_at = self._clock()
         try:
             info = self._tokens.with_corp_token(suite_id, corp_id, self._client.get_corp_chat_auth_info)
@@ -286,10 +310,10 @@ class ChatdataSync:
             document = {"not_authorized": True, "errcode": errcode}
             summary = not_authorized(errcode)
         except CorpNotAuthorizedError:
-            return SyncResult("unknown_corp", suite_id, corp_id)
+            return SyncResult(Outcome.UNKNOWN_CORP, suite_id, corp_id)
         except WeComAuthorizationInvalidError:
-            return SyncResult("authorization_invalid", suite_id, corp_id)  # see AuthorizationSync
+            return SyncResult(Outcome.AUTHORIZATION_INVALID, suite_id, corp_id)  # see AuthorizationSync
         recorded = self._snapshots.record(
             suite_id, corp_id, "chatdata", document, fetched_at, derived={"chatdata": summary}
         )
-        return SyncResult("fetched", suite_id, corp_id, recorded.version, recorded.changed)
+        return SyncResult(Outcome.FETCHED, suite_id, corp_id, recorded.version, recorded.changed)
