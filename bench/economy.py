@@ -73,7 +73,7 @@ from botocore.handlers import BUILTIN_HANDLERS
 from moto import mock_aws
 
 from authsync.callbacks import AuthEvent, parse_event
-from authsync.dispatch import SqsEventPublisher, queued_event
+from authsync.queues import SqsEventPublisher, queued_event
 from authsync.snapshots import SnapshotStore
 from authsync_dev.emulator import Emulator, sample_chat_editions
 from authsync_dev.sqs import deliver_batch

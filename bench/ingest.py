@@ -40,8 +40,8 @@ from wechatpy.enterprise.crypto import WeChatCrypto
 
 from authsync.callbacks import parse_envelope
 from authsync.crypto import decode_aes_key
-from authsync.dispatch import RecordingPublisher
 from authsync.ingest import CallbackIngestor
+from authsync.queues import RecordingPublisher
 from authsync.suites import SecretNames, SecretsManagerJson, SuiteDirectory
 from authsync.tickets import TicketOutcome
 from authsync_dev.wecom import TEST_SUITE, SignedCallback, event_xml, sign_event

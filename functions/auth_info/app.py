@@ -21,8 +21,9 @@ from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idemp
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from authsync.observability import metric_hooks
+from authsync.queues import AuthMessage
 from authsync.settings import AuthInfoSettings, load
-from authsync.sync import AuthMessage, Outcome
+from authsync.sync import Outcome
 from authsync.wiring import build_authorization_sync, build_idempotency_store
 
 logger = Logger()

@@ -18,8 +18,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from authsync.observability import metric_hooks
+from authsync.queues import ChatdataRequest
 from authsync.settings import FetchSettings, load
-from authsync.sync import ChatdataRequest
 from authsync.wiring import build_chatdata_sync
 
 logger = Logger()

@@ -9,7 +9,7 @@ import boto3
 import pytest
 
 from authsync.callbacks import AuthEvent, parse_event
-from authsync.dispatch import SqsEventPublisher, queued_event
+from authsync.queues import SqsEventPublisher, queued_event
 from authsync.snapshots import SnapshotStore
 from authsync_dev.emulator import Emulator, sample_chat_editions
 from authsync_dev.sqs import BatchOutcome, deliver_batch

@@ -2,7 +2,7 @@
 
 Modules are named by domain concept: ``crypto`` (WXBizMsgCrypt), ``safexml`` and
 ``callbacks`` (callback documents), ``suites`` (suite configuration), ``tickets``
-(suite_ticket storage), ``dispatch`` (the authorization-event FIFO queue), ``ingest``
+(suite_ticket storage), ``queues`` (both FIFO queues' message contracts), ``ingest``
 (the callback-ingest logic), ``client`` (WeCom's HTTP APIs), ``credentials`` and
 ``tokens`` (Secrets Manager credentials, single-flight token renewal), ``authinfo``,
 ``chatdata`` and ``snapshots`` (what a corp authorized, versioned in DynamoDB), ``sync``

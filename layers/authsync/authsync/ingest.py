@@ -16,7 +16,7 @@ from typing import NamedTuple, Protocol
 from authsync import callbacks, safexml
 from authsync.callbacks import AuthEvent, GenericEvent, MalformedEventError, SuiteTicket
 from authsync.crypto import CallbackCryptoError, ReceiveIdError, SignatureError
-from authsync.dispatch import EventPublisher, queued_event
+from authsync.queues import EventPublisher, queued_event
 from authsync.suites import Suite, UnknownSuiteError
 from authsync.tickets import TicketOutcome
 

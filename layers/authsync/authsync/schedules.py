@@ -14,14 +14,13 @@ calling us. Each function here is small and bounded:
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from authsync.client import WeComAuthorizationInvalidError, WeComError
+from authsync.queues import batch_entry, reconcile_request
 from authsync.tokens import CorpNotAuthorizedError, Tokens
 
 if TYPE_CHECKING:
@@ -78,22 +77,7 @@ def fan_out_reconcile(
     for suite_id in suite_ids:
         report.requested[suite_id] = 0
         for corps in _batches(snapshots.iter_active(suite_id)):
-            entries: list[SendMessageBatchRequestEntryTypeDef] = []
-            for index, corp_id in enumerate(corps):
-                key = f"{suite_id}:{corp_id}"
-                entries.append(
-                    {
-                        "Id": str(index),
-                        "MessageBody": json.dumps({"kind": "reconcile", "suite_id": suite_id, "corp_id": corp_id}),
-                        "MessageGroupId": key[:128],
-                        "MessageDeduplicationId": hashlib.sha256(f"reconcile:{key}:{window}".encode()).hexdigest(),
-                        "MessageAttributes": {
-                            "kind": {"DataType": "String", "StringValue": "reconcile"},
-                            "suite_id": {"DataType": "String", "StringValue": suite_id},
-                            "corp_id": {"DataType": "String", "StringValue": corp_id},
-                        },
-                    }
-                )
+            entries = [batch_entry(i, reconcile_request(suite_id, corp_id, window)) for i, corp_id in enumerate(corps)]
             _send_all(sqs, queue_url, entries)
             report.requested[suite_id] += len(entries)
     return report

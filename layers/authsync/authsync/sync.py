@@ -19,13 +19,11 @@ chatdata function coalesces the same way.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING
 
 from authsync.callbacks import (
     AuthDataPermission,
@@ -37,20 +35,16 @@ from authsync.callbacks import (
     parse_event,
 )
 from authsync.client import WeComAuthCodeError, WeComAuthorizationInvalidError, WeComClient, WeComPermissionError
+from authsync.queues import AuthMessage, ChatdataRequest, ChatdataRequests
 from authsync.tokens import CorpNotAuthorizedError, PermanentCodes, Tokens
 
 if TYPE_CHECKING:
-    from mypy_boto3_sqs.client import SQSClient
-
     from authsync.snapshots import SnapshotStore
 
 __all__ = [
-    "AuthMessage",
     "AuthorizationSync",
-    "ChatdataRequest",
     "ChatdataSync",
     "Outcome",
-    "SqsChatdataRequests",
     "SyncResult",
 ]
 
@@ -95,72 +89,6 @@ class SyncResult:
     changed: bool = False
     detail: str | None = None
     """For ``IGNORED``: the event's routing key (InfoType, or MsgType:Event:ChangeType)."""
-
-
-@dataclass(frozen=True, slots=True)
-class AuthMessage:
-    """One message of the auth-events queue."""
-
-    kind: Literal["callback", "reconcile"]
-    suite_id: str
-    corp_id: str | None
-    body: str
-    sent_at: float
-
-    @classmethod
-    def from_sqs(cls, record: dict[str, Any]) -> AuthMessage:
-        attributes = record.get("messageAttributes", {})
-        kind = _attribute(attributes, "kind") or "callback"
-        sent_at = int(record.get("attributes", {}).get("SentTimestamp", "0")) / 1000
-        body = str(record.get("body", ""))
-        if kind == "reconcile":
-            document = json.loads(body)
-            return cls("reconcile", str(document["suite_id"]), str(document["corp_id"]), body, sent_at)
-        return cls(
-            "callback", _attribute(attributes, "suite_id") or "", _attribute(attributes, "corp_id"), body, sent_at
-        )
-
-
-def _attribute(attributes: dict[str, Any], name: str) -> str | None:
-    value = attributes.get(name, {})
-    text = value.get("stringValue") or value.get("StringValue")
-    return str(text) if text else None
-
-
-@dataclass(frozen=True, slots=True)
-class ChatdataRequest:
-    suite_id: str
-    corp_id: str
-    requested_at: float
-
-    def to_json(self) -> str:
-        return json.dumps({"suite_id": self.suite_id, "corp_id": self.corp_id, "requested_at": self.requested_at})
-
-    @classmethod
-    def from_json(cls, text: str) -> ChatdataRequest:
-        document = json.loads(text)
-        return cls(str(document["suite_id"]), str(document["corp_id"]), float(document["requested_at"]))
-
-
-class ChatdataRequests(Protocol):
-    def request(self, item: ChatdataRequest) -> None: ...
-
-
-class SqsChatdataRequests:
-    """The chatdata FIFO queue: one group per corp; a repeated request for the same fetch collapses."""
-
-    def __init__(self, client: SQSClient, queue_url: str) -> None:
-        self._client = client
-        self._queue_url = queue_url
-
-    def request(self, item: ChatdataRequest) -> None:
-        key = f"{item.suite_id}:{item.corp_id}"
-        self._client.send_message(
-            QueueUrl=self._queue_url,
-            MessageBody=item.to_json(),
-            MessageGroupId=key[:128],
-            MessageDeduplicationId=hashlib.sha256(f"{key}:{item.requested_at:.3f}".encode()).hexdigest(),
-        )
 
 
 class AuthorizationSync:

@@ -90,8 +90,8 @@ def build_ingestor(settings: IngestSettings) -> CallbackIngestor:
     Nothing here imports boto3 or Powertools parameters (see :mod:`authsync.suites`):
     this builder runs inside the init phase that a cold container's first callback waits for.
     """
-    from authsync.dispatch import SqsEventPublisher
     from authsync.ingest import CallbackIngestor
+    from authsync.queues import SqsEventPublisher
     from authsync.suites import SecretNames, SecretsManagerJson, SuiteDirectory
     from authsync.tickets import TicketStore
 
@@ -155,7 +155,8 @@ def build_pipeline(
 
 def build_authorization_sync(settings: AuthInfoSettings, **overrides: Any) -> AuthorizationSync:
     """auth-info's use case: the pipeline plus the chatdata queue it feeds."""
-    from authsync.sync import AuthorizationSync, SqsChatdataRequests
+    from authsync.queues import SqsChatdataRequests
+    from authsync.sync import AuthorizationSync
 
     pipeline = build_pipeline(settings, **overrides)
     return AuthorizationSync(

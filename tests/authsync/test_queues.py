@@ -1,4 +1,4 @@
-"""dispatch: FIFO group and deduplication ids, and publishing to the template's queue (moto)."""
+"""queues: both FIFO contracts (group and dedup ids, encode and decode), publishing to the template's queues (moto)."""
 
 from __future__ import annotations
 
@@ -13,12 +13,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from authsync.callbacks import AuthEvent, CreateAuth, parse_event
-from authsync.dispatch import (
+from authsync.queues import (
+    AuthMessage,
+    ChatdataRequest,
     QueuedEvent,
     RecordingPublisher,
+    SqsChatdataRequests,
     SqsEventPublisher,
+    batch_entry,
     canonical_digest,
+    corp_group,
     queued_event,
+    reconcile_request,
 )
 from authsync_dev.template import Deployment
 from authsync_dev.wecom import TEST_SUITE
@@ -211,6 +217,71 @@ def test_dedup_id_is_the_canonical_digest_of_the_whole_document() -> None:
     event = parse_event(xml(CREATE_AUTH))
     assert isinstance(event, CreateAuth)
     assert queued_event(event, xml(CREATE_AUTH)).dedup_id == canonical_digest(event.raw)
+
+
+def test_canonical_digest_against_its_documented_recipe() -> None:
+    """An oracle written from the docstring, not from the code: tagged values, \x1e and \x1f separators."""
+    fields = {"TimeStamp": "7", "InfoType": "change_auth", "ExtraInfo": {"Item": ["a", "b"]}}
+    recipe = "\x1f".join(['ExtraInfo\x1ej{"Item": ["a", "b"]}', "InfoType\x1eschange_auth", "TimeStamp\x1es7"]).encode()
+    assert canonical_digest(fields) == hashlib.sha256(recipe).hexdigest()
+
+
+def test_a_reconcile_request_reads_back_as_it_was_written() -> None:
+    item = reconcile_request("wwsuite", "wwcorp", 42)
+    assert item.group_id == corp_group("wwsuite", "wwcorp") == "wwsuite:wwcorp"
+    assert item.dedup_id == hashlib.sha256(b"reconcile:wwsuite:wwcorp:42").hexdigest()
+    assert reconcile_request("wwsuite", "wwcorp", 43).dedup_id != item.dedup_id  # a new window, a new message
+    entry = batch_entry(3, item)
+    assert (entry["Id"], entry["MessageGroupId"], entry["MessageDeduplicationId"]) == (
+        "3",
+        item.group_id,
+        item.dedup_id,
+    )
+    record = {  # what Lambda's SQS event carries for that entry
+        "body": entry["MessageBody"],
+        "attributes": {"SentTimestamp": "1700000000123"},
+        "messageAttributes": {k: {"stringValue": v["StringValue"]} for k, v in entry["MessageAttributes"].items()},
+    }
+    assert AuthMessage.from_sqs(record) == AuthMessage(
+        "reconcile", "wwsuite", "wwcorp", entry["MessageBody"], 1700000000.123
+    )
+
+
+def test_a_callback_reads_back_with_its_routing_attributes() -> None:
+    event = parse_event(xml(CHANGE_AUTH))
+    assert isinstance(event, AuthEvent)
+    item = queued_event(event, xml(CHANGE_AUTH))
+    entry = batch_entry(0, item)
+    record = {
+        "body": entry["MessageBody"],
+        "attributes": {"SentTimestamp": "5000"},
+        "messageAttributes": {k: {"stringValue": v["StringValue"]} for k, v in entry["MessageAttributes"].items()},
+    }
+    message = AuthMessage.from_sqs(record)
+    assert (message.kind, message.suite_id, message.corp_id, message.sent_at) == (
+        "callback",
+        event.suite_id,
+        event.corp_id,
+        5.0,
+    )
+    assert message.body.encode() == xml(CHANGE_AUTH)
+
+
+def test_chatdata_requests_are_grouped_per_corp_and_collapse_when_repeated() -> None:
+    request = ChatdataRequest("wwsuite", "wwcorp", 1700000000.5)
+    assert ChatdataRequest.from_json(request.to_json()) == request
+    sent: list[dict[str, Any]] = []
+
+    class Client:
+        def send_message(self, **kwargs: Any) -> None:
+            sent.append(kwargs)
+
+    queue: Any = Client()
+    SqsChatdataRequests(queue, "https://queue").request(request)
+    SqsChatdataRequests(queue, "https://queue").request(request)
+    assert sent[0] == sent[1]
+    assert sent[0]["MessageGroupId"] == "wwsuite:wwcorp"
+    assert sent[0]["MessageDeduplicationId"] == hashlib.sha256(b"wwsuite:wwcorp:1700000000.500").hexdigest()
 
 
 # -- SQS FIFO (the queue from template.yaml, in moto) ---------------------------------------------
