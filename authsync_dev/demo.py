@@ -25,8 +25,8 @@ from typing import IO, Any
 
 import requests
 
-from authsync.credentials import CredentialNames
-from authsync.suites import SecretNames, SuiteConfig
+from authsync.credentials import SecretNames
+from authsync.suites import SuiteConfig
 from authsync.tickets import TicketStore
 from authsync_dev.emulator import ChatEdition, PushResult, sample_chat_editions
 from authsync_dev.stack import LocalStack
@@ -184,7 +184,7 @@ def check_truth(stack: LocalStack, corps: list[Corp], cancelled: str) -> Check:
     wecom = stack.emulator
     environment = stack.deployment.function_environment("AuthInfoFunction")
     tickets = TicketStore(stack.client("secretsmanager"), SecretNames(environment["SUITE_SECRET_PREFIX"]).ticket)
-    names = CredentialNames(environment["SUITE_SECRET_PREFIX"], environment["CORP_SECRET_PREFIX"])
+    names = SecretNames(environment["SUITE_SECRET_PREFIX"], environment["CORP_SECRET_PREFIX"])
     for suite in stack.suites:
         stored = tickets.load(suite.suite_id)
         check.expect(

@@ -80,13 +80,13 @@ def event_xml(fields: dict[str, str | int], *, cdata: bool = True) -> str:
 
 def sign_event(
     crypto: CallbackCrypto,
-    message: str,
+    message: str | bytes,
     *,
     to_user_name: str | None = None,
     timestamp: int | None = None,
     nonce: str | None = None,
 ) -> SignedCallback:
-    """Encrypt ``message``, sign it and wrap it in the envelope WeCom POSTs."""
+    """Encrypt ``message`` (text as UTF-8, or raw bytes), sign it and wrap it in the envelope WeCom POSTs."""
     ts = str(int(time.time()) if timestamp is None else timestamp)
     nonce = nonce or str(secrets.randbelow(10**10))
     encrypted = crypto.encrypt(message)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 
-from authsync.suites import SecretNames
+from authsync.credentials import SecretNames
 from authsync.tickets import TicketStore
 from authsync_dev.template import Deployment, deploy_data_resources
 from authsync_dev.wecom import TEST_SUITE, TestSuite

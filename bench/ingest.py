@@ -39,10 +39,11 @@ from moto import mock_aws
 from wechatpy.enterprise.crypto import WeChatCrypto
 
 from authsync.callbacks import parse_envelope
+from authsync.credentials import SecretNames
 from authsync.crypto import decode_aes_key
 from authsync.ingest import CallbackIngestor
 from authsync.queues import RecordingPublisher
-from authsync.suites import SecretNames, SecretsManagerJson, SuiteDirectory
+from authsync.suites import SecretsManagerJson, SuiteDirectory
 from authsync.tickets import TicketOutcome
 from authsync_dev.wecom import TEST_SUITE, SignedCallback, event_xml, sign_event
 

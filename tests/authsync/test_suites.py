@@ -13,11 +13,11 @@ import pytest
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.exceptions import ClientError
 
+from authsync.credentials import SecretNames
 from authsync.crypto import ReceiveIdError
 from authsync.suites import (
     MAX_REMEMBERED_MISSING,
     SUITE_ID_MAX,
-    SecretNames,
     SecretNotJSONError,
     SecretsManagerJson,
     SuiteConfig,

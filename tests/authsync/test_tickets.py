@@ -13,7 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto.secretsmanager.models import SecretsManagerBackend
 
-from authsync.suites import SecretNames
+from authsync.credentials import SecretNames
 from authsync.tickets import StoredTicket, TicketConflictError, TicketOutcome, TicketStore
 from tests.atomic import Serialized
 

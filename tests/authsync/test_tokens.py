@@ -8,9 +8,10 @@ import boto3
 import pytest
 
 from authsync.client import WeComTokenError
-from authsync.credentials import CredentialNames, ForwardOnlySecrets, WriteOutcome
+from authsync.credentials import ForwardOnlySecrets, SecretNames, WriteOutcome
+from authsync.leases import Leases
 from authsync.settings import FetchSettings, load
-from authsync.tokens import CorpNotAuthorizedError, Leases, StoredToken, TicketMissingError
+from authsync.tokens import CorpNotAuthorizedError, StoredToken, TicketMissingError
 from authsync.wiring import Pipeline, build_pipeline
 from authsync_dev.emulator import Clock, Emulator, sample_chat_editions
 from authsync_dev.world import World, build_world
@@ -138,7 +139,7 @@ def test_a_token_error_that_persists_after_one_refresh_is_raised(world: World, c
 
 def test_an_older_token_never_overwrites_a_newer_one(world: World) -> None:
     env = world.environment("AuthInfoFunction")
-    names = CredentialNames(env["SUITE_SECRET_PREFIX"], env["CORP_SECRET_PREFIX"])
+    names = SecretNames(env["SUITE_SECRET_PREFIX"], env["CORP_SECRET_PREFIX"])
     writer = ForwardOnlySecrets(boto3.client("secretsmanager"), description="test")
     name = names.suite_token(world.suite.suite_id)
     newer = StoredToken("newer-token", START + 100, START + 7300, START + 7000)

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import requests
 
-from authsync.credentials import CredentialNames
+from authsync.credentials import SecretNames
 from authsync_dev.emulator import sample_chat_editions
 from authsync_dev.stack import LocalStack
 from authsync_dev.template import ROOT
@@ -79,7 +79,7 @@ def test_a_lost_callback_is_caught_by_reconciliation(stack: LocalStack) -> None:
         (e.edition, e.status) for e in authorization.chat_editions
     )
     environment = stack.deployment.function_environment("AuthInfoFunction")
-    names = CredentialNames(environment["SUITE_SECRET_PREFIX"], environment["CORP_SECRET_PREFIX"])
+    names = SecretNames(environment["SUITE_SECRET_PREFIX"], environment["CORP_SECRET_PREFIX"])
     stored = stack.secret(names.permanent_code(suite, corp.corpid))
     assert stored is not None
     assert stored["permanent_code"] == authorization.permanent_code

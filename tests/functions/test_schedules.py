@@ -8,7 +8,7 @@ import time
 import boto3
 import pytest
 
-from authsync.suites import SecretNames
+from authsync.credentials import SecretNames
 from authsync.tickets import TicketStore
 from authsync_dev.world import World
 from tests.functions.pipeline import install, settle, store

@@ -31,9 +31,9 @@ if TYPE_CHECKING:
     from mypy_boto3_secretsmanager.client import SecretsManagerClient
 
 __all__ = [
-    "CredentialNames",
     "ForwardOnlySecrets",
     "SecretConflictError",
+    "SecretNames",
     "SecretReader",
     "WriteOutcome",
     "WriteResult",
@@ -87,13 +87,17 @@ class SecretReader:
 
 
 @dataclass(frozen=True, slots=True)
-class CredentialNames:
-    """Secret names for one stage. Both prefixes end with ``/``."""
+class SecretNames:
+    """Where every secret of one stage lives (the only place names are made). Prefixes end with ``/``.
+
+    ``corp_prefix`` is empty for functions that touch no corp credential (callback-ingest,
+    ticket-monitor); asking them for a corp secret's name is a programming error.
+    """
 
     suite_prefix: str
-    corp_prefix: str
+    corp_prefix: str = ""
 
-    def suite_config(self, suite_id: str) -> str:
+    def config(self, suite_id: str) -> str:
         return f"{self.suite_prefix}{suite_id}/config"
 
     def ticket(self, suite_id: str) -> str:
@@ -103,10 +107,15 @@ class CredentialNames:
         return f"{self.suite_prefix}{suite_id}/suite-token"
 
     def permanent_code(self, suite_id: str, corp_id: str) -> str:
-        return f"{self.corp_prefix}{suite_id}/{corp_id}/permanent-code"
+        return f"{self._corps()}{suite_id}/{corp_id}/permanent-code"
 
     def corp_token(self, suite_id: str, corp_id: str) -> str:
-        return f"{self.corp_prefix}{suite_id}/{corp_id}/access-token"
+        return f"{self._corps()}{suite_id}/{corp_id}/access-token"
+
+    def _corps(self) -> str:
+        if not self.corp_prefix:
+            raise RuntimeError("no corp secret prefix configured for this function")
+        return self.corp_prefix
 
 
 class WriteOutcome(enum.Enum):

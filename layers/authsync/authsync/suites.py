@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
-from authsync.credentials import error_code
+from authsync.credentials import SecretNames, error_code
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager.client import SecretsManagerClient
@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 __all__ = [
     "SUITE_ID_MAX",
     "JsonSecrets",
-    "SecretNames",
     "SecretNotJSONError",
     "SecretsManagerJson",
     "Suite",
@@ -70,19 +69,6 @@ class SuiteConfigError(RuntimeError):
     """The suite's secret exists but is not a valid configuration (an operator error: 500)."""
 
     reason = "suite_config_invalid"
-
-
-@dataclass(frozen=True, slots=True)
-class SecretNames:
-    """Where each credential lives. ``prefix`` ends with ``/`` (e.g. ``wecom-authsync/dev/suites/``)."""
-
-    prefix: str
-
-    def config(self, suite_id: str) -> str:
-        return f"{self.prefix}{suite_id}/config"
-
-    def ticket(self, suite_id: str) -> str:
-        return f"{self.prefix}{suite_id}/ticket"
 
 
 class SuiteConfig(BaseModel):

@@ -20,25 +20,20 @@ late writers overwriting newer tokens. The rules:
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from botocore.exceptions import ClientError
-
 from authsync.client import IssuedToken, WeComClient, WeComTokenError
-from authsync.credentials import CredentialNames, ForwardOnlySecrets, SecretReader, WriteOutcome, error_code
+from authsync.credentials import ForwardOnlySecrets, SecretNames, SecretReader, WriteOutcome
+from authsync.leases import Leases
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb.client import DynamoDBClient
-
     from authsync.suites import SuiteDirectory
     from authsync.tickets import TicketStore
 
 __all__ = [
     "CorpNotAuthorizedError",
-    "Leases",
     "PermanentCodes",
     "StoredToken",
     "TicketMissingError",
@@ -99,49 +94,6 @@ class StoredToken:
             float(document["expires_at"]),
             float(document["renew_after"]),
         )
-
-
-class Leases:
-    """Single-flight across instances: one DynamoDB item per lease, taken with a conditional put."""
-
-    def __init__(self, client: DynamoDBClient, table: str, *, clock: Callable[[], float] = time.time) -> None:
-        self._client = client
-        self._table = table
-        self._clock = clock
-        self._owner = uuid.uuid4().hex
-
-    def acquire(self, key: str, ttl: float) -> bool:
-        now = self._clock()
-        try:
-            self._client.put_item(
-                TableName=self._table,
-                Item={
-                    "lease": {"S": key},
-                    "owner": {"S": self._owner},
-                    "held_until": {"N": f"{now + ttl:.3f}"},
-                    "expires_at": {"N": str(int(now + ttl) + 3600)},  # TTL clean-up only
-                },
-                ConditionExpression="attribute_not_exists(lease) OR held_until < :now",
-                ExpressionAttributeValues={":now": {"N": f"{now:.3f}"}},
-            )
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
-
-    def release(self, key: str) -> None:
-        try:
-            self._client.delete_item(
-                TableName=self._table,
-                Key={"lease": {"S": key}},
-                ConditionExpression="#o = :me",
-                ExpressionAttributeNames={"#o": "owner"},
-                ExpressionAttributeValues={":me": {"S": self._owner}},
-            )
-        except ClientError as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
-                raise  # someone else's lease by now (ours expired): leave it
 
 
 class TokenStore:
@@ -247,7 +199,7 @@ class TokenStore:
 class PermanentCodes:
     """Permanent codes (for 代开发: the corp app's secret), one secret per (suite, corp)."""
 
-    def __init__(self, reader: SecretReader, writer: ForwardOnlySecrets, names: CredentialNames) -> None:
+    def __init__(self, reader: SecretReader, writer: ForwardOnlySecrets, names: SecretNames) -> None:
         self._reader = reader
         self._writer = writer
         self._names = names
@@ -287,7 +239,7 @@ class Tokens:
         self,
         *,
         store: TokenStore,
-        names: CredentialNames,
+        names: SecretNames,
         suites: SuiteDirectory,
         tickets: TicketStore,
         permanent_codes: PermanentCodes,

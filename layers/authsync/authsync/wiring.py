@@ -90,9 +90,10 @@ def build_ingestor(settings: IngestSettings) -> CallbackIngestor:
     Nothing here imports boto3 or Powertools parameters (see :mod:`authsync.suites`):
     this builder runs inside the init phase that a cold container's first callback waits for.
     """
+    from authsync.credentials import SecretNames
     from authsync.ingest import CallbackIngestor
     from authsync.queues import SqsEventPublisher
-    from authsync.suites import SecretNames, SecretsManagerJson, SuiteDirectory
+    from authsync.suites import SecretsManagerJson, SuiteDirectory
     from authsync.tickets import TicketStore
 
     secrets = _client("secretsmanager")
@@ -117,16 +118,16 @@ def build_pipeline(
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
     from authsync.client import WeComClient
-    from authsync.credentials import CredentialNames, ForwardOnlySecrets, SecretReader
+    from authsync.credentials import ForwardOnlySecrets, SecretNames, SecretReader
+    from authsync.leases import Leases
     from authsync.snapshots import SnapshotStore
-    from authsync.suites import SecretNames, SecretsManagerJson, SuiteDirectory
+    from authsync.suites import SecretsManagerJson, SuiteDirectory
     from authsync.tickets import TicketStore
-    from authsync.tokens import Leases, PermanentCodes, Tokens, TokenStore
+    from authsync.tokens import PermanentCodes, Tokens, TokenStore
 
     secrets_client = _client("secretsmanager")
     dynamodb = _client("dynamodb")
-    names = CredentialNames(settings.suite_secret_prefix, settings.corp_secret_prefix)
-    suite_names = SecretNames(settings.suite_secret_prefix)
+    names = SecretNames(settings.suite_secret_prefix, settings.corp_secret_prefix)
     reader = SecretReader(SecretsProvider(boto3_client=secrets_client), max_age=settings.parameters_max_age)
     writer = ForwardOnlySecrets(secrets_client, description="WeCom credential (wecom-authsync)")
     client = WeComClient(
@@ -143,9 +144,9 @@ def build_pipeline(
         # The suite configs through the same port as callback-ingest's (the directory is their
         # cache), on the same client: one GetSecretValue per suite and parameters_max_age.
         suites=SuiteDirectory(
-            SecretsManagerJson(secrets_client), suite_names, max_age=settings.parameters_max_age, callbacks=False
+            SecretsManagerJson(secrets_client), names, max_age=settings.parameters_max_age, callbacks=False
         ),
-        tickets=TicketStore(secrets_client, suite_names.ticket),
+        tickets=TicketStore(secrets_client, names.ticket),
         permanent_codes=codes,
         client=client,
     )
@@ -215,7 +216,7 @@ def build_reconcile(settings: ReconcileSettings) -> Reconcile:
 
 def build_ticket_store(settings: SuiteSettings) -> TicketStore:
     """ticket-monitor: read-only tickets."""
-    from authsync.suites import SecretNames
+    from authsync.credentials import SecretNames
     from authsync.tickets import TicketStore
 
     return TicketStore(_client("secretsmanager"), SecretNames(settings.suite_secret_prefix).ticket)
