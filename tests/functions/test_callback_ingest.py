@@ -338,6 +338,17 @@ BAD_INPUTS: dict[str, tuple[Callable[[], dict[str, Any]], int, str]] = {
         "xml",
     ),
     "malformed inner xml": (lambda: post(sign_event(TEST_SUITE.crypto(), "<xml><SuiteId>")), 400, "xml"),
+    # Validly signed, but not UTF-8: once a 503 (the queue body could not be decoded), now refused.
+    "utf-16 inner document (signed)": (
+        lambda: post(sign_event(TEST_SUITE.crypto(), change_auth_xml().encode("utf-16"))),
+        400,
+        "xml",
+    ),
+    "utf-16 inner document without a BOM (signed)": (
+        lambda: post(sign_event(TEST_SUITE.crypto(), change_auth_xml().encode("utf-16-le"))),
+        400,
+        "xml",
+    ),
     "known event missing fields": (
         lambda: post(
             sign_event(
