@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 import requests
 
+import authsync.client as client_module
+from authsync import errors
 from authsync.client import (
     DEFAULT_BASE_URL,
     DEFAULT_TIMEOUT,
@@ -606,6 +608,14 @@ def test_errors_survive_pickling() -> None:
     assert type(copy) is WeComTransientError
     assert (copy.endpoint, copy.errcode, copy.errmsg, copy.attempts) == ("gettoken", None, "ReadTimeout", 4)
     assert str(copy) == str(error)
+
+
+def test_the_error_taxonomy_is_re_exported_by_the_client() -> None:
+    """``authsync.errors`` owns the classes; ``from authsync.client import ...`` keeps working (issue #9)."""
+    assert set(errors.__all__) <= set(client_module.__all__)
+    for name in errors.__all__:
+        assert getattr(client_module, name) is getattr(errors, name), name
+    assert {name for name in client_module.__all__ if not hasattr(client_module, name)} == set()
 
 
 # -- transient faults, backoff, timeouts ----------------------------------------------------

@@ -98,6 +98,47 @@ def test_concurrent_renewal_from_many_containers_makes_one_wecom_call(world: Wor
     assert world.emulator.calls("service/get_corp_token") == 1
 
 
+def test_a_renewal_finished_by_another_container_before_we_take_the_lease_is_used(
+    world: World, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fixed-order twin of the race above, for the re-check under the lease in ``TokenStore.get``.
+
+    Container A reads a token that needs renewal; container B then renews it completely
+    (lease, WeCom, write, release); only then does A take the lease. A must find B's token
+    on its re-read under the lease and return it without asking WeCom again. The order is
+    forced by running B from inside A's ``Leases.acquire``, not left to thread timing.
+    """
+    suite_id = world.suite.suite_id
+    a, b = pipeline(world, clock), pipeline(world, clock)
+    first = a.tokens.suite_token(suite_id)  # A's warm cache holds it; so does Secrets Manager
+    clock.advance(7200 + 1)  # expired: the next use must renew, and WeCom issues a new token
+    world.deliver_ticket()
+    world.emulator.reset_counters()
+    lease = f"token:{a.tokens._names.suite_token(suite_id)}"
+    leases_a = a.tokens._store._leases
+    real_acquire = leases_a.acquire
+    events: list[str] = []
+    renewed_by_b: list[str] = []
+
+    def acquire_after_b_renews(key: str, ttl: float) -> bool:
+        if key == lease and not renewed_by_b:
+            # A has read the stale token (cached, then forced) and is about to take the lease.
+            assert world.emulator.calls("service/get_suite_token") == 0
+            events.append("B renews")
+            renewed_by_b.append(b.tokens.suite_token(suite_id))
+            assert world.emulator.calls("service/get_suite_token") == 1  # B went all the way to WeCom
+        taken = real_acquire(key, ttl)
+        events.append(f"A acquires: {taken}")
+        return taken
+
+    monkeypatch.setattr(leases_a, "acquire", acquire_after_b_renews)
+    token_a = a.tokens.suite_token(suite_id)
+    assert events == ["B renews", "A acquires: True"]  # B released its lease; A got it at once
+    assert renewed_by_b[0] != first
+    assert token_a == renewed_by_b[0]
+    assert world.emulator.calls("service/get_suite_token") == 1  # B's renewal only: A did not call WeCom
+
+
 def test_tokens_are_renewed_ahead_of_expiry(world: World, clock: Clock) -> None:
     p = pipeline(world, clock)
     first = p.tokens.suite_token(world.suite.suite_id)

@@ -4,7 +4,8 @@ Why a client of our own: every call needs the same four things done right, and t
 peer SDKs get at least one wrong — errcode-typed errors (a missing ``errcode`` is
 success for get_suite_token, get_corp_token and get_auth_info), bounded jittered
 retries on WeCom's transient answers only, one pooled connection per container, and
-no secret ever reaching a message, a ``repr`` or a log line.
+no secret ever reaching a message, a ``repr`` or a log line. The error classes live in
+:mod:`authsync.errors` and are re-exported here.
 
 The client is stateless about credentials: it is *given* tokens and codes and hands
 back what WeCom answers. Caching, single-flight refresh and the "invalidate, refresh
@@ -27,10 +28,25 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import requests
 from requests.adapters import HTTPAdapter
+
+# The error taxonomy lives in authsync.errors; re-exported here (``__all__``) for today's importers.
+from authsync.errors import (
+    WeComApiError,
+    WeComAuthCodeError,
+    WeComAuthorizationInvalidError,
+    WeComConfigError,
+    WeComError,
+    WeComPermissionError,
+    WeComProtocolError,
+    WeComTokenError,
+    WeComTransientError,
+    WeComWrongTokenError,
+    error_for,
+)
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -68,147 +84,11 @@ OnCall = Callable[[str, int | None, int, float], None]
 (also when WeCom omits it), ``None`` when no WeCom answer was parsed (timeout, connection error,
 HTTP error, malformed body)."""
 
-TokenKind = Literal["suite", "corp"]
-
 # Secret values shorter than this are not redacted from errmsg (they would match noise).
 _MIN_REDACT = 6
 _REDACTED = "***"
-_AUTH_CODE_ENDPOINTS = frozenset({"service/get_permanent_code", "service/v2/get_permanent_code"})
 _SUITE_TOKEN_PARAM = "suite_access_token"  # noqa: S105 - a parameter name, not a secret
 _CORP_TOKEN_PARAM = "access_token"  # noqa: S105 - a parameter name, not a secret
-
-
-# -- errors ---------------------------------------------------------------------------------
-
-
-class WeComError(Exception):
-    """A WeCom call that did not succeed. Its text names the endpoint, never a secret.
-
-    ``errcode`` is WeCom's code, or ``None`` when WeCom's answer never arrived or was not
-    readable (timeouts, connection errors, HTTP 5xx, malformed bodies). ``retryable``
-    says whether the *identical* request may succeed later; ``attempts`` how many HTTP
-    attempts were made before giving up.
-    """
-
-    retryable: ClassVar[bool] = False
-
-    def __init__(
-        self,
-        endpoint: str,
-        errcode: int | None,
-        errmsg: str,
-        *,
-        attempts: int = 1,
-        http_status: int | None = None,
-    ) -> None:
-        self.endpoint = endpoint
-        self.errcode = errcode
-        self.errmsg = errmsg
-        self.attempts = attempts
-        self.http_status = http_status
-        what = f"errcode {errcode}" if errcode is not None else "no answer"
-        tries = f" after {attempts} attempts" if attempts > 1 else ""
-        super().__init__(f"WeCom {endpoint}: {what} ({errmsg}){tries}")
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        """Pickle/copy by fields: ``args`` holds only the message, which ``__init__`` cannot take."""
-        fields = {"endpoint": self.endpoint, "errcode": self.errcode, "errmsg": self.errmsg}
-        return (_restore_error, (type(self), {**fields, "attempts": self.attempts, "http_status": self.http_status}))
-
-
-class WeComTokenError(WeComError):
-    """The token was invalid (40014, 40082) or expired (42001, 42009).
-
-    Not retryable as is: the caller drops its cached token of ``token_kind``, refreshes
-    it once and retries once (spec §4). A 40082 that persists after a refresh means the
-    corp never authorized this suite.
-    """
-
-    SUITE_CODES: ClassVar[frozenset[int]] = frozenset({40082, 42009})
-    CORP_CODES: ClassVar[frozenset[int]] = frozenset({40014, 42001})
-
-    @property
-    def token_kind(self) -> TokenKind:
-        """Which token to refresh: ``suite`` (suite_access_token) or ``corp`` (access_token)."""
-        return "suite" if self.errcode in self.SUITE_CODES else "corp"
-
-    @property
-    def expired(self) -> bool:
-        """True for 42001/42009 (expired or ended early), False for 40014/40082 (unknown)."""
-        return self.errcode in (42001, 42009)
-
-
-class WeComWrongTokenError(WeComError):
-    """41001: a corp API got no corp access_token — typically a suite token was sent (spec §6.4).
-
-    A programming error, not a state of WeCom: retrying cannot help.
-    """
-
-
-class WeComConfigError(WeComError):
-    """Our configuration is wrong (secret, suite id, ticket, corp id, IP whitelist): alert, no retry.
-
-    40001 invalid secret (for 代开发 ``gettoken`` the secret *is* the permanent code),
-    40013 corpid, 40080 suite_secret, 40083 suite_id (or a GET that lost its body),
-    40085 suite_ticket (expired or of another suite), 40086 third-party app id,
-    60020 caller IP not whitelisted.
-    """
-
-
-class WeComPermissionError(WeComError):
-    """The app lacks a permission (48002 API not authorized, 60011 scope, 301002 app).
-
-    For chatdata, 48002 is a *state* of the corp (数据与智能专区 not authorized), not a fault.
-    """
-
-
-class WeComAuthorizationInvalidError(WeComError):
-    """40084: the permanent code is dead — the corp cancelled, or the 代开发 secret was reset."""
-
-
-class WeComAuthCodeError(WeComError):
-    """The AuthCode is unusable (40078 used/expired/foreign, 40058 malformed): the auth flow restarts."""
-
-
-class WeComTransientError(WeComError):
-    """WeCom was busy or unreachable (-1, 45009, 45033, HTTP 5xx, timeouts, connection errors).
-
-    Raised only once the client's own retries are exhausted; a later redelivery may succeed.
-    """
-
-    retryable: ClassVar[bool] = True
-    CODES: ClassVar[frozenset[int]] = frozenset({-1, 45009, 45033})
-
-
-class WeComApiError(WeComError):
-    """Any other non-zero errcode: unexpected, so not retried."""
-
-
-class WeComProtocolError(WeComError):
-    """WeCom's answer was not what the protocol promises (not JSON, not an object, missing fields)."""
-
-
-_BY_ERRCODE: dict[int, type[WeComError]] = {
-    **dict.fromkeys(WeComTokenError.SUITE_CODES | WeComTokenError.CORP_CODES, WeComTokenError),
-    41001: WeComWrongTokenError,
-    **dict.fromkeys((40001, 40013, 40080, 40083, 40085, 40086, 60020), WeComConfigError),
-    **dict.fromkeys((48002, 60011, 301002), WeComPermissionError),
-    40084: WeComAuthorizationInvalidError,
-    40078: WeComAuthCodeError,
-    **dict.fromkeys(WeComTransientError.CODES, WeComTransientError),
-}
-
-
-def _restore_error(cls: type[WeComError], fields: dict[str, Any]) -> WeComError:
-    return cls(**fields)
-
-
-def error_for(endpoint: str, errcode: int, errmsg: str = "", *, attempts: int = 1) -> WeComError:
-    """The typed error for a non-zero ``errcode`` from ``endpoint`` (spec §4)."""
-    cls = _BY_ERRCODE.get(errcode, WeComApiError)
-    if errcode == 40058 and endpoint in _AUTH_CODE_ENDPOINTS:
-        cls = WeComAuthCodeError  # "auth_code exceed min length 64": the code itself is bad
-    return cls(endpoint, errcode, errmsg, attempts=attempts)
 
 
 # -- tokens ---------------------------------------------------------------------------------
