@@ -20,7 +20,6 @@ chatdata function coalesces the same way.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -34,12 +33,12 @@ from authsync.callbacks import (
     ResetPermanentCode,
     parse_event,
 )
-from authsync.client import WeComAuthCodeError, WeComAuthorizationInvalidError, WeComClient, WeComPermissionError
-from authsync.queues import AuthMessage, ChatdataRequest, ChatdataRequests
-from authsync.tokens import CorpNotAuthorizedError, PermanentCodes, Tokens
+from authsync.client import WeComAuthCodeError, WeComAuthorizationInvalidError, WeComPermissionError
+from authsync.queues import AuthMessage, ChatdataRequest
+from authsync.tokens import CorpNotAuthorizedError
 
 if TYPE_CHECKING:
-    from authsync.snapshots import SnapshotStore
+    from authsync.ports import AccessTokens, ChatdataRequests, Clock, PermanentCodes, Snapshots, WeComApi
 
 __all__ = [
     "AuthorizationSync",
@@ -92,17 +91,17 @@ class SyncResult:
 
 
 class AuthorizationSync:
-    """The auth-info function's logic."""
+    """The auth-info function's logic, over the ports of :mod:`authsync.ports` (adapters: :mod:`authsync.wiring`)."""
 
     def __init__(
         self,
         *,
-        client: WeComClient,
-        tokens: Tokens,
+        client: WeComApi,
+        tokens: AccessTokens,
         permanent_codes: PermanentCodes,
-        snapshots: SnapshotStore,
+        snapshots: Snapshots,
         chatdata: ChatdataRequests,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = time.time,
     ) -> None:
         self._client = client
         self._tokens = tokens
@@ -200,15 +199,15 @@ class AuthorizationSync:
 
 
 class ChatdataSync:
-    """The chatdata function's logic."""
+    """The chatdata function's logic, over the ports of :mod:`authsync.ports` (adapters: :mod:`authsync.wiring`)."""
 
     def __init__(
         self,
         *,
-        client: WeComClient,
-        tokens: Tokens,
-        snapshots: SnapshotStore,
-        clock: Callable[[], float] = time.time,
+        client: WeComApi,
+        tokens: AccessTokens,
+        snapshots: Snapshots,
+        clock: Clock = time.time,
     ) -> None:
         self._client = client
         self._tokens = tokens

@@ -1,0 +1,180 @@
+"""The ports of the fetch pipeline's use cases (:mod:`authsync.sync`): what they need from outside, as Protocols.
+
+:class:`authsync.sync.AuthorizationSync` and :class:`authsync.sync.ChatdataSync` depend on
+these and on nothing concrete, so they run against the adapters below in Lambda
+(:mod:`authsync.wiring` builds those) and against in-memory fakes in ``tests/unit/``. Each
+port lists exactly the methods the use cases call, with the adapter's signature:
+
+* :class:`WeComApi` — get_permanent_code, get_auth_info and the two chatdata reads;
+  adapter :class:`authsync.client.WeComClient`.
+* :class:`AccessTokens` — run a call with a suite or corp token, drop a corp's credentials;
+  adapter :class:`authsync.tokens.Tokens`.
+* :class:`PermanentCodes` — read and store (rotate) a corp's permanent code;
+  adapter :class:`authsync.tokens.PermanentCodes` (Secrets Manager).
+* :class:`Snapshots` — read a corp's state, record a fetch, tombstone a cancelled corp;
+  adapter :class:`authsync.snapshots.SnapshotStore` (DynamoDB).
+* :class:`ChatdataRequests` — put a chatdata request on the second FIFO queue;
+  adapter :class:`authsync.queues.SqsChatdataRequests`.
+* :class:`Clock` — the time in epoch seconds; adapter :func:`time.time` (or ``build_pipeline``'s
+  ``clock``, e.g. the emulator's timeline in tests).
+
+:class:`ChatdataRequests` is :mod:`authsync.queues`' own Protocol, re-exported here so this
+module names every port. What the snapshot port hands back is described structurally
+(:class:`CorpStateView`, :class:`RecordedFetch`: the attributes the use cases read), so the
+port does not depend on how :mod:`authsync.snapshots` lays out its read models;
+:class:`authsync.snapshots.CorpState` and :class:`authsync.snapshots.RecordResult` satisfy them.
+
+At runtime this module imports only :mod:`authsync.queues` (standard library only): no
+HTTP client, no botocore, no pydantic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Literal, Protocol, TypeVar
+
+from authsync.queues import ChatdataRequests
+
+__all__ = [
+    "AccessTokens",
+    "ChatdataRequests",
+    "Clock",
+    "CorpStateView",
+    "PermanentCodes",
+    "RecordedFetch",
+    "SnapshotKind",
+    "Snapshots",
+    "WeComApi",
+]
+
+T = TypeVar("T")
+
+SnapshotKind = Literal["auth_info", "chatdata"]
+"""The kinds of document a corp's snapshot holds (``authsync.snapshots.Kind``)."""
+
+
+class WeComApi(Protocol):
+    """WeCom's server API, as far as the fetch pipeline calls it (adapter: :class:`authsync.client.WeComClient`).
+
+    Failures are the typed errors of :mod:`authsync.client` (``WeComAuthCodeError``,
+    ``WeComAuthorizationInvalidError``, ``WeComPermissionError``, ...); the use cases
+    react to those and let every other one propagate (the message is retried).
+    """
+
+    def get_permanent_code(self, suite_token: str, auth_code: str, *, v2: bool = True) -> dict[str, Any]:
+        """Exchange a single-use AuthCode: ``permanent_code`` and ``auth_corp_info.corpid``."""
+        ...
+
+    def get_auth_info(self, suite_token: str, corp_id: str, permanent_code: str, *, v2: bool = True) -> dict[str, Any]:
+        """The corp's authorization document (``auth_corp_info``, ``auth_info``, ...)."""
+        ...
+
+    def get_corp_chat_auth_info(self, corp_token: str) -> dict[str, Any]:
+        """``chatdata/get_corp_auth_info`` (corp token); 48002 when 数据与智能专区 is not authorized."""
+        ...
+
+    def iter_auth_users(self, corp_token: str, *, limit: int = 1000, max_pages: int = 1000) -> Iterator[dict[str, Any]]:
+        """Every ``chatdata/get_auth_user_list`` member, all pages (``max_pages``: the client's DEFAULT_MAX_PAGES)."""
+        ...
+
+
+class AccessTokens(Protocol):
+    """Suite and corp access tokens (adapter: :class:`authsync.tokens.Tokens`).
+
+    ``with_*_token`` hands ``call`` a valid token and owns WeCom's invalidate-refresh-retry-once
+    rule; ``with_corp_token`` raises :class:`authsync.tokens.CorpNotAuthorizedError` when the
+    corp has no permanent code.
+    """
+
+    def with_suite_token(self, suite_id: str, call: Callable[[str], T]) -> T: ...
+
+    def with_corp_token(self, suite_id: str, corp_id: str, call: Callable[[str], T]) -> T: ...
+
+    def forget_corp(self, suite_id: str, corp_id: str) -> None:
+        """Delete the corp's permanent code and access token (cancel_auth)."""
+        ...
+
+    def forget_corp_token(self, suite_id: str, corp_id: str) -> None:
+        """Drop the corp token (its permanent code was rotated)."""
+        ...
+
+
+class PermanentCodes(Protocol):
+    """One permanent code per (suite, corp) (adapter: :class:`authsync.tokens.PermanentCodes`)."""
+
+    def get(self, suite_id: str, corp_id: str, *, force: bool = False) -> str | None: ...
+
+    def put(self, suite_id: str, corp_id: str, permanent_code: str, obtained_at: float) -> bool:
+        """Store the code unless a later exchange's is stored; True when a previous code was replaced."""
+        ...
+
+
+class CorpStateView(Protocol):
+    """What the use cases read of a corp's stored state (:class:`authsync.snapshots.CorpState`)."""
+
+    @property
+    def status(self) -> str:
+        """``"active"``, or ``"cancelled"`` for a tombstone."""
+        ...
+
+    @property
+    def auth_info_version(self) -> int: ...
+
+    @property
+    def auth_info_fetched_at(self) -> float | None: ...
+
+    @property
+    def chatdata_version(self) -> int: ...
+
+    @property
+    def chatdata_fetched_at(self) -> float | None: ...
+
+
+class RecordedFetch(Protocol):
+    """What the use cases read of a recorded fetch (:class:`authsync.snapshots.RecordResult`)."""
+
+    @property
+    def version(self) -> int: ...
+
+    @property
+    def changed(self) -> bool: ...
+
+    @property
+    def stale(self) -> bool:
+        """An older fetch than the stored one: nothing was written."""
+        ...
+
+
+class Snapshots(Protocol):
+    """Versioned corp snapshots (adapter: :class:`authsync.snapshots.SnapshotStore`, DynamoDB).
+
+    The write rules the use cases rely on: a fetch older than the stored one is ``stale``
+    (nothing written); a cancelled corp's tombstone ignores fetches unless ``reactivate``
+    (a new install); a changed document is a new version.
+    """
+
+    def get(self, suite_id: str, corp_id: str) -> CorpStateView | None:
+        """The corp's state (a tombstone if cancelled), or None if never seen."""
+        ...
+
+    def record(  # noqa: PLR0917 - SnapshotStore.record's call shape
+        self,
+        suite_id: str,
+        corp_id: str,
+        kind: SnapshotKind,
+        document: Mapping[str, Any],
+        fetched_at: float,
+        derived: Mapping[str, Any] | None = None,
+        *,
+        reactivate: bool = False,
+    ) -> RecordedFetch: ...
+
+    def mark_cancelled(self, suite_id: str, corp_id: str, at: float, retention_seconds: int) -> object:
+        """Tombstone the corp and delete its data (idempotent); the use cases ignore the result."""
+        ...
+
+
+class Clock(Protocol):
+    """Epoch seconds (adapter: :func:`time.time`; ``build_pipeline``'s ``clock`` in tests on the emulator)."""
+
+    def __call__(self) -> float: ...
