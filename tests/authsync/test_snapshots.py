@@ -1,26 +1,32 @@
-"""snapshots: versioned corp state in the template's CorpsTable (moto), and the pure diff."""
+"""snapshots: versioned corp state in the template's CorpsTable (moto).
+
+The diff and the write rules have their own tests without DynamoDB (test_diff, test_snapshot_rules);
+here: the store's items, conditions and races, each race also in a fixed order that runs the
+compare-and-swap on every run.
+"""
 
 from __future__ import annotations
 
-import copy
 import itertools
 import json
 import random
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from authsync.authinfo import derive_verification
 from authsync.chatdata import summarize
 from authsync.snapshots import (
     MAX_ITEM_BYTES,
     Change,
+    RecordResult,
     SnapshotConflictError,
     SnapshotStore,
     SnapshotTooLargeError,
-    diff,
     item_size,
     state_pk,
 )
@@ -78,93 +84,7 @@ def chat_doc(*editions: tuple[int, int]) -> dict[str, Any]:
     }
 
 
-# -- diff (pure) -----------------------------------------------------------------------------------
-
-
-def test_diff_of_equal_documents_is_empty() -> None:
-    assert diff(auth_doc(), auth_doc()) == []
-    assert diff({}, {}) == []
-
-
-def test_diff_corp_type_change() -> None:
-    assert diff(auth_doc(), auth_doc(corp_type="verified")) == [
-        Change("auth_corp_info.corp_type", "changed", "unverified", "verified")
-    ]
-
-
-def test_diff_matches_agents_by_agentid() -> None:
-    old = auth_doc()
-    new = auth_doc(allow_user=["zhangsan", "lisi"])
-    assert diff(old, new) == [
-        Change(
-            "auth_info.agent[agentid=1000002].privilege.allow_user",
-            "changed",
-            ["zhangsan"],
-            ["zhangsan", "lisi"],
-        )
-    ]
-    # A reordered agent list is not a change; an added agent is one change at its own path.
-    second = {"agentid": 1000003, "name": "Second"}
-    old["auth_info"]["agent"].append(second)
-    reordered = copy.deepcopy(old)
-    reordered["auth_info"]["agent"].reverse()
-    assert diff(old, reordered) == []
-    assert diff(auth_doc(), old) == [Change("auth_info.agent[agentid=1000003]", "added", None, second)]
-    assert diff(old, auth_doc()) == [Change("auth_info.agent[agentid=1000003]", "removed", second, None)]
-
-
-def test_diff_chatdata_edition_status_change_and_added_edition() -> None:
-    assert diff(chat_doc((1, 1), (2, 1)), chat_doc((1, 1), (2, 3))) == [
-        Change("auth_edition_list[edition=2].status", "changed", 1, 3)
-    ]
-    added = chat_doc((1, 1), (3, 7))["auth_edition_list"][1]
-    assert diff(chat_doc((1, 1)), chat_doc((1, 1), (3, 7))) == [
-        Change("auth_edition_list[edition=3]", "added", None, added)
-    ]
-
-
-def test_diff_keys_members_by_userid_and_ignores_order_of_plain_lists() -> None:
-    old = {"auth_user_list": [{"userid": "a", "edition_list": [1, 2]}, {"userid": "b", "edition_list": [1]}]}
-    new = {"auth_user_list": [{"userid": "b", "edition_list": [1, 3]}, {"userid": "a", "edition_list": [2, 1]}]}
-    assert diff(old, new) == [Change("auth_user_list[userid=b].edition_list", "changed", [1], [1, 3])]
-
-
-def test_diff_compares_other_lists_as_values() -> None:
-    # Objects without a natural key, or with duplicate keys, are compared as a whole (order aside).
-    old = {"x": [{"k": 1}, {"k": 2}], "dup": [{"agentid": 1, "n": 1}, {"agentid": 1, "n": 2}]}
-    new = {"x": [{"k": 2}, {"k": 1}], "dup": [{"agentid": 1, "n": 1}, {"agentid": 1, "n": 3}]}
-    assert diff(old, new) == [Change("dup", "changed", old["dup"], new["dup"])]
-    assert diff({"x": [1, 1, 2]}, {"x": [1, 2, 2]}) == [Change("x", "changed", [1, 1, 2], [1, 2, 2])]
-
-
-def test_diff_added_removed_and_type_changes() -> None:
-    old = {"a": 1, "b": {"c": 1}, "flag": 1, "gone": "x", "n": None}
-    new = {"a": 1.0, "b": "flat", "flag": True, "new": [1], "n": 0}
-    assert diff(old, new) == [
-        Change("b", "changed", {"c": 1}, "flat"),
-        Change("flag", "changed", 1, True),
-        Change("gone", "removed", "x", None),
-        Change("n", "changed", None, 0),
-        Change("new", "added", None, [1]),
-    ]
-
-
-def test_diff_order_is_deterministic() -> None:
-    rng = random.Random(7)
-    old: dict[str, Any] = {f"k{i}": {"v": i, "agents": [{"agentid": j, "x": j} for j in range(5)]} for i in range(20)}
-    new = copy.deepcopy(old)
-    for i in rng.sample(range(20), 8):
-        new[f"k{i}"]["agents"][rng.randrange(5)]["x"] = -1
-        new[f"k{i}"]["v"] = -i
-    shuffled = {k: new[k] for k in rng.sample(list(new), len(new))}
-    first = diff(old, new)
-    assert first == diff(old, shuffled)
-    assert [c.path for c in first] == sorted(c.path for c in first)
-
-
-def test_change_json_round_trip() -> None:
-    change = Change("a[agentid=1].b", "changed", [1], {"x": None})
-    assert Change.from_json(json.loads(json.dumps(change.to_json()))) == change
+# -- the size estimate (pure) ---------------------------------------------------------------------
 
 
 def test_item_size_estimate_counts_utf8_bytes() -> None:
@@ -512,9 +432,7 @@ def test_iter_active_pages_through_only_active_corps(client: Any, table: str, cl
     assert list(store.iter_active("wwnosuch")) == []
 
 
-def test_works_with_a_table_resource(table: str) -> None:
-    resource_table = boto3.resource("dynamodb", region_name="us-east-1").Table(table)
-    store = SnapshotStore(resource_table, table, clock=Clock())
+def test_fractional_times_and_derived_values_round_trip(store: SnapshotStore) -> None:
     store.record(SUITE, CORP, "auth_info", auth_doc(), 100.5)
     derived = {"verification": {"verified": True}}
     result = store.record(SUITE, CORP, "auth_info", auth_doc(corp_type="verified"), 200.25, derived)
@@ -523,10 +441,17 @@ def test_works_with_a_table_resource(table: str) -> None:
     assert state is not None
     assert state.kind("auth_info").fetched_at == 200.25
     assert state.verification == {"verified": True}
-    assert [v.version for v in store.versions(SUITE, CORP, "auth_info")] == [1, 2]
+    assert [(v.version, v.fetched_at) for v in store.versions(SUITE, CORP, "auth_info")] == [(1, 100.5), (2, 200.25)]
     assert list(store.iter_active(SUITE)) == [CORP]
     assert store.mark_cancelled(SUITE, CORP, at=300.0, retention_seconds=10).deleted_versions == 2
     assert store.versions(SUITE, CORP, "auth_info") == []
+
+
+def test_the_store_takes_a_low_level_client_only(table: str) -> None:
+    resource = boto3.resource("dynamodb", region_name="us-east-1")
+    for not_a_client in (resource, resource.Table(table)):
+        with pytest.raises(TypeError, match="low-level DynamoDB client"):
+            SnapshotStore(not_a_client, table)  # type: ignore[arg-type]
 
 
 def test_the_size_guard_refuses_oversized_documents(store: SnapshotStore, client: Any, table: str) -> None:
@@ -562,6 +487,24 @@ def test_bad_input_is_rejected(store: SnapshotStore) -> None:
 
 
 # -- concurrency -----------------------------------------------------------------------------------
+
+ALLOW_USER = "auth_info.agent[agentid=1000002].privilege.allow_user"
+
+
+def facts(doc: dict[str, Any]) -> tuple[str, list[str]]:
+    """What the race test's documents differ in: corp_type and the agent's allow_user."""
+    return doc["auth_corp_info"]["corp_type"], doc["auth_info"]["agent"][0]["privilege"]["allow_user"]
+
+
+def expected_diff(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
+    """The diff between two of the race test's documents, written out (not computed by :func:`diff`)."""
+    (old_type, old_users), (new_type, new_users) = facts(old), facts(new)
+    changes = []
+    if old_type != new_type:
+        changes.append(Change("auth_corp_info.corp_type", "changed", old_type, new_type))
+    if sorted(old_users) != sorted(new_users):
+        changes.append(Change(ALLOW_USER, "changed", old_users, new_users))
+    return changes
 
 
 def test_concurrent_writers_leave_a_consistent_version_chain(client: Any, table: str) -> None:
@@ -616,19 +559,195 @@ def test_concurrent_writers_leave_a_consistent_version_chain(client: Any, table:
     for previous, current in itertools.pairwise(versions):
         assert current.fetched_at > previous.fetched_at, "a version went back in time"
         assert current.diff_base == previous.version
-        assert current.diff == diff(comparable(previous.document), comparable(current.document)) != []
+        assert current.diff == expected_diff(previous.document, current.document) != []
 
     newest_at, newest_doc = max(fetches, key=lambda f: f[0])
     state = store.get(SUITE, CORP)
     assert state is not None
     info = state.kind("auth_info")
     assert (info.fetched_at, info.document, info.version) == (newest_at, newest_doc, versions[-1].version)
-    assert comparable(versions[-1].document) == comparable(newest_doc)
+    assert facts(versions[-1].document) == facts(newest_doc)
     assert info.fetches == sum(1 for _, r in results if not r.stale)  # fetch times are distinct: no redeliveries
 
 
-def comparable(doc: dict[str, Any]) -> dict[str, Any]:
-    """The document as the store compares it: no envelope, no 7-day QR URL."""
-    result = {k: v for k, v in doc.items() if k not in ("errcode", "errmsg")}
-    result["auth_corp_info"] = {k: v for k, v in doc["auth_corp_info"].items() if k != "corp_wxqrcode"}
-    return result
+# .. the same races in a fixed order ...............................................................
+#
+# The threaded test above catches a broken condition only when the race happens to hit it.
+# Here the other writer always gets in at the same point: right after this writer's read
+# (its GetItem) and before its conditional write, so the condition is exercised every run.
+# Each twin is the one a single condition guards alone (checked by dropping the condition).
+
+
+class Interleaved:
+    """A client that runs ``between`` once, right after the first GetItem it served; records failed calls."""
+
+    def __init__(self, inner: Any, between: Callable[[], object]) -> None:
+        self._inner = inner
+        self._between: Callable[[], object] | None = between
+        self.calls: list[str] = []
+        self.lost: list[tuple[str, list[str]]] = []
+        """(error code, cancellation reason per transaction item) of every failed call."""
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._inner, name)
+        if not callable(attribute):
+            return attribute
+
+        def call(**kwargs: Any) -> Any:
+            self.calls.append(name)
+            try:
+                response = attribute(**kwargs)
+            except ClientError as exc:
+                reasons = [str(r.get("Code")) for r in exc.response.get("CancellationReasons", [])]
+                self.lost.append((exc.response["Error"]["Code"], reasons))
+                raise
+            if name == "get_item" and self._between is not None:
+                between, self._between = self._between, None
+                between()
+            return response
+
+        return call
+
+
+def interleaved(client: Any, table: str, clock: Clock, between: Callable[[], object]) -> tuple[SnapshotStore, Any]:
+    wrapper: Any = Interleaved(client, between)
+    return SnapshotStore(wrapper, table, clock=clock, sleep=lambda _: None), wrapper
+
+
+@pytest.mark.parametrize("existing", [True, False], ids=["existing-corp", "first-fetch"])
+def test_a_writer_that_read_before_another_wrote_loses_and_retries_onto_the_new_version(
+    store: SnapshotStore, client: Any, table: str, clock: Clock, existing: bool
+) -> None:
+    # A reads, B reads and writes a new version, A writes: A's transaction must lose both its
+    # conditions (the version item exists; the state is not what A read), and A's retry must
+    # diff against B's version, not against what it first read.
+    base, middle, last = auth_doc(), auth_doc(corp_type="verified"), auth_doc(corp_type="verified", allow_user=["x"])
+    if existing:
+        store.record(SUITE, CORP, "auth_info", base, 100.0)
+    others: list[RecordResult] = []
+    writer, wrapper = interleaved(
+        client, table, clock, lambda: others.append(store.record(SUITE, CORP, "auth_info", middle, 200.0))
+    )
+    result = writer.record(SUITE, CORP, "auth_info", last, 300.0)
+
+    n = 1 if existing else 0  # versions before the race
+    corp_type = [Change("auth_corp_info.corp_type", "changed", "unverified", "verified")]
+    assert others == [RecordResult(n + 1, True, diff=corp_type if existing else [])]
+    assert wrapper.lost == [("TransactionCanceledException", ["ConditionalCheckFailed", "ConditionalCheckFailed"])]
+    assert wrapper.calls == ["get_item", "transact_write_items", "get_item", "transact_write_items"]
+    allow_user = [Change(ALLOW_USER, "changed", ["zhangsan"], ["x"])]
+    assert result == RecordResult(n + 2, True, diff=allow_user)
+    versions = store.versions(SUITE, CORP, "auth_info")
+    chain = [(v.version, v.diff_base, v.fetched_at, v.diff) for v in versions]
+    assert chain == [
+        *([(1, None, 100.0, [])] if existing else []),
+        (n + 1, n or None, 200.0, corp_type if existing else []),
+        (n + 2, n + 1, 300.0, allow_user),
+    ]
+    assert versions[-1].document == last
+    state = store.get(SUITE, CORP)
+    assert state is not None
+    info = state.kind("auth_info")
+    assert (info.version, info.fetched_at, info.document, info.fetches) == (n + 2, 300.0, last, n + 2)
+    assert state.activations == 1
+
+
+def test_a_write_that_read_before_a_newer_refresh_is_refused_as_stale(
+    store: SnapshotStore, client: Any, table: str, clock: Clock
+) -> None:
+    # B's identical re-fetch moves fetched_at only: A's version item is new and the version
+    # A read is still current, so the fetched_at condition alone keeps A's older facts out.
+    store.record(SUITE, CORP, "auth_info", auth_doc(), 100.0)
+    refreshed = auth_doc(qr="https://qr/2")
+    writer, wrapper = interleaved(
+        client, table, clock, lambda: store.record(SUITE, CORP, "auth_info", refreshed, 300.0)
+    )
+    result = writer.record(SUITE, CORP, "auth_info", auth_doc(corp_type="verified"), 200.0)
+    assert result == RecordResult(1, False, stale=True)
+    assert wrapper.lost == [("TransactionCanceledException", ["None", "ConditionalCheckFailed"])]
+    assert [v.version for v in store.versions(SUITE, CORP, "auth_info")] == [1]
+    state = store.get(SUITE, CORP)
+    assert state is not None
+    info = state.kind("auth_info")
+    assert (info.version, info.fetched_at, info.document, info.fetches) == (1, 300.0, refreshed, 2)
+
+
+def test_a_write_that_read_before_a_cancellation_is_ignored(
+    store: SnapshotStore, client: Any, table: str, clock: Clock
+) -> None:
+    # The tombstone keeps the version and fetched_at A read: only the status condition stops
+    # A from writing a cancelled corp's document (and a version item) back.
+    store.record(SUITE, CORP, "auth_info", auth_doc(), 100.0)
+    writer, wrapper = interleaved(
+        client, table, clock, lambda: store.mark_cancelled(SUITE, CORP, at=150.0, retention_seconds=60)
+    )
+    result = writer.record(SUITE, CORP, "auth_info", auth_doc(corp_type="verified"), 200.0)
+    assert result == RecordResult(1, False, ignored=True)
+    assert wrapper.lost == [("TransactionCanceledException", ["None", "ConditionalCheckFailed"])]
+    (tombstone,) = corp_items(client, table)
+    assert tombstone["status"] == {"S": "cancelled"}
+    assert "auth_info_doc" not in tombstone
+    assert tombstone["auth_info_version"] == {"N": "1"}
+
+
+def test_a_cancellation_that_read_before_a_new_version_deletes_that_version_too(
+    store: SnapshotStore, client: Any, table: str, clock: Clock
+) -> None:
+    # The corp stays active through B's write: only the version condition makes the
+    # cancellation re-read, so that it deletes versions 1..2 and not just 1..1.
+    store.record(SUITE, CORP, "auth_info", auth_doc(), 100.0)
+    canceller, wrapper = interleaved(
+        client, table, clock, lambda: store.record(SUITE, CORP, "auth_info", auth_doc(corp_type="verified"), 200.0)
+    )
+    result = canceller.mark_cancelled(SUITE, CORP, at=300.0, retention_seconds=60)
+    assert (result.already_cancelled, result.deleted_versions) == (False, 2)
+    assert wrapper.lost == [("ConditionalCheckFailedException", [])]
+    (tombstone,) = corp_items(client, table)
+    assert tombstone["status"] == {"S": "cancelled"}
+    assert tombstone["auth_info_version"] == {"N": "2"}
+
+
+@pytest.mark.parametrize("existing", [True, False], ids=["active-corp", "unseen-corp"])
+def test_a_cancellation_that_read_before_another_one_keeps_the_first_cancellations_times(
+    store: SnapshotStore, client: Any, table: str, clock: Clock, existing: bool
+) -> None:
+    # A redelivered cancel_auth racing the first: the versions did not move, so the status
+    # (or, for a corp never seen, the item's absence) alone decides who cancelled first.
+    if existing:
+        store.record(SUITE, CORP, "auth_info", auth_doc(), 100.0)
+    first: list[Any] = []
+    canceller, wrapper = interleaved(
+        client, table, clock, lambda: first.append(store.mark_cancelled(SUITE, CORP, at=150.0, retention_seconds=60))
+    )
+    result = canceller.mark_cancelled(SUITE, CORP, at=300.0, retention_seconds=1)
+    assert (first[0].already_cancelled, first[0].expires_at) == (False, 210)
+    assert (result.already_cancelled, result.deleted_versions, result.expires_at) == (True, 0, 210)
+    assert wrapper.lost == [("ConditionalCheckFailedException", [])]
+    state = store.get(SUITE, CORP)
+    assert state is not None
+    assert (state.cancelled_at, state.expires_at, state.cancellations) == (150.0, 210, 1)
+
+
+def test_a_reactivation_that_read_before_another_kinds_reactivation_becomes_an_update(
+    store: SnapshotStore, client: Any, table: str, clock: Clock
+) -> None:
+    # The other kind's reactivation leaves this kind's version and fetched_at as read: only
+    # the condition on the tombstone's status keeps the corp from being reactivated twice.
+    store.record(SUITE, CORP, "auth_info", auth_doc(), 100.0)
+    store.record(SUITE, CORP, "chatdata", chat_doc((1, 1)), 110.0)
+    store.mark_cancelled(SUITE, CORP, at=200.0, retention_seconds=60)
+    others: list[RecordResult] = []
+    writer, wrapper = interleaved(
+        client,
+        table,
+        clock,
+        lambda: others.append(store.record(SUITE, CORP, "chatdata", chat_doc((1, 1)), 510.0, reactivate=True)),
+    )
+    result = writer.record(SUITE, CORP, "auth_info", auth_doc(), 500.0, reactivate=True)
+    assert others == [RecordResult(2, True, reactivated=True)]
+    assert wrapper.lost == [("TransactionCanceledException", ["None", "ConditionalCheckFailed"])]
+    assert result == RecordResult(2, True)  # the corp was active again by then: an ordinary first version
+    state = store.get(SUITE, CORP)
+    assert state is not None
+    assert (state.status, state.activations, state.cancellations) == ("active", 2, 1)
+    assert (state.auth_info_version, state.chatdata_version) == (2, 2)

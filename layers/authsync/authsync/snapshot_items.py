@@ -1,0 +1,284 @@
+"""The CorpsTable's snapshot items: their layout, typed codec, UpdateExpression builder and size guard (no I/O).
+
+:class:`authsync.snapshots.SnapshotStore` does the reads and the conditional writes; this
+module only says what an item holds and how values become DynamoDB AttributeValues.
+
+Item layout (partition ``pk = "CORP#{suite_id}#{corp_id}"``)::
+
+    sk = "STATE"                       the state item
+        suite_id, corp_id              S
+        status                         S   "active" | "cancelled"
+        active_suite                   S   = suite_id while active, absent otherwise (sparse GSI ActiveCorps)
+        created_at, activated_at,      N   store clock (unix s); activated_at = creation or last reactivation
+        updated_at
+        activations, cancellations     N   counters
+        cancelled_at, expires_at       N   tombstone only; expires_at is the table's TTL attribute
+        for kind in ("auth_info", "chatdata"):
+          {kind}_doc                   S   the latest fetched document, JSON (absent in a tombstone)
+          {kind}_version               N   number of the newest version item (kept in a tombstone)
+          {kind}_fetched_at            N   when the fetch of the stored document started (kept in a tombstone)
+          {kind}_updated_at            N   store clock of the last change (new version)
+          {kind}_derived               S   JSON of the caller's derived values, by name: "verification"
+                                           (auth_info), "chatdata" (the chatdata summary); models are dumped
+          {kind}_fetches               N   accepted fetches, changed or not
+
+    sk = "V#{kind}#{version:010d}"     a version item (zero-padded, so sk order is version order)
+        suite_id, corp_id, kind        S
+        version                        N
+        document                       S   JSON of the document as fetched
+        diff                           S   JSON list of {path, op, old, new} against ``diff_base``
+        diff_base                      N   the previous version, absent when there was no previous document
+        diff_truncated                 BOOL only when old/new values were dropped to fit the item size guard
+        fetched_at, recorded_at        N
+
+Documents (and derived dicts) are stored as compact JSON strings rather than DynamoDB maps:
+the round trip is exact (ints stay ints, floats stay floats, no ``Decimal``, no empty-set or
+float-type rejections) and an item's size is easy to bound. Top-level numbers come back from
+DynamoDB as ``Decimal`` and are converted on read. Values are typed AttributeValues, as a
+low-level client (``boto3.client("dynamodb")``) takes them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+from authsync.diff import Change
+from authsync.snapshot_rules import KINDS, CorpState, Fetch, KindState, RecordDecision, Version
+
+STATE_SK = "STATE"
+ACTIVE_INDEX = "ActiveCorps"
+
+MAX_ITEM_BYTES = 300 * 1024
+"""Size guard per item, below DynamoDB's 400 KB limit with room for estimation error."""
+
+
+class SnapshotTooLargeError(ValueError):
+    """An item would exceed :data:`MAX_ITEM_BYTES`; the document is not stored (nothing is written)."""
+
+
+def state_pk(suite_id: str, corp_id: str) -> str:
+    return f"CORP#{suite_id}#{corp_id}"
+
+
+def version_sk(kind: str, version: int) -> str:
+    return f"V#{kind}#{version:010d}"
+
+
+# -- codec -----------------------------------------------------------------------------------------
+
+_SERIALIZER = TypeSerializer()
+_DESERIALIZER = TypeDeserializer()
+
+
+def encode(value: Any) -> Any:
+    """A typed AttributeValue; floats go through ``Decimal(repr(x))``, the shortest exact round trip."""
+    return _SERIALIZER.serialize(Decimal(repr(value)) if isinstance(value, float) else value)
+
+
+def encode_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: encode(value) for name, value in item.items()}
+
+
+def key(pk: str, sk: str) -> dict[str, Any]:
+    return encode_item({"pk": pk, "sk": sk})
+
+
+def decode_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: _DESERIALIZER.deserialize(value) for name, value in item.items()}
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON; derived values may be pydantic models (a Verification, a ChatdataSummary): their JSON form."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_jsonable)
+
+
+def _jsonable(value: Any) -> Any:
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        return dump(mode="json")
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+# -- items as read models --------------------------------------------------------------------------
+
+
+def read_state(state: Mapping[str, Any], suite_id: str, corp_id: str) -> CorpState:
+    """The read model of a (decoded) state item."""
+    return CorpState(
+        suite_id=str(state.get("suite_id", suite_id)),
+        corp_id=str(state.get("corp_id", corp_id)),
+        status=str(state.get("status", "")),
+        created_at=_float(state.get("created_at")),
+        activated_at=_float(state.get("activated_at")),
+        updated_at=_float(state.get("updated_at")),
+        cancelled_at=_float(state.get("cancelled_at")),
+        expires_at=_int(state.get("expires_at")),
+        activations=_int(state.get("activations")) or 0,
+        cancellations=_int(state.get("cancellations")) or 0,
+        kinds={kind: _kind_state(state, kind) for kind in KINDS},
+    )
+
+
+def _kind_state(state: Mapping[str, Any], kind: str) -> KindState:
+    doc = state.get(f"{kind}_doc")
+    derived = state.get(f"{kind}_derived")
+    return KindState(
+        version=_int(state.get(f"{kind}_version")) or 0,
+        document=json.loads(doc) if doc is not None else None,
+        fetched_at=_float(state.get(f"{kind}_fetched_at")),
+        updated_at=_float(state.get(f"{kind}_updated_at")),
+        derived=json.loads(derived) if derived is not None else None,
+        fetches=_int(state.get(f"{kind}_fetches")) or 0,
+    )
+
+
+def read_version(item: Mapping[str, Any]) -> Version:
+    """The read model of a (decoded) version item."""
+    return Version(
+        kind=str(item["kind"]),
+        version=int(item["version"]),
+        document=json.loads(item["document"]),
+        diff=[Change.from_json(c) for c in json.loads(item["diff"])],
+        diff_base=_int(item.get("diff_base")),
+        fetched_at=float(item["fetched_at"]),
+        recorded_at=float(item["recorded_at"]),
+        diff_truncated=bool(item.get("diff_truncated", False)),
+    )
+
+
+def _float(value: Any) -> float | None:
+    return float(value) if value is not None else None
+
+
+def _int(value: Any) -> int | None:
+    return int(value) if value is not None else None
+
+
+def version_item(suite_id: str, corp_id: str, fetch: Fetch, decision: RecordDecision, doc_json: str) -> dict[str, Any]:
+    """A new version's item (plain values); its diff keeps only paths if the values would not fit the size guard."""
+    kind, changes = fetch.kind, decision.changes
+    item: dict[str, Any] = {
+        "pk": state_pk(suite_id, corp_id),
+        "sk": version_sk(kind, decision.version),
+        "suite_id": suite_id,
+        "corp_id": corp_id,
+        "kind": kind,
+        "version": decision.version,
+        "document": doc_json,
+        "diff": dumps([c.to_json() for c in changes]),
+        "fetched_at": fetch.fetched_at,
+        "recorded_at": decision.at,
+    }
+    if decision.diff_base is not None:
+        item["diff_base"] = decision.diff_base
+    if item_size(item) > MAX_ITEM_BYTES:
+        # A wholesale change of a big list can double the item; keep the paths, drop the values.
+        item["diff"] = dumps([{"path": c.path, "op": c.op} for c in changes])
+        item["diff_truncated"] = True
+    guard_size(item, f"version item ({kind})")
+    return item
+
+
+# -- the size guard --------------------------------------------------------------------------------
+
+
+def guard_size(item: Mapping[str, Any], what: str) -> None:
+    """Refuse (:class:`SnapshotTooLargeError`) an item estimated over :data:`MAX_ITEM_BYTES`."""
+    size = item_size(item)
+    if size > MAX_ITEM_BYTES:
+        raise SnapshotTooLargeError(f"{what} would be about {size} bytes; the limit is {MAX_ITEM_BYTES}")
+
+
+def item_size(item: Mapping[str, Any]) -> int:
+    """An upper estimate of a DynamoDB item's size: names plus values, numbers counted at 21 bytes."""
+    return sum(len(name.encode()) + _value_size(value) for name, value in item.items())
+
+
+def _value_size(value: Any) -> int:
+    if isinstance(value, str):
+        return len(value.encode())
+    if isinstance(value, bytes | bytearray):
+        return len(value)
+    if value is None or isinstance(value, bool):
+        return 1
+    if isinstance(value, int | float | Decimal):
+        return 21
+    if isinstance(value, Mapping):
+        return 3 + sum(len(str(k).encode()) + _value_size(v) + 1 for k, v in value.items())
+    if isinstance(value, list | tuple | set | frozenset):
+        return 3 + sum(_value_size(v) + 1 for v in value)
+    return len(str(value).encode())
+
+
+# -- update expressions ----------------------------------------------------------------------------
+
+
+class Expression:
+    """An UpdateExpression with its condition, every name and value behind a placeholder."""
+
+    def __init__(self) -> None:
+        self._names: dict[str, str] = {}
+        self._values: dict[str, Any] = {}
+        self._sets: list[str] = []
+        self._removes: list[str] = []
+        self._conditions: list[str] = []
+        self.assigned: dict[str, Any] = {}
+        """Attribute → value this update sets (for the size guard)."""
+
+    def _name(self, attribute: str) -> str:
+        for placeholder, name in self._names.items():
+            if name == attribute:
+                return placeholder
+        placeholder = f"#n{len(self._names)}"
+        self._names[placeholder] = attribute
+        return placeholder
+
+    def _value(self, value: Any) -> str:
+        placeholder = f":v{len(self._values)}"
+        self._values[placeholder] = encode(value)
+        return placeholder
+
+    def set(self, attribute: str, value: Any) -> None:
+        self._sets.append(f"{self._name(attribute)} = {self._value(value)}")
+        self.assigned[attribute] = value
+
+    def add(self, attribute: str, amount: int) -> None:
+        name = self._name(attribute)
+        self._sets.append(f"{name} = if_not_exists({name}, {self._value(0)}) + {self._value(amount)}")
+        self.assigned.setdefault(attribute, amount)
+
+    def remove(self, attribute: str) -> None:
+        self._removes.append(self._name(attribute))
+
+    def require_absent(self, attribute: str) -> None:
+        self._conditions.append(f"attribute_not_exists({self._name(attribute)})")
+
+    def require_equal(self, attribute: str, value: Any) -> None:
+        self._conditions.append(f"{self._name(attribute)} = {self._value(value)}")
+
+    def require_equal_or_absent(self, attribute: str, value: Any) -> None:
+        """Equal to what was read, or still absent if it was absent."""
+        if value is None:
+            self.require_absent(attribute)
+        else:
+            self.require_equal(attribute, value)
+
+    def kwargs(self) -> dict[str, Any]:
+        parts = []
+        if self._sets:
+            parts.append("SET " + ", ".join(self._sets))
+        if self._removes:
+            parts.append("REMOVE " + ", ".join(self._removes))
+        result: dict[str, Any] = {
+            "UpdateExpression": " ".join(parts),
+            "ExpressionAttributeNames": dict(self._names),
+            "ExpressionAttributeValues": dict(self._values),
+        }
+        if self._conditions:
+            result["ConditionExpression"] = " AND ".join(self._conditions)
+        return result
