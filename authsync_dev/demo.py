@@ -25,9 +25,9 @@ from typing import IO, Any
 
 import requests
 
-from authsync.credentials import SecretNames
-from authsync.suites import SuiteConfig
-from authsync.tickets import TicketStore
+from authsync.aws.credentials import SecretNames
+from authsync.aws.suites import SuiteConfig
+from authsync.aws.tickets import TicketStore
 from authsync_dev.emulator import ChatEdition, PushResult, sample_chat_editions
 from authsync_dev.stack import LocalStack
 from authsync_dev.stack_config import DEFAULT_SUITE, StackConfig

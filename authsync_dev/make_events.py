@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from authsync.crypto import CallbackCrypto
+from authsync.wecom.crypto import CallbackCrypto
 from authsync_dev.httpapi import http_api_event
 from authsync_dev.template import ROOT
 from authsync_dev.wecom import TEST_SUITE, event_xml, sign_echostr, sign_event

@@ -54,8 +54,8 @@ import boto3
 import requests
 from moto.server import ThreadedMotoServer
 
-from authsync.credentials import SecretNames
-from authsync.suites import SuiteConfig
+from authsync.aws.credentials import SecretNames
+from authsync.aws.suites import SuiteConfig
 from authsync_dev.emulator import Emulator
 from authsync_dev.local_api import HOST, HttpApiServer, Route, http_routes
 from authsync_dev.local_functions import (

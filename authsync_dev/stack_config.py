@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from authsync.suites import SuiteConfig, SuiteConfigError, build_suite
+from authsync.aws.suites import SuiteConfig, SuiteConfigError, build_suite
 from authsync_dev.wecom import TEST_SUITE
 
 __all__ = ["DEFAULT_SUITE", "REAL_WECOM_API_BASE", "StackConfig", "load_config", "suite_credentials", "suite_secret"]

@@ -1,7 +1,7 @@
 """WeCom's side of a callback: build event XML, encrypt, sign, wrap in the envelope.
 
 Used by tests, by ``authsync_dev.make_events`` (the samples in events/) and by the
-emulator. It reuses :class:`authsync.crypto.CallbackCrypto` for encryption; the
+emulator. It reuses :class:`authsync.wecom.crypto.CallbackCrypto` for encryption; the
 interop tests check that output against wechatpy, an independent implementation.
 """
 
@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
-from authsync.crypto import CallbackCrypto
+from authsync.wecom.crypto import CallbackCrypto
 
 __all__ = [
     "TEST_SUITE",

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 
-from authsync.credentials import SecretNames
-from authsync.tickets import TicketStore
+from authsync.aws.credentials import SecretNames
+from authsync.aws.tickets import TicketStore
 from authsync_dev.template import Deployment, deploy_data_resources
 from authsync_dev.wecom import TEST_SUITE, TestSuite
 

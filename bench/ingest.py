@@ -38,13 +38,13 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from moto import mock_aws
 from wechatpy.enterprise.crypto import WeChatCrypto
 
-from authsync.callbacks import parse_envelope
-from authsync.credentials import SecretNames
-from authsync.crypto import decode_aes_key
-from authsync.ingest import CallbackIngestor
-from authsync.queues import RecordingPublisher
-from authsync.suites import SecretsManagerJson, SuiteDirectory
-from authsync.tickets import TicketOutcome
+from authsync.app.ingest import CallbackIngestor
+from authsync.aws.credentials import SecretNames
+from authsync.aws.queues import RecordingPublisher
+from authsync.aws.suites import SecretsManagerJson, SuiteDirectory
+from authsync.aws.tickets import TicketOutcome
+from authsync.wecom.callbacks import parse_envelope
+from authsync.wecom.crypto import decode_aes_key
 from authsync_dev.wecom import TEST_SUITE, SignedCallback, event_xml, sign_event
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import boto3
 import pytest
 
-from authsync.queues import AuthMessage, ChatdataRequest
+from authsync.aws.queues import AuthMessage, ChatdataRequest
 from authsync_dev.make_events import EVENTS, fetch_events, sample_events
 from authsync_dev.template import Deployment
 from tests.handlers import fresh

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from authsync.crypto import CallbackCrypto
+from authsync.wecom.crypto import CallbackCrypto
 from authsync_dev.wecom import TestSuite
 
 __all__ = [

@@ -3,7 +3,7 @@
 A thin handler: Powertools batch processing with FIFO partial failures (a failed
 message holds back only the rest of its own corp's group), idempotency keyed on the
 FIFO deduplication id (a WeCom retry that arrives after SQS's 5-minute window is still
-processed once), and one call of :class:`authsync.sync.AuthorizationSync` per message.
+processed once), and one call of :class:`authsync.app.sync.AuthorizationSync` per message.
 Settings, clients and the use case are built at import (Lambda's init phase).
 """
 
@@ -20,10 +20,10 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from authsync.observability import metric_hooks
-from authsync.queues import AuthMessage
+from authsync.app.observability import metric_hooks
+from authsync.app.sync import Outcome
+from authsync.aws.queues import AuthMessage
 from authsync.settings import AuthInfoSettings, load
-from authsync.sync import Outcome
 from authsync.wiring import build_authorization_sync, build_idempotency_store
 
 logger = Logger()

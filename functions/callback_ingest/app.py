@@ -1,7 +1,7 @@
 """callback-ingest: the WeCom 指令回调 webhook (``/wecom/callback/{suite_id}``).
 
 A thin handler: it reads the HTTP request, sets up observability, calls one method
-of :class:`authsync.ingest.CallbackIngestor` and maps domain errors to responses.
+of :class:`authsync.app.ingest.CallbackIngestor` and maps domain errors to responses.
 WeCom gives us one second, so settings and clients are built at import (Lambda's init
 phase), once per container; a bad environment fails the init with one log line.
 
@@ -31,7 +31,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-from authsync.ingest import CallbackRejected, IngestResult
+from authsync.app.ingest import CallbackRejected, IngestResult
 from authsync.settings import IngestSettings, load
 from authsync.wiring import build_ingestor
 

@@ -1,4 +1,4 @@
-"""chatdata: consumes the chatdata FIFO queue; one :class:`authsync.sync.ChatdataSync` call per message.
+"""chatdata: consumes the chatdata FIFO queue; one :class:`authsync.app.sync.ChatdataSync` call per message.
 
 Requests are naturally idempotent (a request older than the stored snapshot is a no-op,
 an identical fetch writes no version), so no idempotency table is needed here.
@@ -17,8 +17,8 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from authsync.observability import metric_hooks
-from authsync.queues import ChatdataRequest
+from authsync.app.observability import metric_hooks
+from authsync.aws.queues import ChatdataRequest
 from authsync.settings import FetchSettings, load
 from authsync.wiring import build_chatdata_sync
 

@@ -1,6 +1,6 @@
 """corp-query: ``GET /corps/{suite_id}/{corp_id}`` (IAM-authorized), a corp's current state.
 
-A thin handler over :func:`authsync.corps.corp_view`; ``?history=1`` adds the version diffs.
+A thin handler over :func:`authsync.app.corps.corp_view`; ``?history=1`` adds the version diffs.
 The store and its client are built at import (Lambda's init phase).
 """
 
@@ -15,9 +15,9 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from authsync.corps import corp_view
+from authsync.app.corps import corp_view
+from authsync.aws.suites import valid_suite_id
 from authsync.settings import QuerySettings, load
-from authsync.suites import valid_suite_id
 from authsync.wiring import build_corp_store
 
 logger = Logger()

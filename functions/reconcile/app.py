@@ -13,7 +13,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from authsync.schedules import fan_out_reconcile
+from authsync.app.schedules import fan_out_reconcile
 from authsync.settings import ReconcileSettings, load
 from authsync.wiring import build_reconcile
 

@@ -14,7 +14,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from authsync.schedules import ticket_ages
+from authsync.app.schedules import ticket_ages
 from authsync.settings import SuiteSettings, load
 from authsync.wiring import build_ticket_store
 

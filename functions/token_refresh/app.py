@@ -14,8 +14,8 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from authsync.observability import metric_hooks
-from authsync.schedules import renew_tokens
+from authsync.app.observability import metric_hooks
+from authsync.app.schedules import renew_tokens
 from authsync.settings import TokenRefreshSettings, load
 from authsync.wiring import build_pipeline
 

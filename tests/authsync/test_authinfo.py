@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from authsync.authinfo import (
+from authsync.wecom.authinfo import (
     CUSTOMER_CAP_UNVERIFIED,
     AuthInfoResponse,
     PermanentCodeResponse,

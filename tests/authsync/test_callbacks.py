@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from authsync.callbacks import (
+from authsync.wecom.callbacks import (
     AuthDataPermission,
     AuthEvent,
     CallbackEvent,
@@ -23,7 +23,7 @@ from authsync.callbacks import (
     parse_envelope,
     parse_event,
 )
-from authsync.safexml import XmlError
+from authsync.wecom.safexml import XmlError
 
 SUITE = "wwddddccc7775555aaa"
 CORP = "wxf8b4f85f3a794e77"
@@ -407,7 +407,7 @@ def test_malformed_envelope_is_an_xml_error(body: bytes) -> None:
 
 
 def test_oversized_envelope_is_an_xml_error() -> None:
-    from authsync.callbacks import MAX_BODY_BYTES
+    from authsync.wecom.callbacks import MAX_BODY_BYTES
 
     body = b"<xml><Encrypt>" + b"A" * MAX_BODY_BYTES + b"</Encrypt></xml>"
     with pytest.raises(XmlError, match="larger"):

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from authsync.chatdata import (
+from authsync.wecom.chatdata import (
     ACTIVE_STATUSES,
     EDITION_LABELS,
     STATUS_LABELS,

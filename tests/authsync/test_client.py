@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 import requests
 
-import authsync.client as client_module
-from authsync import errors
-from authsync.client import (
+import authsync.wecom.client as client_module
+from authsync.wecom import errors
+from authsync.wecom.client import (
     DEFAULT_BASE_URL,
     DEFAULT_TIMEOUT,
     IssuedToken,
@@ -611,7 +611,7 @@ def test_errors_survive_pickling() -> None:
 
 
 def test_the_error_taxonomy_is_re_exported_by_the_client() -> None:
-    """``authsync.errors`` owns the classes; ``from authsync.client import ...`` keeps working (issue #9)."""
+    """``authsync.wecom.errors`` owns the classes; importing them from the client keeps working."""
     assert set(errors.__all__) <= set(client_module.__all__)
     for name in errors.__all__:
         assert getattr(client_module, name) is getattr(errors, name), name

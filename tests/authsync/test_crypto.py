@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from wechatpy.enterprise.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidSignatureException
 
-from authsync.crypto import (
+from authsync.wecom.crypto import (
     AesKeyError,
     Base64Error,
     CallbackCrypto,
@@ -254,8 +254,8 @@ def test_interop_with_wechatpy_both_ways(message: str) -> None:
     xml = f"<xml><Content><![CDATA[{message}]]></Content></xml>"
     # wechatpy encrypts and signs, we verify and decrypt.
     envelope = theirs.encrypt_message(xml, "12345", "1700000000")
-    from authsync.callbacks import parse_envelope
-    from authsync.safexml import parse
+    from authsync.wecom.callbacks import parse_envelope
+    from authsync.wecom.safexml import parse
 
     reply = parse(envelope.encode(), max_bytes=100_000)
     encrypted = parse_envelope(envelope.encode()).encrypt

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from authsync.diff import NATURAL_KEYS, Change, diff
+from authsync.domain.diff import NATURAL_KEYS, Change, diff
 
 ALLOW_USER = "auth_info.agent[agentid=1000002].privilege.allow_user"
 

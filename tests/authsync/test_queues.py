@@ -12,8 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from authsync.callbacks import AuthEvent, CreateAuth, parse_event
-from authsync.queues import (
+from authsync.aws.queues import (
     AuthMessage,
     ChatdataRequest,
     QueuedEvent,
@@ -26,6 +25,7 @@ from authsync.queues import (
     queued_event,
     reconcile_request,
 )
+from authsync.wecom.callbacks import AuthEvent, CreateAuth, parse_event
 from authsync_dev.template import Deployment
 from authsync_dev.wecom import TEST_SUITE
 

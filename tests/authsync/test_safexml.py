@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from authsync.safexml import MAX_DEPTH, MAX_ELEMENTS, XmlError, parse
+from authsync.wecom.safexml import MAX_DEPTH, MAX_ELEMENTS, XmlError, parse
 
 LIMIT = 1 << 20
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from authsync.diff import Change
-from authsync.snapshot_rules import (
+from authsync.domain.diff import Change
+from authsync.domain.snapshot_rules import (
     Action,
     CancelAction,
     CancelResult,

@@ -18,9 +18,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from authsync.authinfo import derive_verification
-from authsync.chatdata import summarize
-from authsync.snapshots import (
+from authsync.aws.snapshots import (
     MAX_ITEM_BYTES,
     Change,
     RecordResult,
@@ -30,6 +28,8 @@ from authsync.snapshots import (
     item_size,
     state_pk,
 )
+from authsync.wecom.authinfo import derive_verification
+from authsync.wecom.chatdata import summarize
 from authsync_dev.template import Deployment
 from tests.atomic import Serialized
 

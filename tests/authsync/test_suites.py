@@ -13,9 +13,8 @@ import pytest
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.exceptions import ClientError
 
-from authsync.credentials import SecretNames
-from authsync.crypto import ReceiveIdError
-from authsync.suites import (
+from authsync.aws.credentials import SecretNames
+from authsync.aws.suites import (
     MAX_REMEMBERED_MISSING,
     SUITE_ID_MAX,
     SecretNotJSONError,
@@ -27,6 +26,7 @@ from authsync.suites import (
     build_suite,
     valid_suite_id,
 )
+from authsync.wecom.crypto import ReceiveIdError
 from authsync_dev.template import Deployment
 from authsync_dev.wecom import TEST_SUITE, TestSuite
 
@@ -294,7 +294,7 @@ def test_valid_suite_ids(suite_id: str) -> None:
 
 @dataclass
 class Missing:
-    """A :class:`~authsync.suites.JsonSecrets` in which no secret exists, counting reads."""
+    """A :class:`~authsync.aws.suites.JsonSecrets` in which no secret exists, counting reads."""
 
     reads: list[str] = field(default_factory=list)
 

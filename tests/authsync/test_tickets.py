@@ -13,8 +13,8 @@ import pytest
 from botocore.exceptions import ClientError
 from moto.secretsmanager.models import SecretsManagerBackend
 
-from authsync.credentials import SecretNames
-from authsync.tickets import StoredTicket, TicketConflictError, TicketOutcome, TicketStore
+from authsync.aws.credentials import SecretNames
+from authsync.aws.tickets import StoredTicket, TicketConflictError, TicketOutcome, TicketStore
 from tests.atomic import Serialized
 
 NAMES = SecretNames("wecom-authsync/test/suites/")

@@ -7,11 +7,11 @@ import threading
 import boto3
 import pytest
 
-from authsync.client import WeComTokenError
-from authsync.credentials import ForwardOnlySecrets, SecretNames, WriteOutcome
-from authsync.leases import Leases
+from authsync.aws.credentials import ForwardOnlySecrets, SecretNames, WriteOutcome
+from authsync.aws.leases import Leases
+from authsync.aws.tokens import CorpNotAuthorizedError, StoredToken, TicketMissingError
 from authsync.settings import FetchSettings, load
-from authsync.tokens import CorpNotAuthorizedError, StoredToken, TicketMissingError
+from authsync.wecom.client import WeComTokenError
 from authsync.wiring import Pipeline, build_pipeline
 from authsync_dev.emulator import Clock, Emulator, sample_chat_editions
 from authsync_dev.world import World, build_world

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import requests
 
-from authsync.credentials import SecretNames
+from authsync.aws.credentials import SecretNames
 from authsync_dev.emulator import sample_chat_editions
 from authsync_dev.stack import LocalStack
 from authsync_dev.template import ROOT

@@ -19,7 +19,7 @@ import boto3
 import pytest
 import requests
 
-from authsync.callbacks import ChangeAuth, CreateAuth, parse_event
+from authsync.wecom.callbacks import ChangeAuth, CreateAuth, parse_event
 from authsync_dev.emulator import BackgroundHTTPServer, Emulator, HttpRequest, HttpResponse, sample_chat_editions
 from authsync_dev.httpapi import http_api_event
 from authsync_dev.wecom import TEST_SUITE

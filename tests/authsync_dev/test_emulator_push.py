@@ -7,7 +7,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 
-from authsync.callbacks import (
+from authsync.wecom.callbacks import (
     AuthDataPermission,
     CancelAuth,
     ChangeAuth,

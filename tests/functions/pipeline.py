@@ -8,9 +8,9 @@ from typing import Any
 import boto3
 import pytest
 
-from authsync.callbacks import AuthEvent, parse_event
-from authsync.queues import SqsEventPublisher, queued_event
-from authsync.snapshots import SnapshotStore
+from authsync.aws.queues import SqsEventPublisher, queued_event
+from authsync.aws.snapshots import SnapshotStore
+from authsync.wecom.callbacks import AuthEvent, parse_event
 from authsync_dev.emulator import Emulator, sample_chat_editions
 from authsync_dev.sqs import BatchOutcome, deliver_batch
 from authsync_dev.wecom import event_xml

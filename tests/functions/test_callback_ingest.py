@@ -205,7 +205,7 @@ def test_wechatpy_encrypted_create_auth_delivered_three_times_yields_one_message
         # WeCom may re-encrypt a retry: each delivery has fresh randomness, nonce and timestamp.
         nonce, timestamp = f"nonce{attempt}", str(1_700_000_000 + attempt)
         envelope = wecom.encrypt_message(xml, nonce, timestamp)
-        from authsync.safexml import parse
+        from authsync.wecom.safexml import parse
 
         fields = parse(envelope.encode(), max_bytes=65536)
         body = (

@@ -300,8 +300,8 @@ def test_outcomes_are_typed_and_name_the_metrics(world: World) -> None:
     """The use case answers an Outcome; an event it does not act on is IGNORED with its kind."""
     from auth_info import app as auth_info
 
-    from authsync.queues import AuthMessage
-    from authsync.sync import Outcome
+    from authsync.app.sync import Outcome
+    from authsync.aws.queues import AuthMessage
 
     install(world, "wwcorpoutcome00001")
     settle(world)

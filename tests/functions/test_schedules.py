@@ -8,8 +8,8 @@ import time
 import boto3
 import pytest
 
-from authsync.credentials import SecretNames
-from authsync.tickets import TicketStore
+from authsync.aws.credentials import SecretNames
+from authsync.aws.tickets import TicketStore
 from authsync_dev.world import World
 from tests.functions.pipeline import install, settle, store
 from tests.handlers import fresh

@@ -1,4 +1,4 @@
-"""In-memory fakes of every port in :mod:`authsync.ports`, for the use-case tests of :mod:`authsync.sync`.
+"""In-memory fakes of every port in :mod:`authsync.app.ports`, for the use-case tests of :mod:`authsync.app.sync`.
 
 No moto, no emulator, no network, no sleeping: a :class:`ManualClock` is the only time.
 Every fake appends what it was asked to one shared :class:`CallLog`, so a test can assert
@@ -10,12 +10,12 @@ get_auth_info is called).
   ``authsync_dev.emulator`` produces them), keeps AuthCodes single-use and valid 10 minutes,
   rejects a dead permanent code with 40084, a corp without 数据与智能专区 with 48002, and
   raises errors a test queues with :meth:`FakeWeCom.fail`. Every error is the typed one of
-  :mod:`authsync.client` (built with ``error_for``).
+  :mod:`authsync.wecom.client` (built with ``error_for``).
 * :class:`FakeTokens` hands out suite/corp tokens the fake WeCom checks, issues a corp token
   only for a corp with a permanent code (else ``CorpNotAuthorizedError``), and follows the
   real rule "on a token error of the kind used, refresh once and retry once".
 * :class:`FakePermanentCodes`: forward-only by ``obtained_at``, ``put`` says whether it replaced.
-* :class:`FakeSnapshots` keeps the write rules of :mod:`authsync.snapshot_rules` that the
+* :class:`FakeSnapshots` keeps the write rules of :mod:`authsync.domain.snapshot_rules` that the
   use cases observe: a cancelled corp ignores fetches unless ``reactivate``; an older fetch
   is ``stale``; an equal document at the same ``fetched_at`` is a redelivery and at a later
   one a refresh (no version); a changed document is version n+1; a tombstone keeps its
@@ -32,11 +32,11 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from authsync.authinfo import strip_secrets
-from authsync.client import WeComError, WeComTokenError, error_for
-from authsync.queues import AuthMessage, ChatdataRequest
-from authsync.sync import AuthorizationSync, ChatdataSync
-from authsync.tokens import CorpNotAuthorizedError
+from authsync.app.sync import AuthorizationSync, ChatdataSync
+from authsync.aws.queues import AuthMessage, ChatdataRequest
+from authsync.aws.tokens import CorpNotAuthorizedError
+from authsync.wecom.authinfo import strip_secrets
+from authsync.wecom.client import WeComError, WeComTokenError, error_for
 
 T = TypeVar("T")
 
@@ -189,7 +189,7 @@ def suite_token_of(suite_id: str) -> str:
 
 
 class FakeWeCom:
-    """The :class:`authsync.ports.WeComApi` port: WeCom's answers from in-memory corps."""
+    """The :class:`authsync.app.ports.WeComApi` port: WeCom's answers from in-memory corps."""
 
     def __init__(self, clock: ManualClock, log: CallLog) -> None:
         self._clock = clock
@@ -337,7 +337,7 @@ class FakeWeCom:
 
 
 class FakePermanentCodes:
-    """The :class:`authsync.ports.PermanentCodes` port: forward-only by ``obtained_at``."""
+    """The :class:`authsync.app.ports.PermanentCodes` port: forward-only by ``obtained_at``."""
 
     def __init__(self, log: CallLog) -> None:
         self._log = log
@@ -361,7 +361,7 @@ class FakePermanentCodes:
 
 
 class FakeTokens:
-    """The :class:`authsync.ports.AccessTokens` port over :class:`FakeWeCom` and :class:`FakePermanentCodes`."""
+    """The :class:`authsync.app.ports.AccessTokens` port over :class:`FakeWeCom` and :class:`FakePermanentCodes`."""
 
     def __init__(self, wecom: FakeWeCom, codes: FakePermanentCodes, log: CallLog) -> None:
         self._wecom = wecom
@@ -432,7 +432,7 @@ class _Corp:
 
 @dataclass(frozen=True)
 class FakeCorpState:
-    """A read of one corp (an :class:`authsync.ports.CorpStateView`, plus what tests look at)."""
+    """A read of one corp (an :class:`authsync.app.ports.CorpStateView`, plus what tests look at)."""
 
     status: str
     auth_info_version: int
@@ -476,7 +476,7 @@ def _json(value: Any) -> Any:
 
 
 class FakeSnapshots:
-    """The :class:`authsync.ports.Snapshots` port: the write rules the use cases observe, in a dict."""
+    """The :class:`authsync.app.ports.Snapshots` port: the write rules the use cases observe, in a dict."""
 
     def __init__(self, log: CallLog) -> None:
         self._log = log
@@ -596,7 +596,7 @@ class FakeSnapshots:
 
 
 class RecordingChatdataRequests:
-    """The :class:`authsync.ports.ChatdataRequests` port: what would be sent, in order."""
+    """The :class:`authsync.app.ports.ChatdataRequests` port: what would be sent, in order."""
 
     def __init__(self, log: CallLog) -> None:
         self._log = log

@@ -1,6 +1,6 @@
-"""The fetch pipeline's use cases (:mod:`authsync.sync`) against in-memory fakes of their ports.
+"""The fetch pipeline's use cases (:mod:`authsync.app.sync`) against in-memory fakes of their ports.
 
-Every :class:`authsync.sync.Outcome` of both use cases, in milliseconds: no moto, no
+Every :class:`authsync.app.sync.Outcome` of both use cases, in milliseconds: no moto, no
 emulator, no network, no sleeping (``tests/functions/test_fetch_pipeline.py`` runs the same
 paths end to end on moto and the emulator).
 """
@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from authsync.client import WeComTransientError
-from authsync.queues import AuthMessage, ChatdataRequest
-from authsync.sync import CANCELLED_RETENTION, PENDING_INSTALL_GRACE, Outcome, RetryLaterError, SyncResult
+from authsync.app.sync import CANCELLED_RETENTION, PENDING_INSTALL_GRACE, Outcome, RetryLaterError, SyncResult
+from authsync.aws.queues import AuthMessage, ChatdataRequest
+from authsync.wecom.client import WeComTransientError
 from tests.unit.fakes import SUITE, Fakes, callback, chat_edition, raw_callback, reconcile
 
 CORP = "wwcorpunit00000001"

@@ -1,14 +1,20 @@
 """authsync: the shared package of wecom-authsync, deployed as a Lambda layer.
 
-Modules are named by domain concept: ``crypto`` (WXBizMsgCrypt), ``safexml`` and
-``callbacks`` (callback documents), ``suites`` (suite configuration), ``tickets``
-(suite_ticket storage), ``queues`` (both FIFO queues' message contracts), ``ingest``
-(the callback-ingest logic), ``client`` and ``errors`` (WeCom's HTTP APIs and their typed
-errors), ``credentials`` (secret names, reads, forward-only writes), ``leases`` and ``tokens``
-(single-flight token renewal), ``authinfo``,
-``chatdata`` and ``snapshots`` (what a corp authorized, versioned in DynamoDB), ``sync``
-(the fetch pipeline), ``settings`` (each function's environment, validated at init) and
-``wiring`` (the composition root: every function's objects and clients).
+Four layers, each a package, named by what they may touch (docs/architecture.md):
+
+* ``wecom`` -- WeCom's protocol, no AWS: ``crypto`` (WXBizMsgCrypt), ``safexml`` and
+  ``callbacks`` (callback documents), ``client`` and ``errors`` (WeCom's HTTP APIs and their
+  typed errors), ``authinfo`` and ``chatdata`` (what a corp authorized);
+* ``domain`` -- pure rules: ``diff`` and ``snapshot_rules``;
+* ``app`` -- use cases over ports: ``ingest``, ``sync`` (the fetch pipeline), ``schedules``,
+  ``corps`` (the query view), ``ports``, ``observability`` (metric hooks);
+* ``aws`` -- the adapters, the only modules that import boto3/botocore: ``suites``,
+  ``tickets``, ``credentials``, ``leases``, ``tokens``, ``queues`` (both FIFO contracts),
+  ``snapshots`` and ``snapshot_items``.
+
+At the top: ``settings`` (each function's environment, validated at init) and ``wiring``
+(the composition root: every function's objects and clients). Package ``__init__`` files
+import nothing, so a function imports only what it uses.
 """
 
 __version__ = "0.1.0"

@@ -18,8 +18,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from authsync.client import OnCall, WeComClient
-    from authsync.ingest import CallbackIngestor
+    from authsync.app.ingest import CallbackIngestor
+    from authsync.app.sync import AuthorizationSync, ChatdataSync
+    from authsync.aws.snapshots import SnapshotStore
+    from authsync.aws.tickets import TicketStore
+    from authsync.aws.tokens import PermanentCodes, Tokens
     from authsync.settings import (
         AuthInfoSettings,
         FetchSettings,
@@ -28,10 +31,7 @@ if TYPE_CHECKING:
         ReconcileSettings,
         SuiteSettings,
     )
-    from authsync.snapshots import SnapshotStore
-    from authsync.sync import AuthorizationSync, ChatdataSync
-    from authsync.tickets import TicketStore
-    from authsync.tokens import PermanentCodes, Tokens
+    from authsync.wecom.client import OnCall, WeComClient
 
 __all__ = [
     "Pipeline",
@@ -69,7 +69,7 @@ def _client(service: str) -> Any:
 
 @dataclass(frozen=True)
 class PipelineHooks:
-    """Observability callbacks (see :mod:`authsync.observability`)."""
+    """Observability callbacks (see :mod:`authsync.app.observability`)."""
 
     on_wecom_call: OnCall | None = None
     on_token_renewal: Callable[[str], None] | None = None
@@ -87,14 +87,14 @@ class Pipeline:
 def build_ingestor(settings: IngestSettings) -> CallbackIngestor:
     """callback-ingest: suite configs (cached), the ticket store and the FIFO publisher.
 
-    Nothing here imports boto3 or Powertools parameters (see :mod:`authsync.suites`):
+    Nothing here imports boto3 or Powertools parameters (see :mod:`authsync.aws.suites`):
     this builder runs inside the init phase that a cold container's first callback waits for.
     """
-    from authsync.credentials import SecretNames
-    from authsync.ingest import CallbackIngestor
-    from authsync.queues import SqsEventPublisher
-    from authsync.suites import SecretsManagerJson, SuiteDirectory
-    from authsync.tickets import TicketStore
+    from authsync.app.ingest import CallbackIngestor
+    from authsync.aws.credentials import SecretNames
+    from authsync.aws.queues import SqsEventPublisher
+    from authsync.aws.suites import SecretsManagerJson, SuiteDirectory
+    from authsync.aws.tickets import TicketStore
 
     secrets = _client("secretsmanager")
     names = SecretNames(settings.suite_secret_prefix)
@@ -117,13 +117,13 @@ def build_pipeline(
     """
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
-    from authsync.client import WeComClient
-    from authsync.credentials import ForwardOnlySecrets, SecretNames, SecretReader
-    from authsync.leases import Leases
-    from authsync.snapshots import SnapshotStore
-    from authsync.suites import SecretsManagerJson, SuiteDirectory
-    from authsync.tickets import TicketStore
-    from authsync.tokens import PermanentCodes, Tokens, TokenStore
+    from authsync.aws.credentials import ForwardOnlySecrets, SecretNames, SecretReader
+    from authsync.aws.leases import Leases
+    from authsync.aws.snapshots import SnapshotStore
+    from authsync.aws.suites import SecretsManagerJson, SuiteDirectory
+    from authsync.aws.tickets import TicketStore
+    from authsync.aws.tokens import PermanentCodes, Tokens, TokenStore
+    from authsync.wecom.client import WeComClient
 
     secrets_client = _client("secretsmanager")
     dynamodb = _client("dynamodb")
@@ -156,8 +156,8 @@ def build_pipeline(
 
 def build_authorization_sync(settings: AuthInfoSettings, **overrides: Any) -> AuthorizationSync:
     """auth-info's use case: the pipeline plus the chatdata queue it feeds."""
-    from authsync.queues import SqsChatdataRequests
-    from authsync.sync import AuthorizationSync
+    from authsync.app.sync import AuthorizationSync
+    from authsync.aws.queues import SqsChatdataRequests
 
     pipeline = build_pipeline(settings, **overrides)
     return AuthorizationSync(
@@ -178,7 +178,7 @@ def build_idempotency_store(settings: AuthInfoSettings) -> Any:
 
 
 def build_chatdata_sync(settings: FetchSettings, **overrides: Any) -> ChatdataSync:
-    from authsync.sync import ChatdataSync
+    from authsync.app.sync import ChatdataSync
 
     pipeline = build_pipeline(settings, **overrides)
     return ChatdataSync(
@@ -188,7 +188,7 @@ def build_chatdata_sync(settings: FetchSettings, **overrides: Any) -> ChatdataSy
 
 def build_corp_store(settings: QuerySettings) -> SnapshotStore:
     """corp-query: read-only snapshots."""
-    from authsync.snapshots import SnapshotStore
+    from authsync.aws.snapshots import SnapshotStore
 
     return SnapshotStore(_client("dynamodb"), settings.corps_table)
 
@@ -204,7 +204,7 @@ class Reconcile:
 
 
 def build_reconcile(settings: ReconcileSettings) -> Reconcile:
-    from authsync.snapshots import SnapshotStore
+    from authsync.aws.snapshots import SnapshotStore
 
     return Reconcile(
         SnapshotStore(_client("dynamodb"), settings.corps_table),
@@ -216,7 +216,7 @@ def build_reconcile(settings: ReconcileSettings) -> Reconcile:
 
 def build_ticket_store(settings: SuiteSettings) -> TicketStore:
     """ticket-monitor: read-only tickets."""
-    from authsync.credentials import SecretNames
-    from authsync.tickets import TicketStore
+    from authsync.aws.credentials import SecretNames
+    from authsync.aws.tickets import TicketStore
 
     return TicketStore(_client("secretsmanager"), SecretNames(settings.suite_secret_prefix).ticket)

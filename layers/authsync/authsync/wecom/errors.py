@@ -10,13 +10,13 @@ the classes (:attr:`WeComTransientError.CODES`, :attr:`WeComTokenError.SUITE_COD
 :attr:`WeComTokenError.CORP_CODES`).
 
 An error's text names the endpoint and WeCom's errcode and errmsg, never a secret: the
-client (:mod:`authsync.client`) redacts the call's secrets from errmsg before an error
+client (:mod:`authsync.wecom.client`) redacts the call's secrets from errmsg before an error
 is built, and raises outside any ``except`` block so no ``__cause__`` or ``__context__``
 carries a request. Errors pickle and copy by their fields.
 
-:mod:`authsync.client` re-exports every name in this ``__all__`` (listing them in its own
+:mod:`authsync.wecom.client` re-exports every name in this ``__all__`` (listing them in its own
 ``__all__``), and the rest of the package imports them from there; that stays so until the
-package restructuring moves the importers to ``authsync.errors``.
+package restructuring moves the importers to ``authsync.wecom.errors``.
 """
 
 from __future__ import annotations

@@ -1,30 +1,30 @@
-"""The ports of the fetch pipeline's use cases (:mod:`authsync.sync`): what they need from outside, as Protocols.
+"""The ports of the fetch pipeline's use cases (:mod:`authsync.app.sync`): what they need from outside, as Protocols.
 
-:class:`authsync.sync.AuthorizationSync` and :class:`authsync.sync.ChatdataSync` depend on
+:class:`authsync.app.sync.AuthorizationSync` and :class:`authsync.app.sync.ChatdataSync` depend on
 these and on nothing concrete, so they run against the adapters below in Lambda
 (:mod:`authsync.wiring` builds those) and against in-memory fakes in ``tests/unit/``. Each
 port lists exactly the methods the use cases call, with the adapter's signature:
 
 * :class:`WeComApi` — get_permanent_code, get_auth_info and the two chatdata reads;
-  adapter :class:`authsync.client.WeComClient`.
+  adapter :class:`authsync.wecom.client.WeComClient`.
 * :class:`AccessTokens` — run a call with a suite or corp token, drop a corp's credentials;
-  adapter :class:`authsync.tokens.Tokens`.
+  adapter :class:`authsync.aws.tokens.Tokens`.
 * :class:`PermanentCodes` — read and store (rotate) a corp's permanent code;
-  adapter :class:`authsync.tokens.PermanentCodes` (Secrets Manager).
+  adapter :class:`authsync.aws.tokens.PermanentCodes` (Secrets Manager).
 * :class:`Snapshots` — read a corp's state, record a fetch, tombstone a cancelled corp;
-  adapter :class:`authsync.snapshots.SnapshotStore` (DynamoDB).
+  adapter :class:`authsync.aws.snapshots.SnapshotStore` (DynamoDB).
 * :class:`ChatdataRequests` — put a chatdata request on the second FIFO queue;
-  adapter :class:`authsync.queues.SqsChatdataRequests`.
+  adapter :class:`authsync.aws.queues.SqsChatdataRequests`.
 * :class:`Clock` — the time in epoch seconds; adapter :func:`time.time` (or ``build_pipeline``'s
   ``clock``, e.g. the emulator's timeline in tests).
 
-:class:`ChatdataRequests` is :mod:`authsync.queues`' own Protocol, re-exported here so this
+:class:`ChatdataRequests` is :mod:`authsync.aws.queues`' own Protocol, re-exported here so this
 module names every port. What the snapshot port hands back is described structurally
 (:class:`CorpStateView`, :class:`RecordedFetch`: the attributes the use cases read), so the
-port does not depend on how :mod:`authsync.snapshots` lays out its read models;
-:class:`authsync.snapshots.CorpState` and :class:`authsync.snapshots.RecordResult` satisfy them.
+port does not depend on how :mod:`authsync.aws.snapshots` lays out its read models;
+:class:`authsync.aws.snapshots.CorpState` and :class:`authsync.aws.snapshots.RecordResult` satisfy them.
 
-At runtime this module imports only :mod:`authsync.queues` (standard library only): no
+At runtime this module imports only :mod:`authsync.aws.queues` (standard library only): no
 HTTP client, no botocore, no pydantic.
 """
 
@@ -33,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Literal, Protocol, TypeVar
 
-from authsync.queues import ChatdataRequests
+from authsync.aws.queues import ChatdataRequests
 
 __all__ = [
     "AccessTokens",
@@ -50,13 +50,13 @@ __all__ = [
 T = TypeVar("T")
 
 SnapshotKind = Literal["auth_info", "chatdata"]
-"""The kinds of document a corp's snapshot holds (``authsync.snapshots.Kind``)."""
+"""The kinds of document a corp's snapshot holds (``authsync.aws.snapshots.Kind``)."""
 
 
 class WeComApi(Protocol):
-    """WeCom's server API, as far as the fetch pipeline calls it (adapter: :class:`authsync.client.WeComClient`).
+    """WeCom's server API, as far as the fetch pipeline calls it (adapter: :class:`authsync.wecom.client.WeComClient`).
 
-    Failures are the typed errors of :mod:`authsync.client` (``WeComAuthCodeError``,
+    Failures are the typed errors of :mod:`authsync.wecom.client` (``WeComAuthCodeError``,
     ``WeComAuthorizationInvalidError``, ``WeComPermissionError``, ...); the use cases
     react to those and let every other one propagate (the message is retried).
     """
@@ -79,10 +79,10 @@ class WeComApi(Protocol):
 
 
 class AccessTokens(Protocol):
-    """Suite and corp access tokens (adapter: :class:`authsync.tokens.Tokens`).
+    """Suite and corp access tokens (adapter: :class:`authsync.aws.tokens.Tokens`).
 
     ``with_*_token`` hands ``call`` a valid token and owns WeCom's invalidate-refresh-retry-once
-    rule; ``with_corp_token`` raises :class:`authsync.tokens.CorpNotAuthorizedError` when the
+    rule; ``with_corp_token`` raises :class:`authsync.aws.tokens.CorpNotAuthorizedError` when the
     corp has no permanent code.
     """
 
@@ -100,7 +100,7 @@ class AccessTokens(Protocol):
 
 
 class PermanentCodes(Protocol):
-    """One permanent code per (suite, corp) (adapter: :class:`authsync.tokens.PermanentCodes`)."""
+    """One permanent code per (suite, corp) (adapter: :class:`authsync.aws.tokens.PermanentCodes`)."""
 
     def get(self, suite_id: str, corp_id: str, *, force: bool = False) -> str | None: ...
 
@@ -110,7 +110,7 @@ class PermanentCodes(Protocol):
 
 
 class CorpStateView(Protocol):
-    """What the use cases read of a corp's stored state (:class:`authsync.snapshots.CorpState`)."""
+    """What the use cases read of a corp's stored state (:class:`authsync.aws.snapshots.CorpState`)."""
 
     @property
     def status(self) -> str:
@@ -131,7 +131,7 @@ class CorpStateView(Protocol):
 
 
 class RecordedFetch(Protocol):
-    """What the use cases read of a recorded fetch (:class:`authsync.snapshots.RecordResult`)."""
+    """What the use cases read of a recorded fetch (:class:`authsync.aws.snapshots.RecordResult`)."""
 
     @property
     def version(self) -> int: ...
@@ -146,7 +146,7 @@ class RecordedFetch(Protocol):
 
 
 class Snapshots(Protocol):
-    """Versioned corp snapshots (adapter: :class:`authsync.snapshots.SnapshotStore`, DynamoDB).
+    """Versioned corp snapshots (adapter: :class:`authsync.aws.snapshots.SnapshotStore`, DynamoDB).
 
     The write rules the use cases rely on: a fetch older than the stored one is ``stale``
     (nothing written); a cancelled corp's tombstone ignores fetches unless ``reactivate``

@@ -1,6 +1,6 @@
 """The snapshot write rules as pure decisions, and the read models they decide on (no AWS).
 
-:class:`authsync.snapshots.SnapshotStore` reads a corp's state item, asks
+:class:`authsync.aws.snapshots.SnapshotStore` reads a corp's state item, asks
 :func:`decide_record` (or :func:`decide_cancel`) what to do, and only translates the answer
 into a conditional DynamoDB write. Losing that write's condition means another writer got
 in between: the store re-reads and asks again, so every decision here is made on one
@@ -12,7 +12,7 @@ Rules of a fetch (:func:`decide_record`), in the order they apply:
    fetch reactivates it (``reactivate=True``: a new ``create_auth``).
 2. A fetch that started before the stored one (``fetched_at`` smaller) never overwrites it
    (:attr:`Action.STALE`, nothing written) — a reactivating one included.
-3. Documents compare with :func:`authsync.diff.diff`, ignoring :data:`VOLATILE_PATHS`. With
+3. Documents compare with :func:`authsync.domain.diff.diff`, ignoring :data:`VOLATILE_PATHS`. With
    no stored document for the kind (its first fetch, or the first after a cancellation)
    the fetch is a change with an empty diff and no diff base: there is nothing to compare with.
 4. A fetch with the stored ``fetched_at``: the same fetch redelivered if the documents are
@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
-from authsync.diff import Change, diff
+from authsync.domain.diff import Change, diff
 
 __all__ = [
     "KINDS",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from authsync.snapshots import CorpState, SnapshotStore
+from authsync.aws.snapshots import CorpState, SnapshotStore
 
 __all__ = ["corp_view"]
 

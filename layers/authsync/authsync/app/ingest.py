@@ -13,12 +13,12 @@ import enum
 from collections.abc import Mapping
 from typing import NamedTuple, Protocol
 
-from authsync import callbacks, safexml
-from authsync.callbacks import AuthEvent, GenericEvent, MalformedEventError, SuiteTicket
-from authsync.crypto import CallbackCryptoError, ReceiveIdError, SignatureError
-from authsync.queues import EventPublisher, queued_event
-from authsync.suites import Suite, UnknownSuiteError
-from authsync.tickets import TicketOutcome
+from authsync.aws.queues import EventPublisher, queued_event
+from authsync.aws.suites import Suite, UnknownSuiteError
+from authsync.aws.tickets import TicketOutcome
+from authsync.wecom import callbacks, safexml
+from authsync.wecom.callbacks import AuthEvent, GenericEvent, MalformedEventError, SuiteTicket
+from authsync.wecom.crypto import CallbackCryptoError, ReceiveIdError, SignatureError
 
 __all__ = ["CallbackIngestor", "CallbackRejected", "IngestResult", "Outcome"]
 

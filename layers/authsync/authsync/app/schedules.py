@@ -19,16 +19,16 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from authsync.client import WeComAuthorizationInvalidError, WeComError
-from authsync.queues import batch_entry, reconcile_request
-from authsync.tokens import CorpNotAuthorizedError, Tokens
+from authsync.aws.queues import batch_entry, reconcile_request
+from authsync.aws.tokens import CorpNotAuthorizedError, Tokens
+from authsync.wecom.client import WeComAuthorizationInvalidError, WeComError
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
     from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
 
-    from authsync.snapshots import SnapshotStore
-    from authsync.tickets import TicketStore
+    from authsync.aws.snapshots import SnapshotStore
+    from authsync.aws.tickets import TicketStore
 
 __all__ = [
     "ReconcileReport",

@@ -3,7 +3,7 @@
 Every peer SDK leaks here: tokens fetched per call, refresh races between instances,
 late writers overwriting newer tokens. The rules:
 
-* Tokens live in Secrets Manager (names in :mod:`authsync.credentials`) and are read
+* Tokens live in Secrets Manager (names in :mod:`authsync.aws.credentials`) and are read
   through Powertools parameters, so a warm container asks Secrets Manager at most once
   per ``cache_age``; after an invalidation the read bypasses that cache.
 * A token is renewed ``margin`` seconds (default 10 minutes) before it expires. Renewal is single-flight
@@ -24,13 +24,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from authsync.client import IssuedToken, WeComClient, WeComTokenError
-from authsync.credentials import ForwardOnlySecrets, SecretNames, SecretReader, WriteOutcome
-from authsync.leases import Leases
+from authsync.aws.credentials import ForwardOnlySecrets, SecretNames, SecretReader, WriteOutcome
+from authsync.aws.leases import Leases
+from authsync.wecom.client import IssuedToken, WeComClient, WeComTokenError
 
 if TYPE_CHECKING:
-    from authsync.suites import SuiteDirectory
-    from authsync.tickets import TicketStore
+    from authsync.aws.suites import SuiteDirectory
+    from authsync.aws.tickets import TicketStore
 
 __all__ = [
     "CorpNotAuthorizedError",

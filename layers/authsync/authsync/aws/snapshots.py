@@ -2,9 +2,9 @@
 
 Per (suite_id, corp_id) the table holds one *state* item (the current documents and what
 is derived from them) and a history of *version* items, one per meaningful change, each
-with a field-level diff (:mod:`authsync.diff`) from the version before it; the layout is in
-:mod:`authsync.snapshot_items`. What a fetch or a cancellation does is decided by the write
-rules in :mod:`authsync.snapshot_rules` (pure). This module reads the state item, asks the
+with a field-level diff (:mod:`authsync.domain.diff`) from the version before it; the layout is in
+:mod:`authsync.aws.snapshot_items`. What a fetch or a cancellation does is decided by the write
+rules in :mod:`authsync.domain.snapshot_rules` (pure). This module reads the state item, asks the
 rules, and writes their answer conditioned on the state still being what was read.
 Credentials (:data:`authinfo.SECRET_KEYS`) are stripped from every document before it is stored.
 """
@@ -20,9 +20,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
 
-from authsync.authinfo import strip_secrets
-from authsync.diff import NATURAL_KEYS, Change, diff
-from authsync.snapshot_items import (
+from authsync.aws.snapshot_items import (
     ACTIVE_INDEX,
     MAX_ITEM_BYTES,
     STATE_SK,
@@ -41,7 +39,8 @@ from authsync.snapshot_items import (
     version_item,
     version_sk,
 )
-from authsync.snapshot_rules import (
+from authsync.domain.diff import NATURAL_KEYS, Change, diff
+from authsync.domain.snapshot_rules import (
     KINDS,
     VOLATILE_PATHS,
     CancelAction,
@@ -59,6 +58,7 @@ from authsync.snapshot_rules import (
     decide_cancel,
     decide_record,
 )
+from authsync.wecom.authinfo import strip_secrets
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -96,7 +96,7 @@ class SnapshotConflictError(RuntimeError):
 class SnapshotStore:
     """Read and write corp snapshots in the CorpsTable (layout in the module docstring).
 
-    Every write is one read, a decision of :mod:`authsync.snapshot_rules` on it, and a write
+    Every write is one read, a decision of :mod:`authsync.domain.snapshot_rules` on it, and a write
     conditioned on the state still being what was read (a compare-and-swap). Losing the
     condition means another writer got in between: re-read and decide again, at most
     ``attempts`` times with jittered backoff, then :class:`SnapshotConflictError`.

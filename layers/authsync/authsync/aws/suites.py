@@ -26,12 +26,12 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
-from authsync.credentials import SecretNames, error_code
+from authsync.aws.credentials import SecretNames, error_code
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager.client import SecretsManagerClient
 
-    from authsync.crypto import CallbackCrypto
+    from authsync.wecom.crypto import CallbackCrypto
 
 __all__ = [
     "SUITE_ID_MAX",
@@ -123,7 +123,7 @@ def build_suite(document: Any, *, callbacks: bool = True) -> Suite:
     """Validate a config document and, with ``callbacks``, build its crypto; errors never echo secret values.
 
     The fetch functions never verify a callback, so they load suites with ``callbacks=False``
-    and never import :mod:`authsync.crypto` (cryptography's ciphers: ≈45 ms of init).
+    and never import :mod:`authsync.wecom.crypto` (cryptography's ciphers: ≈45 ms of init).
     """
     try:
         config = SuiteConfig.model_validate(document)
@@ -132,7 +132,7 @@ def build_suite(document: Any, *, callbacks: bool = True) -> Suite:
         raise SuiteConfigError(f"suite config invalid: {', '.join(fields)}") from None
     if not callbacks:
         return Suite(config)
-    from authsync.crypto import CallbackCrypto, CallbackCryptoError
+    from authsync.wecom.crypto import CallbackCrypto, CallbackCryptoError
 
     try:
         crypto = CallbackCrypto(

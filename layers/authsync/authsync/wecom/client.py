@@ -5,7 +5,7 @@ peer SDKs get at least one wrong — errcode-typed errors (a missing ``errcode``
 success for get_suite_token, get_corp_token and get_auth_info), bounded jittered
 retries on WeCom's transient answers only, one pooled connection per container, and
 no secret ever reaching a message, a ``repr`` or a log line. The error classes live in
-:mod:`authsync.errors` and are re-exported here.
+:mod:`authsync.wecom.errors` and are re-exported here.
 
 The client is stateless about credentials: it is *given* tokens and codes and hands
 back what WeCom answers. Caching, single-flight refresh and the "invalidate, refresh
@@ -33,8 +33,8 @@ from typing import Any, Literal
 import requests
 from requests.adapters import HTTPAdapter
 
-# The error taxonomy lives in authsync.errors; re-exported here (``__all__``) for today's importers.
-from authsync.errors import (
+# The error taxonomy lives in authsync.wecom.errors; re-exported here (``__all__``) for today's importers.
+from authsync.wecom.errors import (
     WeComApiError,
     WeComAuthCodeError,
     WeComAuthorizationInvalidError,

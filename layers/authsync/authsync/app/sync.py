@@ -24,7 +24,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from authsync.callbacks import (
+from authsync.aws.queues import AuthMessage, ChatdataRequest
+from authsync.aws.tokens import CorpNotAuthorizedError
+from authsync.wecom.callbacks import (
     AuthDataPermission,
     CancelAuth,
     ChangeAuth,
@@ -33,12 +35,10 @@ from authsync.callbacks import (
     ResetPermanentCode,
     parse_event,
 )
-from authsync.client import WeComAuthCodeError, WeComAuthorizationInvalidError, WeComPermissionError
-from authsync.queues import AuthMessage, ChatdataRequest
-from authsync.tokens import CorpNotAuthorizedError
+from authsync.wecom.client import WeComAuthCodeError, WeComAuthorizationInvalidError, WeComPermissionError
 
 if TYPE_CHECKING:
-    from authsync.ports import AccessTokens, ChatdataRequests, Clock, PermanentCodes, Snapshots, WeComApi
+    from authsync.app.ports import AccessTokens, ChatdataRequests, Clock, PermanentCodes, Snapshots, WeComApi
 
 __all__ = [
     "AuthorizationSync",
@@ -91,7 +91,7 @@ class SyncResult:
 
 
 class AuthorizationSync:
-    """The auth-info function's logic, over the ports of :mod:`authsync.ports` (adapters: :mod:`authsync.wiring`)."""
+    """The auth-info function's logic, over the ports of :mod:`authsync.app.ports` (adapters: ``wiring``)."""
 
     def __init__(
         self,
@@ -158,7 +158,7 @@ class AuthorizationSync:
     def fetch_auth_info(
         self, suite_id: str, corp_id: str, *, requested_at: float, reactivate: bool = False
     ) -> SyncResult:
-        from authsync.authinfo import derive_verification
+        from authsync.wecom.authinfo import derive_verification
 
         state = self._snapshots.get(suite_id, corp_id)
         if state is not None and not reactivate:
@@ -199,7 +199,7 @@ class AuthorizationSync:
 
 
 class ChatdataSync:
-    """The chatdata function's logic, over the ports of :mod:`authsync.ports` (adapters: :mod:`authsync.wiring`)."""
+    """The chatdata function's logic, over the ports of :mod:`authsync.app.ports` (adapters: :mod:`authsync.wiring`)."""
 
     def __init__(
         self,
@@ -215,7 +215,7 @@ class ChatdataSync:
         self._clock = clock
 
     def handle(self, request: ChatdataRequest) -> SyncResult:
-        from authsync.chatdata import not_authorized, snapshot_document, summarize
+        from authsync.wecom.chatdata import not_authorized, snapshot_document, summarize
 
         suite_id, corp_id = request.suite_id, request.corp_id
         state = self._snapshots.get(suite_id, corp_id)

@@ -1,6 +1,6 @@
 """数据与智能专区 authorization documents: ``chatdata/get_corp_auth_info`` and ``get_auth_user_list`` (spec §3.5, §3.6).
 
-As in :mod:`authsync.authinfo`, the models are for reading: every field optional, unknown
+As in :mod:`authsync.wecom.authinfo`, the models are for reading: every field optional, unknown
 fields kept, and the stored snapshot is the raw document (see :func:`snapshot_document`).
 Edition and status numbers stay plain ints so a value WeCom adds later still parses; the
 label tables below name the documented ones.

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
     from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef, SendMessageBatchRequestEntryTypeDef
 
-    from authsync.callbacks import AuthEvent
+    from authsync.wecom.callbacks import AuthEvent
 
 __all__ = [
     "AuthMessage",

@@ -2,7 +2,7 @@
 
 WeCom pushes a ticket every ~10 minutes and it stays valid for 30 (spec §2); a
 retried or delayed push may arrive after a newer one, and two Lambda instances may
-handle two pushes at once. Writes go through :class:`authsync.credentials.ForwardOnlySecrets`
+handle two pushes at once. Writes go through :class:`authsync.aws.credentials.ForwardOnlySecrets`
 (a compare-and-swap on the ``AWSCURRENT`` label), so a ticket older than the stored
 one (by ``TimeStamp``) never wins, whatever the interleaving.
 """
@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from authsync.credentials import ForwardOnlySecrets, SecretConflictError, WriteOutcome
+from authsync.aws.credentials import ForwardOnlySecrets, SecretConflictError, WriteOutcome
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager.client import SecretsManagerClient

@@ -1,6 +1,6 @@
 """The CorpsTable's snapshot items: their layout, typed codec, UpdateExpression builder and size guard (no I/O).
 
-:class:`authsync.snapshots.SnapshotStore` does the reads and the conditional writes; this
+:class:`authsync.aws.snapshots.SnapshotStore` does the reads and the conditional writes; this
 module only says what an item holds and how values become DynamoDB AttributeValues.
 
 Item layout (partition ``pk = "CORP#{suite_id}#{corp_id}"``)::
@@ -47,8 +47,8 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from authsync.diff import Change
-from authsync.snapshot_rules import KINDS, CorpState, Fetch, KindState, RecordDecision, Version
+from authsync.domain.diff import Change
+from authsync.domain.snapshot_rules import KINDS, CorpState, Fetch, KindState, RecordDecision, Version
 
 STATE_SK = "STATE"
 ACTIVE_INDEX = "ActiveCorps"

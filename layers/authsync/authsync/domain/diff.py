@@ -1,6 +1,6 @@
 """Field-level differences between two JSON documents (pure: no AWS, no I/O).
 
-The snapshot store (:mod:`authsync.snapshots`) records one version per meaningful change of a
+The snapshot store (:mod:`authsync.aws.snapshots`) records one version per meaningful change of a
 corp's documents, each with the list of :class:`Change` from the version before it.
 
 Invariants of :func:`diff`:

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, SkipValidation, ValidationError
 
-from authsync import safexml
+from authsync.wecom import safexml
 
 __all__ = [
     "MAX_BODY_BYTES",
