@@ -8,7 +8,8 @@ invokes the function with the SQS event, deletes what succeeded and leaves the r
 * an invocation that raises fails the whole batch;
 * with ``FunctionResponseTypes: [ReportBatchItemFailures]`` the response's
   ``batchItemFailures`` fail only those messages; an identifier that is not in the batch
-  (or empty, or a malformed response) fails the whole batch, as Lambda does;
+  (or empty, or a malformed response) fails the whole batch, as Lambda does (the
+  rules are :func:`authsync_dev.sqs.failed_message_ids`, shared with ``deliver_batch``);
 * failed messages stay invisible until the queue's ``VisibilityTimeout`` (counted from
   the receive) has passed, multiplied by ``visibility_scale`` and rounded up to SQS's
   whole seconds (0 makes them visible at once). SQS (moto) then redelivers them, and
@@ -29,13 +30,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from authsync_dev.local_functions import Activity, BackgroundWorker, LocalFunction, describe_error
-from authsync_dev.sqs import lambda_sqs_event
+from authsync_dev.sqs import failed_message_ids, lambda_sqs_event
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.type_defs import MessageTypeDef
 
-__all__ = ["EventSource", "QueuePoller", "failed_message_ids", "sqs_event_sources"]
+__all__ = ["EventSource", "QueuePoller", "sqs_event_sources"]
 
 log = logging.getLogger(__name__)
 
@@ -105,26 +106,6 @@ def _source(name: str, function: str, queue: str, properties: Mapping[str, Any])
     )
 
 
-def failed_message_ids(response: Any, batch: list[str], *, report: bool) -> set[str]:
-    """Which messages of ``batch`` failed, from a successful invocation's response (Lambda's rules)."""
-    if not report or response is None:
-        return set()
-    if not isinstance(response, Mapping):
-        return set(batch)
-    failures = response.get("batchItemFailures")
-    if failures is None or failures == []:
-        return set()
-    if not isinstance(failures, list):
-        return set(batch)
-    failed: set[str] = set()
-    for failure in failures:
-        identifier = failure.get("itemIdentifier") if isinstance(failure, Mapping) else None
-        if not isinstance(identifier, str) or identifier not in batch:
-            return set(batch)  # Lambda: an invalid identifier fails the whole batch
-        failed.add(identifier)
-    return failed
-
-
 def _receive_count(message: MessageTypeDef) -> int:
     return int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
 
@@ -191,13 +172,14 @@ class QueuePoller(BackgroundWorker):
         ids = [m["MessageId"] for m in messages]
         event = lambda_sqs_event(messages, self.queue_arn, self._region)
         error: str | None = None
+        response: Any = None
+        raised: Exception | None = None
         try:
             response = self.function.invoke(event)
         except Exception as exc:
-            error = describe_error(exc)
-            failed = set(ids)
-        else:
-            failed = failed_message_ids(response, ids, report=self.source.report_batch_item_failures)
+            raised, error = exc, describe_error(exc)
+        failed = failed_message_ids(response, ids, report=self.source.report_batch_item_failures, error=raised)
+        if raised is None:
             self.function.record_failed_items(len(failed))
         succeeded = [m for m in messages if m["MessageId"] not in failed]
         for start in range(0, len(succeeded), 10):

@@ -1,8 +1,10 @@
 """What Lambda's SQS event source mapping does, for tests and the local stack.
 
 :func:`lambda_sqs_event` turns received SQS messages into the event Lambda passes a
-function; :func:`deliver_batch` receives one batch, invokes the handler, deletes what
-succeeded and makes reported failures visible again (Lambda's partial batch response).
+function; :func:`failed_message_ids` decides which messages of a batch failed (Lambda's
+partial batch response rules); :func:`deliver_batch` receives one batch, invokes the
+handler, deletes what succeeded and makes failures visible again. The local stack's
+pollers (:mod:`authsync_dev.local_sqs`) settle their batches with the same rules.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 
 import boto3
 
-__all__ = ["BatchOutcome", "deliver_batch", "lambda_sqs_event"]
+__all__ = ["BatchOutcome", "deliver_batch", "failed_message_ids", "lambda_sqs_event"]
 
 
 def lambda_sqs_event(
@@ -48,6 +50,40 @@ def lambda_sqs_event(
     return {"Records": records}
 
 
+def failed_message_ids(
+    response: Any, batch: Sequence[str], *, report: bool = True, error: BaseException | None = None
+) -> set[str]:
+    """Which messages of ``batch`` (message ids) failed, by Lambda's rules.
+
+    ``error``: the invocation raised, so the whole batch failed. Otherwise, without
+    ``ReportBatchItemFailures`` (``report=False``) the response is ignored and all
+    succeeded. With it, a null/empty response or a null/empty ``batchItemFailures`` list
+    means all succeeded; a response that is not an object, a ``batchItemFailures`` that
+    is not a list, or any entry whose ``itemIdentifier`` is missing, null, empty, not a
+    string or not a message of this batch fails the whole batch. FIFO order is the
+    function's business (it reports the failed message and all after it); Lambda, and
+    this, only deletes the successes.
+    """
+    if error is not None:
+        return set(batch)
+    if not report or response is None:
+        return set()
+    if not isinstance(response, Mapping):
+        return set(batch)
+    failures = response.get("batchItemFailures")
+    if failures is None or failures == []:
+        return set()
+    if not isinstance(failures, list):
+        return set(batch)
+    failed: set[str] = set()
+    for failure in failures:
+        identifier = failure.get("itemIdentifier") if isinstance(failure, Mapping) else None
+        if not isinstance(identifier, str) or identifier not in batch:
+            return set(batch)  # Lambda: an invalid identifier fails the whole batch
+        failed.add(identifier)
+    return failed
+
+
 @dataclass
 class BatchOutcome:
     received: int = 0
@@ -77,13 +113,13 @@ def deliver_batch(
     if not got:
         return BatchOutcome()
     arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    error: str | None = None
+    response: Any = None
+    raised: Exception | None = None
     try:
-        response = handler(lambda_sqs_event(got, arn), context) or {}
-        failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+        response = handler(lambda_sqs_event(got, arn), context)
     except Exception as exc:
-        response, error = {}, type(exc).__name__
-        failed = {m["MessageId"] for m in got}
+        raised = exc
+    failed = failed_message_ids(response, [m["MessageId"] for m in got], error=raised)
     for message in got:
         if message["MessageId"] in failed:
             sqs.change_message_visibility(
@@ -91,4 +127,9 @@ def deliver_batch(
             )
         else:
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-    return BatchOutcome(len(got), sorted(failed), dict(response), error)
+    return BatchOutcome(
+        len(got),
+        sorted(failed),
+        dict(response) if raised is None and isinstance(response, Mapping) else {},
+        type(raised).__name__ if raised is not None else None,
+    )

@@ -25,7 +25,7 @@ from authsync_dev.emulator import sample_chat_editions
 from authsync_dev.local_api import Route, api_response, http_routes, is_text
 from authsync_dev.local_functions import Activity, FunctionNotReady, FunctionSpec, LocalFunction, ModuleLoader
 from authsync_dev.local_schedules import UnsupportedSchedule, rate_seconds, scheduled_events
-from authsync_dev.local_sqs import failed_message_ids, sqs_event_sources
+from authsync_dev.local_sqs import sqs_event_sources
 from authsync_dev.stack import LocalStack
 from authsync_dev.stack_config import StackConfig
 from authsync_dev.template import load_template
@@ -112,17 +112,6 @@ def test_api_gateway_response_translation():
     assert is_text("application/problem+json")
     assert not is_text("application/octet-stream")
     assert not is_text("")
-
-
-def test_partial_batch_responses_follow_lambdas_rules():
-    batch = ["m1", "m2", "m3"]
-    assert failed_message_ids(None, batch, report=True) == set()
-    assert failed_message_ids({"batchItemFailures": []}, batch, report=True) == set()
-    assert failed_message_ids({"batchItemFailures": [{"itemIdentifier": "m2"}]}, batch, report=True) == {"m2"}
-    assert failed_message_ids({"batchItemFailures": [{"itemIdentifier": "nope"}]}, batch, report=True) == set(batch)
-    assert failed_message_ids({"batchItemFailures": [{"itemIdentifier": ""}]}, batch, report=True) == set(batch)
-    assert failed_message_ids({"batchItemFailures": "m1"}, batch, report=True) == set(batch)
-    assert failed_message_ids({"batchItemFailures": [{"itemIdentifier": "m2"}]}, batch, report=False) == set()
 
 
 def test_config_file_errors_name_fields_not_secret_values():
