@@ -29,6 +29,7 @@ from botocore.exceptions import ClientError
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
     from mypy_boto3_secretsmanager.client import SecretsManagerClient
+    from mypy_boto3_secretsmanager.type_defs import GetSecretValueResponseTypeDef
 
 __all__ = [
     "ForwardOnlySecrets",
@@ -37,6 +38,7 @@ __all__ = [
     "SecretReader",
     "WriteOutcome",
     "WriteResult",
+    "current_secret",
     "error_code",
 ]
 
@@ -140,6 +142,20 @@ class SecretConflictError(RuntimeError):
     """Lost the compare-and-swap more often than plausible; fail so the caller's retry happens later."""
 
 
+def current_secret(client: SecretsManagerClient, name: str) -> GetSecretValueResponseTypeDef | None:
+    """``GetSecretValue`` of AWSCURRENT, or ``None`` if the secret does not exist.
+
+    AWSCURRENT is named explicitly: it is AWS's default, but moto's default ignores
+    label moves made with UpdateSecretVersionStage.
+    """
+    try:
+        return client.get_secret_value(SecretId=name, VersionStage="AWSCURRENT")
+    except ClientError as exc:
+        if error_code(exc) == "ResourceNotFoundException":
+            return None
+        raise
+
+
 class ForwardOnlySecrets:
     """JSON documents in Secrets Manager that only ever move forward."""
 
@@ -148,17 +164,10 @@ class ForwardOnlySecrets:
         self._description = description
 
     def read(self, name: str) -> tuple[str, dict[str, Any]] | None:
-        """``(version_id, document)`` of AWSCURRENT, or ``None`` if the secret does not exist.
-
-        AWSCURRENT is named explicitly: it is AWS's default, but moto's default ignores
-        label moves made with UpdateSecretVersionStage.
-        """
-        try:
-            current = self._client.get_secret_value(SecretId=name, VersionStage="AWSCURRENT")
-        except ClientError as exc:
-            if error_code(exc) == "ResourceNotFoundException":
-                return None
-            raise
+        """``(version_id, document)`` of AWSCURRENT, or ``None`` if the secret does not exist."""
+        current = current_secret(self._client, name)
+        if current is None:
+            return None
         document: dict[str, Any] = json.loads(current["SecretString"])
         return current["VersionId"], document
 

@@ -23,10 +23,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
-from authsync.aws.credentials import SecretNames, error_code
+from authsync.aws.credentials import SecretNames, current_secret
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager.client import SecretsManagerClient
@@ -175,13 +174,9 @@ class SecretsManagerJson:
         self.client = client
 
     def read_json(self, name: str) -> Any | None:
-        try:
-            # AWSCURRENT named explicitly, as ForwardOnlySecrets does (moto's default ignores label moves).
-            value = self.client.get_secret_value(SecretId=name, VersionStage="AWSCURRENT")
-        except ClientError as exc:
-            if error_code(exc) == "ResourceNotFoundException":
-                return None
-            raise
+        value = current_secret(self.client, name)
+        if value is None:
+            return None
         text = value.get("SecretString")
         try:
             document = json.loads(text if text is not None else value.get("SecretBinary", b""))
