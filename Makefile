@@ -43,16 +43,18 @@ $(VENV)/.installed: pyproject.toml layers/authsync/requirements.txt | python312
 
 test: lock-check lint typecheck build pytest ## everything CI checks: lock, lint, types, both templates, sam build, tests
 
+# The layer's lock: resolved for Lambda's python3.12 on Linux arm64, every file hashed.
+LOCK_COMPILE = $(BIN)/uv pip compile pyproject.toml --quiet --python-version 3.12 --python-platform aarch64-manylinux_2_28 \
+	--generate-hashes --no-emit-index-url --custom-compile-command "make lock"
+
 lock: venv ## regenerate layers/authsync/requirements.txt (hashed, python3.12/arm64) from pyproject.toml
-	$(BIN)/uv pip compile pyproject.toml --quiet --python-version 3.12 --python-platform aarch64-manylinux_2_28 \
-		--generate-hashes --no-emit-index-url --custom-compile-command "make lock" -o layers/authsync/requirements.txt
+	$(LOCK_COMPILE) -o layers/authsync/requirements.txt
 
 # Re-resolving with the committed lock as the preference changes nothing unless pyproject.toml asks for
 # something the lock does not satisfy: a diff means the lock is stale.
 lock-check: venv ## fail when layers/authsync/requirements.txt is stale against pyproject.toml
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && cp layers/authsync/requirements.txt "$$tmp/requirements.txt" && \
-	$(BIN)/uv pip compile pyproject.toml --quiet --python-version 3.12 --python-platform aarch64-manylinux_2_28 \
-		--generate-hashes --no-emit-index-url --custom-compile-command "make lock" -o "$$tmp/requirements.txt" && \
+	$(LOCK_COMPILE) -o "$$tmp/requirements.txt" && \
 	if diff -u layers/authsync/requirements.txt "$$tmp/requirements.txt"; then echo "lock: layers/authsync/requirements.txt is current"; \
 	else echo "error: layers/authsync/requirements.txt is stale: run make lock and commit it" >&2; exit 1; fi
 

@@ -19,10 +19,20 @@ from typing import Any
 
 from authsync_dev.template import ROOT, TEMPLATE, load_template
 
-__all__ = ["BUILD_DIR", "BUILT_TEMPLATE", "StaleBuild", "check_fresh", "layer_python_dir", "pyc_source_hash"]
+__all__ = [
+    "BUILD_DIR",
+    "BUILT_TEMPLATE",
+    "StaleBuild",
+    "check_fresh",
+    "layer_python_dir",
+    "locked_versions",
+    "normalize",
+    "pyc_source_hash",
+]
 
 BUILD_DIR = ROOT / ".aws-sam" / "build"
 BUILT_TEMPLATE = BUILD_DIR / "template.yaml"
+_PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)")
 _PYC_HASH_BASED = 0b01
 _PYC_CHECK_SOURCE = 0b10
 _MAX_PROBLEMS = 8
@@ -32,8 +42,18 @@ class StaleBuild(RuntimeError):
     """``.aws-sam/build`` no longer matches the sources: ``make build``."""
 
 
-def _normalize(name: str) -> str:
+def normalize(name: str) -> str:
+    """A distribution name as PEP 503 compares them (``pydantic_core`` = ``pydantic-core``)."""
     return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def locked_versions(requirements: Path) -> dict[str, str]:
+    """``name == version`` pins of a lock file, by normalized name."""
+    return {
+        normalize(m.group(1)): m.group(2)
+        for line in requirements.read_text(encoding="utf-8").splitlines()
+        if (m := _PIN.match(line.strip()))
+    }
 
 
 def _resources(template: Mapping[str, Any], kind: str) -> dict[str, Mapping[str, Any]]:
@@ -107,19 +127,12 @@ def _check_bytecode(package: Path, problems: list[str]) -> None:
             problems.append(f"{_show(pyc)} was not compiled from {source.name}")
 
 
-_PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)")
-
-
 def _check_pins(requirements: Path, layer: Path, problems: list[str]) -> None:
     if not requirements.is_file():
         return
-    pins = {
-        _normalize(m.group(1)): m.group(2)
-        for line in requirements.read_text(encoding="utf-8").splitlines()
-        if (m := _PIN.match(line.strip()))
-    }
+    pins = locked_versions(requirements)
     built = {
-        _normalize(d.metadata["Name"]): d.version
+        normalize(d.metadata["Name"]): d.version
         for d in (importlib.metadata.PathDistribution(p) for p in layer.glob("*.dist-info"))
     }
     for name in sorted(pins.keys() | built.keys()):

@@ -38,13 +38,12 @@ import csv
 import importlib.metadata
 import importlib.util
 import os
-import re
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from authsync_dev.build_freshness import layer_python_dir
+from authsync_dev.build_freshness import layer_python_dir, normalize
 
 __all__ = [
     "HostView",
@@ -194,10 +193,6 @@ def _environment_distribution(name: str, exclude: Iterable[Path]) -> importlib.m
     return next(iter(importlib.metadata.distributions(name=name, path=path)), None)
 
 
-def _normalize(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 def _conflicts(layer_versions: Mapping[str, str]) -> list[str]:
     """Installed distributions whose requirements exclude a version the layer ships (why a
     ``make venv`` that installs the lock first can still end up with other versions)."""
@@ -214,7 +209,7 @@ def _conflicts(layer_versions: Mapping[str, str]) -> list[str]:
                 continue
             if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
                 continue
-            shipped = layer_versions.get(_normalize(requirement.name))
+            shipped = layer_versions.get(normalize(requirement.name))
             if shipped is not None and not requirement.specifier.contains(shipped, prereleases=True):
                 found.add(
                     f"{installed.metadata['Name']} {installed.version} requires {requirement.name}"
@@ -294,7 +289,7 @@ def build_host_view(layer: Path, dest: Path) -> HostView:
             f"{layer} has native code for another CPU outside any distribution that could be swapped "
             f"(this machine: {machine_name(host)}): {', '.join(problems)}"
         )
-    layer_versions = {_normalize(d.name): d.version for d in distributions}
+    layer_versions = {normalize(d.name): d.version for d in distributions}
     substituted = tuple(
         _substitution(dist, swapped[dist.name], host, (layer, dest), layer_versions)
         for dist in distributions

@@ -11,14 +11,14 @@ from __future__ import annotations
 import importlib.metadata
 import re
 
+from authsync_dev.build_freshness import locked_versions
 from authsync_dev.template import ROOT
 
 LOCK = ROOT / "layers" / "authsync" / "requirements.txt"
-PIN = re.compile(r"^([A-Za-z0-9_.-]+)==([^\s;\\]+)")
 
 
 def pins() -> dict[str, str]:
-    found = {m.group(1).lower(): m.group(2) for line in LOCK.read_text().splitlines() if (m := PIN.match(line))}
+    found = locked_versions(LOCK)
     assert found, "the lock pins nothing"
     return found
 
