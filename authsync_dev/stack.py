@@ -54,7 +54,6 @@ import boto3
 import requests
 from moto.server import ThreadedMotoServer
 
-from authsync.aws.credentials import SecretNames
 from authsync.aws.suites import SuiteConfig
 from authsync_dev.emulator import Emulator
 from authsync_dev.local_api import HOST, HttpApiServer, Route, http_routes
@@ -70,8 +69,9 @@ from authsync_dev.local_functions import (
 )
 from authsync_dev.local_schedules import ScheduleRunner, ScheduleSpec, scheduled_events
 from authsync_dev.local_sqs import EventSource, QueuePoller, sqs_event_sources
-from authsync_dev.stack_config import REAL_WECOM_API_BASE, StackConfig, suite_credentials, suite_secret
-from authsync_dev.template import TEMPLATE, Deployment, deploy_data_resources, load_template
+from authsync_dev.stack_config import REAL_WECOM_API_BASE, StackConfig, suite_credentials
+from authsync_dev.template import TEMPLATE, Deployment, load_template
+from authsync_dev.world import World, provision
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -196,12 +196,11 @@ class LocalStack:
         self._api: HttpApiServer | None = None
         self._emulator: Emulator | None = None
         self._deployment: Deployment | None = None
+        self._world: World | None = None
         self._loader = ModuleLoader()
         self._functions: dict[str, LocalFunction] = {}
         self._pollers: list[QueuePoller] = []
         self._runners: list[ScheduleRunner] = []
-        self._ticket_stop = threading.Event()
-        self._ticket_thread: threading.Thread | None = None
         self._saved_session: boto3.session.Session | None = None
         self._isolated = False
         self._saved_werkzeug_level: int | None = None
@@ -243,29 +242,19 @@ class LocalStack:
         self._api = HttpApiServer(self.routes, self._invoke_route, port=config.api_port)
         if config.wecom == "emulator":
             self._emulator = Emulator(port=config.emulator_port, callback_url=self.callback_base_url).start()
-            for suite in config.suites:
-                self._emulator.add_suite(
-                    suite.suite_id,
-                    suite.suite_secret.get_secret_value(),
-                    suite.token.get_secret_value(),
-                    suite.encoding_aes_key.get_secret_value(),
-                    kind=suite.kind,
-                    provider_corpid=suite.provider_corpid,
-                )
-        self._deployment = deploy_data_resources(
-            config.stack_name, self._parameters(), region=config.region, path=self.template_path
+        self._world = provision(
+            self._emulator,
+            config.suites,
+            stack_name=config.stack_name,
+            parameters=self._parameters(),
+            region=config.region,
+            path=self.template_path,
         )
-        ids = [k for k, v in self.template["Resources"].items() if v["Type"] == "AWS::Serverless::Function"]
-        environments = {logical_id: self._deployment.function_environment(logical_id) for logical_id in ids}
-        if self._emulator is not None:
-            for env in environments.values():
-                if "WECOM_API_BASE" in env:
-                    env["WECOM_API_BASE"] = self._emulator.base_url
+        self._deployment = self._world.deployment
         specs = function_specs(
-            self.template, environments, root=self.template_path.parent, stack_name=config.stack_name
+            self.template, self._world.environments, root=self.template_path.parent, stack_name=config.stack_name
         )
         merged = merged_environment(specs)
-        self._create_suite_secrets(merged)
         for name, value in merged.items():
             self._env.set(name, value)
         self._check_layers()
@@ -284,14 +273,13 @@ class LocalStack:
         self._start_schedules()
         self._running = True
         if self._emulator is not None:
+            # The emulator's own pusher, each round counted as activity (wait_idle waits for a push in flight).
             if config.push_ticket_on_start:
-                self._push_tickets()
+                self._emulator.push_ticket_round(self._activity.busy)
             if config.ticket_interval > 0:
-                interval = config.ticket_interval / self.time_scale
-                self._ticket_thread = threading.Thread(
-                    target=self._ticket_loop, args=(interval,), name="local-ticket-pusher", daemon=True
+                self._emulator.start_ticket_pusher(
+                    config.ticket_interval / self.time_scale, immediately=False, guard=self._activity.busy
                 )
-                self._ticket_thread.start()
         log.info(
             "local stack %s up in %.1f s: %d function(s), %d route(s), %d queue poller(s), %d schedule(s)",
             config.stack_name,
@@ -305,14 +293,13 @@ class LocalStack:
     def stop(self) -> None:
         """Stop everything this stack started and restore the environment; safe to call twice."""
         self._running = False
-        self._ticket_stop.set()
         for runner in self._runners:
             runner.signal_stop()
         for poller in self._pollers:
             poller.signal_stop()
         stopping = time.monotonic()
         steps: list[tuple[str, Callable[[], object] | None]] = [
-            ("ticket pusher", self._join_ticket_thread),
+            ("ticket pusher", self._emulator.stop_ticket_pusher if self._emulator else None),
             ("schedules", self._join_runners),
             ("pollers", self._join_pollers),
             ("http api", self._api.stop if self._api else None),
@@ -383,15 +370,6 @@ class LocalStack:
         if self._emulator is not None:
             derived["WeComApiBase"] = self._emulator.base_url
         return {**{k: v for k, v in derived.items() if k in declared}, **self.config.parameters}
-
-    def _create_suite_secrets(self, environment: Mapping[str, str]) -> None:
-        prefix = environment.get("SUITE_SECRET_PREFIX")
-        if not prefix:
-            raise ValueError("no function has SUITE_SECRET_PREFIX in its environment")
-        names = SecretNames(prefix)
-        secrets = self.client("secretsmanager")
-        for suite in self.config.suites:
-            secrets.create_secret(Name=names.config(suite.suite_id), SecretString=suite_secret(suite))
 
     def _check_layers(self) -> None:
         """Each layer's package must be importable (Lambda's /opt/python): the project installs
@@ -475,20 +453,6 @@ class LocalStack:
                 runner.start()
             self._runners.append(runner)
 
-    def _push_tickets(self) -> None:
-        with self._activity.busy():
-            results = self.emulator.push_suite_tickets()
-        refused = sum(1 for r in results if not r.delivered)
-        if refused:
-            log.warning("%d suite_ticket push(es) were not answered with success", refused)
-
-    def _ticket_loop(self, interval: float) -> None:
-        while not self._ticket_stop.wait(interval):
-            try:
-                self._push_tickets()
-            except Exception as exc:
-                log.warning("suite_ticket push failed (%s)", type(exc).__name__)
-
     # -- shutdown pieces --------------------------------------------------------------------
 
     def _join_runners(self) -> None:
@@ -498,11 +462,6 @@ class LocalStack:
     def _join_pollers(self) -> None:
         for poller in self._pollers:
             poller.join()
-
-    def _join_ticket_thread(self) -> None:
-        if self._ticket_thread is not None:
-            self._ticket_thread.join(timeout=30)
-            self._ticket_thread = None
 
     def _unload_functions(self) -> None:
         for function in self._functions.values():

@@ -37,7 +37,7 @@ from typing import Any, Literal
 from authsync.aws.suites import SuiteConfig, SuiteConfigError, build_suite
 from authsync_dev.wecom import TEST_SUITE
 
-__all__ = ["DEFAULT_SUITE", "REAL_WECOM_API_BASE", "StackConfig", "load_config", "suite_credentials", "suite_secret"]
+__all__ = ["DEFAULT_SUITE", "REAL_WECOM_API_BASE", "StackConfig", "load_config", "suite_credentials"]
 
 REAL_WECOM_API_BASE = "https://qyapi.weixin.qq.com"
 RESERVED_PARAMETERS = frozenset({"Stage", "SuiteIds", "WeComApiBase"})
@@ -69,21 +69,6 @@ def _suite(document: Any, where: str) -> SuiteConfig:
 
 
 DEFAULT_SUITE: SuiteConfig = _suite({**TEST_SUITE.config(), "kind": "third_party"}, "the test suite")
-
-
-def suite_secret(suite: SuiteConfig) -> str:
-    """The JSON stored in ``<SUITE_SECRET_PREFIX><suite_id>/config`` (README shape, secrets revealed)."""
-    document: dict[str, Any] = {
-        "suite_id": suite.suite_id,
-        "suite_secret": suite.suite_secret.get_secret_value(),
-        "token": suite.token.get_secret_value(),
-        "encoding_aes_key": suite.encoding_aes_key.get_secret_value(),
-        "kind": suite.kind,
-        "personal_provider": suite.personal_provider,
-    }
-    if suite.provider_corpid:
-        document["provider_corpid"] = suite.provider_corpid
-    return json.dumps(document)
 
 
 def suite_credentials(suite: SuiteConfig) -> dict[str, str]:

@@ -1,44 +1,74 @@
-"""A local world for the fetch pipeline: AWS from template.yaml (moto) plus the WeCom emulator.
+"""The one local world: AWS from template.yaml (moto) plus the WeCom emulator, with suites registered in both.
 
-Used by tests, benchmarks and the local stack. It creates the template's data
-resources, registers one suite both in the emulator and as a suite config secret, and
-computes each function's environment as the template gives it, with WeCom's API
-base pointed at the emulator. The caller owns the moto context (``mock_aws`` or a
-moto server reached through ``AWS_ENDPOINT_URL``).
+Everything that runs the pipeline locally starts here: the tests and benchmarks that drive
+handlers directly (:func:`build_world`, one test suite, inside ``mock_aws``) and the local
+stack (:class:`authsync_dev.stack.LocalStack`, several suites, moto in server mode), which
+builds on :func:`provision` and adds the HTTP API, pollers and schedules. :func:`provision`
+creates the template's data resources, registers each suite in the emulator and as a suite
+config secret, and computes every function's environment as the template gives it, with
+WeCom's API base pointed at the emulator. The caller owns the moto context (``mock_aws``
+or a moto server reached through ``AWS_ENDPOINT_URL``).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import boto3
 
 from authsync.aws.credentials import SecretNames
+from authsync.aws.suites import SuiteConfig
 from authsync.aws.tickets import TicketStore
-from authsync_dev.template import Deployment, deploy_data_resources
+from authsync_dev.template import TEMPLATE, Deployment, deploy_data_resources
 from authsync_dev.wecom import TEST_SUITE, TestSuite
 
 if TYPE_CHECKING:
     from authsync_dev.emulator import Emulator
 
-__all__ = ["World", "build_world"]
+__all__ = ["World", "build_world", "provision", "suite_config_document"]
+
+
+def suite_config_document(suite: SuiteConfig) -> str:
+    """The JSON stored in ``<SUITE_SECRET_PREFIX><suite_id>/config`` (README shape, secrets revealed)."""
+    document: dict[str, Any] = {
+        "suite_id": suite.suite_id,
+        "suite_secret": suite.suite_secret.get_secret_value(),
+        "token": suite.token.get_secret_value(),
+        "encoding_aes_key": suite.encoding_aes_key.get_secret_value(),
+        "kind": suite.kind,
+        "personal_provider": suite.personal_provider,
+    }
+    if suite.provider_corpid:
+        document["provider_corpid"] = suite.provider_corpid
+    return json.dumps(document)
 
 
 @dataclass
 class World:
+    """The data resources, the emulator (None against real WeCom) and the suites registered in both."""
+
     deployment: Deployment
-    emulator: Emulator
-    suite: TestSuite
-    kind: str = "third_party"
-    environments: dict[str, dict[str, str]] = field(default_factory=dict)
+    emulator: Emulator | None
+    suites: tuple[SuiteConfig, ...]
+    environments: dict[str, dict[str, str]]
+    """Every function's environment by logical id, as the template gives it (WeCom base: the emulator)."""
+
+    @property
+    def suite(self) -> SuiteConfig:
+        """The first (for :func:`build_world`: the only) suite."""
+        return self.suites[0]
+
+    @property
+    def wecom(self) -> Emulator:
+        if self.emulator is None:
+            raise RuntimeError("this world runs against real WeCom: there is no emulator")
+        return self.emulator
 
     def environment(self, function: str) -> dict[str, str]:
-        if function not in self.environments:
-            env = self.deployment.function_environment(function)
-            env["WECOM_API_BASE"] = self.emulator.base_url
-            self.environments[function] = env
         return self.environments[function]
 
     @property
@@ -47,13 +77,12 @@ class World:
 
     def deliver_ticket(self) -> str:
         """WeCom pushes a ticket; store it as callback-ingest would (no HTTP hop needed here)."""
-        self.emulator.push_suite_ticket(self.suite.suite_id)
-        ticket = self.emulator.ticket(self.suite.suite_id)
+        emulator, suite_id = self.wecom, self.suite.suite_id
+        emulator.push_suite_ticket(suite_id)
+        ticket = emulator.ticket(suite_id)
         assert ticket is not None
         names = SecretNames(self.suite_prefix)
-        TicketStore(boto3.client("secretsmanager"), names.ticket).store(
-            self.suite.suite_id, ticket, int(self.emulator.now())
-        )
+        TicketStore(boto3.client("secretsmanager"), names.ticket).store(suite_id, ticket, int(emulator.now()))
         return ticket
 
     def queue_url(self, logical_id: str) -> str:
@@ -78,6 +107,45 @@ class World:
             messages.extend(got)
 
 
+def provision(
+    emulator: Emulator | None,
+    suites: Sequence[SuiteConfig],
+    *,
+    stack_name: str,
+    parameters: Mapping[str, str] | None = None,
+    region: str = "us-east-1",
+    path: Path = TEMPLATE,
+) -> World:
+    """Register ``suites`` in the emulator, create the data resources and the suites' config secrets."""
+    if not suites:
+        raise ValueError("a world needs at least one suite")
+    if emulator is not None:
+        for suite in suites:
+            emulator.add_suite(
+                suite.suite_id,
+                suite.suite_secret.get_secret_value(),
+                suite.token.get_secret_value(),
+                suite.encoding_aes_key.get_secret_value(),
+                kind=suite.kind,
+                provider_corpid=suite.provider_corpid,
+            )
+    deployment = deploy_data_resources(stack_name, dict(parameters or {}), region=region, path=path)
+    functions = [k for k, v in deployment.template["Resources"].items() if v["Type"] == "AWS::Serverless::Function"]
+    environments = {logical_id: deployment.function_environment(logical_id) for logical_id in functions}
+    if emulator is not None:
+        for env in environments.values():
+            if "WECOM_API_BASE" in env:
+                env["WECOM_API_BASE"] = emulator.base_url
+    prefixes = {env["SUITE_SECRET_PREFIX"] for env in environments.values() if "SUITE_SECRET_PREFIX" in env}
+    if len(prefixes) != 1:
+        raise ValueError(f"the functions should share one SUITE_SECRET_PREFIX, found {sorted(prefixes)}")
+    names = SecretNames(prefixes.pop())
+    secrets = boto3.client("secretsmanager", region_name=region)
+    for suite in suites:
+        secrets.create_secret(Name=names.config(suite.suite_id), SecretString=suite_config_document(suite))
+    return World(deployment, emulator, tuple(suites), environments)
+
+
 def build_world(
     emulator: Emulator,
     *,
@@ -85,19 +153,6 @@ def build_world(
     suite: TestSuite = TEST_SUITE,
     kind: str = "third_party",
 ) -> World:
-    """Create AWS resources and register ``suite`` in the emulator and in Secrets Manager."""
-    deployment = deploy_data_resources(stack_name, {"Stage": "dev"})
-    emulator.add_suite(
-        suite.suite_id,
-        suite.suite_secret,
-        suite.token,
-        suite.encoding_aes_key,
-        kind="customized" if kind == "customized" else "third_party",
-        provider_corpid=suite.provider_corpid,
-    )
-    world = World(deployment, emulator, suite, kind)
-    config = {**suite.config(), "kind": kind}
-    boto3.client("secretsmanager").create_secret(
-        Name=SecretNames(world.suite_prefix).config(suite.suite_id), SecretString=json.dumps(config)
-    )
-    return world
+    """One test suite of ``kind`` (``third_party`` or ``customized``) on the template's data resources."""
+    config = SuiteConfig.model_validate({**suite.config(), "kind": kind})
+    return provision(emulator, [config], stack_name=stack_name, parameters={"Stage": "dev"})

@@ -17,7 +17,8 @@ import logging
 import secrets
 import string
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 from urllib.parse import parse_qsl
@@ -100,6 +101,10 @@ def _build[T](cls: type[T], value: T | Mapping[str, Any]) -> T:
         built: T = ChatEdition.from_mapping(value)  # type: ignore[assignment]
         return built
     return cls(**value)
+
+
+Guard = Callable[[], AbstractContextManager[object]]
+"""A context manager factory wrapped around each periodic ticket push round."""
 
 
 class Emulator:
@@ -663,15 +668,21 @@ class Emulator:
 
     # -- periodic ticket pushes ---------------------------------------------------------
 
-    def start_ticket_pusher(self, interval: float) -> None:
-        """Push a ticket to every suite now and then every ``interval`` real seconds."""
+    def start_ticket_pusher(self, interval: float, *, immediately: bool = True, guard: Guard | None = None) -> None:
+        """Push a ticket to every suite now (unless not ``immediately``) and then every ``interval`` real seconds.
+
+        ``guard`` wraps each round (the local stack counts it as activity, so ``wait_idle``
+        waits for a push in flight)."""
         if interval <= 0:
             raise ValueError("interval must be positive")
         self.stop_ticket_pusher()
         self.ticket_interval = interval
         self._ticket_stop = threading.Event()
         self._ticket_thread = threading.Thread(
-            target=self._ticket_loop, args=(interval, self._ticket_stop), name="emulator-tickets", daemon=True
+            target=self._ticket_loop,
+            args=(interval, self._ticket_stop, immediately, guard),
+            name="emulator-tickets",
+            daemon=True,
         )
         self._ticket_thread.start()
 
@@ -682,10 +693,27 @@ class Emulator:
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=30)
 
-    def _ticket_loop(self, interval: float, stop: threading.Event) -> None:
+    def push_ticket_round(self, guard: Guard | None = None) -> list[PushResult]:
+        """One round of the periodic push: a new ticket to every suite; refused pushes are logged."""
+        with guard() if guard is not None else nullcontext():
+            results = self.push_suite_tickets()
+        refused = sum(1 for r in results if not r.delivered)
+        if refused:
+            log.warning("%d suite_ticket push(es) were not answered with success", refused)
+        return results
+
+    def _ticket_loop(
+        self,
+        interval: float,
+        stop: threading.Event,
+        immediately: bool,
+        guard: Guard | None,
+    ) -> None:
+        if not immediately and stop.wait(interval):
+            return
         while not stop.is_set():
             try:
-                self.push_suite_tickets()
+                self.push_ticket_round(guard)
             except Exception as exc:  # keep pushing: one bad suite must not end the schedule
                 log.exception("ticket push failed (%s)", type(exc).__name__)
             if stop.wait(interval):

@@ -34,13 +34,13 @@ def pipeline(world: World, clock: Clock) -> Pipeline:
 
 def install(world: World, corp_id: str, p: Pipeline, *, verified: bool = False) -> None:
     """A corp installs the app (with chatdata); we exchange its AuthCode as auth-info would and keep the code."""
-    world.emulator.add_corp(corp_id, verified=verified)
-    code = world.emulator.create_auth(
+    world.wecom.add_corp(corp_id, verified=verified)
+    code = world.wecom.create_auth(
         world.suite.suite_id, corp_id, push=False, chat_editions=sample_chat_editions()
     ).auth_code
     assert code is not None
     document = p.tokens.with_suite_token(world.suite.suite_id, lambda t: p.client.get_permanent_code(t, code))
-    p.permanent_codes.put(world.suite.suite_id, corp_id, document["permanent_code"], world.emulator.now())
+    p.permanent_codes.put(world.suite.suite_id, corp_id, document["permanent_code"], world.wecom.now())
 
 
 def test_suite_token_is_fetched_once_and_served_from_the_warm_cache(world: World, clock: Clock) -> None:
@@ -55,7 +55,7 @@ def test_suite_token_is_fetched_once_and_served_from_the_warm_cache(world: World
     reads_after_first = len(calls)
     for _ in range(50):
         assert p.tokens.suite_token(world.suite.suite_id) == first
-    assert world.emulator.calls("service/get_suite_token") == 1
+    assert world.wecom.calls("service/get_suite_token") == 1
     assert len(calls) == reads_after_first  # 50 more uses, no Secrets Manager call
 
 
@@ -63,13 +63,13 @@ def test_a_second_container_reuses_the_stored_token(world: World, clock: Clock) 
     first = pipeline(world, clock).tokens.suite_token(world.suite.suite_id)
     second = pipeline(world, clock).tokens.suite_token(world.suite.suite_id)
     assert first == second
-    assert world.emulator.calls("service/get_suite_token") == 1
+    assert world.wecom.calls("service/get_suite_token") == 1
 
 
 def test_concurrent_renewal_from_many_containers_makes_one_wecom_call(world: World, clock: Clock) -> None:
     containers = [pipeline(world, clock) for _ in range(8)]
     install(world, "wwcorpconcurrent01", containers[0])
-    world.emulator.reset_counters()
+    world.wecom.reset_counters()
     barrier = threading.Barrier(len(containers))
     suite_tokens: list[str] = []
     corp_tokens: list[str] = []
@@ -94,8 +94,8 @@ def test_concurrent_renewal_from_many_containers_makes_one_wecom_call(world: Wor
     assert len(suite_tokens) == 8
     assert len(set(corp_tokens)) == 1
     assert len(corp_tokens) == 8
-    assert world.emulator.calls("service/get_suite_token") == 0  # already held since install()
-    assert world.emulator.calls("service/get_corp_token") == 1
+    assert world.wecom.calls("service/get_suite_token") == 0  # already held since install()
+    assert world.wecom.calls("service/get_corp_token") == 1
 
 
 def test_a_renewal_finished_by_another_container_before_we_take_the_lease_is_used(
@@ -113,7 +113,7 @@ def test_a_renewal_finished_by_another_container_before_we_take_the_lease_is_use
     first = a.tokens.suite_token(suite_id)  # A's warm cache holds it; so does Secrets Manager
     clock.advance(7200 + 1)  # expired: the next use must renew, and WeCom issues a new token
     world.deliver_ticket()
-    world.emulator.reset_counters()
+    world.wecom.reset_counters()
     lease = f"token:{a.tokens._names.suite_token(suite_id)}"
     leases_a = a.tokens._store._leases
     real_acquire = leases_a.acquire
@@ -123,10 +123,10 @@ def test_a_renewal_finished_by_another_container_before_we_take_the_lease_is_use
     def acquire_after_b_renews(key: str, ttl: float) -> bool:
         if key == lease and not renewed_by_b:
             # A has read the stale token (cached, then forced) and is about to take the lease.
-            assert world.emulator.calls("service/get_suite_token") == 0
+            assert world.wecom.calls("service/get_suite_token") == 0
             events.append("B renews")
             renewed_by_b.append(b.tokens.suite_token(suite_id))
-            assert world.emulator.calls("service/get_suite_token") == 1  # B went all the way to WeCom
+            assert world.wecom.calls("service/get_suite_token") == 1  # B went all the way to WeCom
         taken = real_acquire(key, ttl)
         events.append(f"A acquires: {taken}")
         return taken
@@ -136,7 +136,7 @@ def test_a_renewal_finished_by_another_container_before_we_take_the_lease_is_use
     assert events == ["B renews", "A acquires: True"]  # B released its lease; A got it at once
     assert renewed_by_b[0] != first
     assert token_a == renewed_by_b[0]
-    assert world.emulator.calls("service/get_suite_token") == 1  # B's renewal only: A did not call WeCom
+    assert world.wecom.calls("service/get_suite_token") == 1  # B's renewal only: A did not call WeCom
 
 
 def test_tokens_are_renewed_ahead_of_expiry(world: World, clock: Clock) -> None:
@@ -144,11 +144,11 @@ def test_tokens_are_renewed_ahead_of_expiry(world: World, clock: Clock) -> None:
     first = p.tokens.suite_token(world.suite.suite_id)
     clock.advance(7200 - 900)  # 15 minutes left: still fine (the margin is 10)
     assert p.tokens.suite_token(world.suite.suite_id) == first
-    assert world.emulator.calls("service/get_suite_token") == 1
+    assert world.wecom.calls("service/get_suite_token") == 1
     clock.advance(400)  # under 9 minutes left: renewed now, before WeCom would reject it
     world.deliver_ticket()
     p.tokens.suite_token(world.suite.suite_id)
-    assert world.emulator.calls("service/get_suite_token") == 2
+    assert world.wecom.calls("service/get_suite_token") == 2
 
 
 def test_expired_token_mid_run_is_invalidated_refreshed_and_retried_once(world: World, clock: Clock) -> None:
@@ -156,11 +156,11 @@ def test_expired_token_mid_run_is_invalidated_refreshed_and_retried_once(world: 
     install(world, "wwcorpexpiry000001", p)
     suite_id = world.suite.suite_id
     before = p.tokens.corp_token(suite_id, "wwcorpexpiry000001")
-    world.emulator.invalidate_tokens(corpid="wwcorpexpiry000001")  # WeCom ends tokens early (spec §4)
-    world.emulator.reset_counters()
+    world.wecom.invalidate_tokens(corpid="wwcorpexpiry000001")  # WeCom ends tokens early (spec §4)
+    world.wecom.reset_counters()
     info = p.tokens.with_corp_token(suite_id, "wwcorpexpiry000001", p.client.get_corp_chat_auth_info)
     assert info["auth_edition_list"]
-    assert world.emulator.calls("service/get_corp_token") == 1
+    assert world.wecom.calls("service/get_corp_token") == 1
     assert p.tokens.corp_token(suite_id, "wwcorpexpiry000001") != before
 
 
@@ -247,14 +247,14 @@ def test_a_renewal_that_returns_the_same_token_rechecks_in_minutes_not_per_call(
     clock.advance(7200 - 500)  # inside the renewal window; WeCom still hands back the same token
     world.deliver_ticket()  # WeCom pushes a ticket every 10 minutes meanwhile
     assert p.tokens.suite_token(world.suite.suite_id) == first
-    assert world.emulator.calls("service/get_suite_token") == 2
+    assert world.wecom.calls("service/get_suite_token") == 2
     for _ in range(20):
         p.tokens.suite_token(world.suite.suite_id)
-    assert world.emulator.calls("service/get_suite_token") == 2  # no call per use
+    assert world.wecom.calls("service/get_suite_token") == 2  # no call per use
     clock.advance(301)
     world.deliver_ticket()
     p.tokens.suite_token(world.suite.suite_id)
-    assert world.emulator.calls("service/get_suite_token") == 3  # one recheck after five minutes
+    assert world.wecom.calls("service/get_suite_token") == 3  # one recheck after five minutes
     clock.advance(300)  # expired now: a new token
     world.deliver_ticket()
     assert p.tokens.suite_token(world.suite.suite_id) != first

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from urllib.parse import parse_qsl
 
 import pytest
@@ -193,3 +195,26 @@ def test_unknown_targets_raise(wecom):
         wecom.push_suite_ticket("wwnope")
     with pytest.raises(NotFoundError):
         wecom.change_auth(suite.suite_id, "wwnocorp")
+
+
+def test_periodic_pushes_can_wait_a_period_and_run_inside_a_guard(clock, receiver):
+    """The local stack's use: no push at start (it pushed synchronously already), each round inside its guard."""
+    entered: list[float] = []
+
+    @contextlib.contextmanager
+    def guard() -> Iterator[None]:
+        entered.append(time.monotonic())
+        yield
+
+    with Emulator(clock=clock, callback_url=receiver.url) as wecom:
+        suite = wecom.add_suite()
+        started = time.monotonic()
+        wecom.start_ticket_pusher(0.3, immediately=False, guard=guard)
+        deadline = time.monotonic() + 5
+        while len(entered) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        wecom.stop_ticket_pusher()
+    assert len(entered) >= 2
+    assert entered[0] - started >= 0.25  # the first round waited one period
+    pushed = [r for r in receiver.requests if suite.suite_id in r.path]
+    assert len(pushed) == len(entered)  # every round ran inside the guard

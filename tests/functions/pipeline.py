@@ -78,7 +78,7 @@ def secret_exists(name: str) -> bool:
 
 def install(world: World, corp_id: str, **corp: Any) -> None:
     chat = corp.pop("chat_editions", sample_chat_editions())
-    world.emulator.add_corp(corp_id, **corp)
-    code = world.emulator.create_auth(world.suite.suite_id, corp_id, push=False, chat_editions=chat).auth_code
+    world.wecom.add_corp(corp_id, **corp)
+    code = world.wecom.create_auth(world.suite.suite_id, corp_id, push=False, chat_editions=chat).auth_code
     assert code is not None
-    publish(world, {"AuthCode": code, "InfoType": "create_auth", "TimeStamp": int(world.emulator.now())})
+    publish(world, {"AuthCode": code, "InfoType": "create_auth", "TimeStamp": int(world.wecom.now())})

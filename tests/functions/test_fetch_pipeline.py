@@ -40,17 +40,17 @@ def test_create_auth_ends_with_snapshot_verification_chatdata_and_credentials(wo
     stored = json.loads(
         boto3.client("secretsmanager").get_secret_value(SecretId=f"{corp_prefix}/permanent-code")["SecretString"]
     )
-    truth = world.emulator.authorization(world.suite.suite_id, "wwcorpinstall00001")
+    truth = world.wecom.authorization(world.suite.suite_id, "wwcorpinstall00001")
     assert stored["permanent_code"] == truth.permanent_code
-    assert world.emulator.calls("service/v2/get_permanent_code") == 1
-    assert world.emulator.calls("service/v2/get_auth_info") == 1
-    assert world.emulator.calls("chatdata/get_corp_auth_info") == 1
+    assert world.wecom.calls("service/v2/get_permanent_code") == 1
+    assert world.wecom.calls("service/v2/get_auth_info") == 1
+    assert world.wecom.calls("chatdata/get_corp_auth_info") == 1
 
 
 def test_change_auth_after_verification_adds_exactly_one_version_with_the_diff(world: World) -> None:
     install(world, "wwcorpverify000001", verified=False)
     settle(world)
-    world.emulator.verify_corp("wwcorpverify000001", push=False)
+    world.wecom.verify_corp("wwcorpverify000001", push=False)
     publish(world, {"InfoType": "change_auth", "TimeStamp": 2, "AuthCorpId": "wwcorpverify000001"})
     settle(world)
 
@@ -75,28 +75,28 @@ def test_change_auth_without_a_change_writes_no_version(world: World) -> None:
     state = store(world).get(world.suite.suite_id, "wwcorpsame00000001")
     assert state is not None
     assert (state.auth_info_version, state.chatdata_version) == (1, 1)
-    assert world.emulator.calls("service/v2/get_auth_info") == 2  # fetched again, nothing new
+    assert world.wecom.calls("service/v2/get_auth_info") == 2  # fetched again, nothing new
 
 
 def test_a_burst_of_change_auth_for_one_corp_costs_one_fetch(world: World) -> None:
     install(world, "wwcorpburst0000001")
     settle(world)
-    world.emulator.reset_counters()
+    world.wecom.reset_counters()
     for i in range(10):
         publish(world, {"InfoType": "change_auth", "TimeStamp": 100 + i, "AuthCorpId": "wwcorpburst0000001"})
     settle(world)
-    assert world.emulator.calls("service/v2/get_auth_info") == 1
-    assert world.emulator.calls("chatdata/get_corp_auth_info") == 1
+    assert world.wecom.calls("service/v2/get_auth_info") == 1
+    assert world.wecom.calls("chatdata/get_corp_auth_info") == 1
 
 
 def test_cancel_auth_removes_credentials_and_data_without_calling_wecom(world: World) -> None:
     install(world, "wwcorpcancel000001")
     settle(world)
-    world.emulator.cancel_auth(world.suite.suite_id, "wwcorpcancel000001", push=False)
-    world.emulator.reset_counters()
+    world.wecom.cancel_auth(world.suite.suite_id, "wwcorpcancel000001", push=False)
+    world.wecom.reset_counters()
     publish(world, {"InfoType": "cancel_auth", "TimeStamp": 4, "AuthCorpId": "wwcorpcancel000001"})
     settle(world)
-    assert sum(c.calls for c in world.emulator.counters().values()) == 0
+    assert sum(c.calls for c in world.wecom.counters().values()) == 0
     names = world.environment("AuthInfoFunction")
     corp_prefix = f"{names['CORP_SECRET_PREFIX']}{world.suite.suite_id}/wwcorpcancel000001"
     assert not secret_exists(f"{corp_prefix}/permanent-code")
@@ -110,7 +110,7 @@ def test_cancel_auth_removes_credentials_and_data_without_calling_wecom(world: W
     # A later change_auth for the cancelled corp makes no WeCom call either.
     publish(world, {"InfoType": "change_auth", "TimeStamp": 5, "AuthCorpId": "wwcorpcancel000001"})
     settle(world)
-    assert sum(c.calls for c in world.emulator.counters().values()) == 0
+    assert sum(c.calls for c in world.wecom.counters().values()) == 0
 
 
 def test_chatdata_not_authorized_is_a_state_not_an_error_loop(world: World) -> None:
@@ -120,7 +120,7 @@ def test_chatdata_not_authorized_is_a_state_not_an_error_loop(world: World) -> N
     state = store(world).get(world.suite.suite_id, "wwcorpnochat000001")
     assert state is not None
     assert state.chatdata_authorized is False
-    assert world.emulator.calls("chatdata/get_corp_auth_info") == 1
+    assert world.wecom.calls("chatdata/get_corp_auth_info") == 1
 
 
 def test_redelivered_create_auth_exchanges_the_code_once(world: World) -> None:
@@ -136,7 +136,7 @@ def test_redelivered_create_auth_exchanges_the_code_once(world: World) -> None:
     event = lambda_sqs_event(got, "arn:aws:sqs:us-east-1:123456789012:authsync-world-auth-events.fifo")
     assert auth_info.lambda_handler(event, FakeLambdaContext()) == {"batchItemFailures": []}
     assert auth_info.lambda_handler(event, FakeLambdaContext()) == {"batchItemFailures": []}  # SQS redelivery
-    assert world.emulator.calls("service/v2/get_permanent_code") == 1
+    assert world.wecom.calls("service/v2/get_permanent_code") == 1
     state = store(world).get(world.suite.suite_id, "wwcorpredeliver001")
     assert state is not None
     assert state.auth_info_version == 1
@@ -161,8 +161,8 @@ def test_reset_permanent_code_rotates_the_secret(aws: None, wecom: Emulator, mon
     try:
         install(world, "wwcorpreset0000001")
         settle(world)
-        old = world.emulator.authorization(world.suite.suite_id, "wwcorpreset0000001").permanent_code
-        code = world.emulator.reset_permanent_code(world.suite.suite_id, "wwcorpreset0000001", push=False).auth_code
+        old = world.wecom.authorization(world.suite.suite_id, "wwcorpreset0000001").permanent_code
+        code = world.wecom.reset_permanent_code(world.suite.suite_id, "wwcorpreset0000001", push=False).auth_code
         assert code is not None
         publish(world, {"InfoType": "reset_permanent_code", "TimeStamp": 9, "AuthCode": code})
         auth_batches, _ = settle(world)
@@ -172,7 +172,7 @@ def test_reset_permanent_code_rotates_the_secret(aws: None, wecom: Emulator, mon
         stored = json.loads(
             boto3.client("secretsmanager").get_secret_value(SecretId=name, VersionStage="AWSCURRENT")["SecretString"]
         )
-        new = world.emulator.authorization(world.suite.suite_id, "wwcorpreset0000001").permanent_code
+        new = world.wecom.authorization(world.suite.suite_id, "wwcorpreset0000001").permanent_code
         assert stored["permanent_code"] == new != old
     finally:
         new_containers()
@@ -180,21 +180,21 @@ def test_reset_permanent_code_rotates_the_secret(aws: None, wecom: Emulator, mon
 
 def test_configuration_errors_fail_the_message_for_redrive(world: World) -> None:
     install(world, "wwcorpconfig000001")
-    world.emulator.suite(world.suite.suite_id).suite_secret = "rotated-in-the-console"  # our config is now wrong
+    world.wecom.suite(world.suite.suite_id).suite_secret = "rotated-in-the-console"  # our config is now wrong
     auth_batches, _ = settle(world)
     assert auth_batches[-1].failed  # left on the queue (and, after maxReceiveCount, in the DLQ)
 
 
 def test_transient_wecom_errors_are_retried_inside_the_call(world: World) -> None:
     install(world, "wwcorptransient001")
-    world.emulator.inject_fault("service/v2/get_auth_info", "-1", times=2)
+    world.wecom.inject_fault("service/v2/get_auth_info", "-1", times=2)
     auth_batches, _ = settle(world)
     assert all(not b.failed for b in auth_batches)
-    assert world.emulator.calls("service/v2/get_auth_info") == 3
+    assert world.wecom.calls("service/v2/get_auth_info") == 3
 
 
 def test_change_auth_for_a_corp_not_installed_yet_is_retried(world: World) -> None:
-    world.emulator.add_corp("wwcorplate00000001")
+    world.wecom.add_corp("wwcorplate00000001")
     publish(world, {"InfoType": "change_auth", "TimeStamp": 6, "AuthCorpId": "wwcorplate00000001"})
     auth_batches, _ = settle(world)
     assert auth_batches[-1].failed  # its create_auth may still be on its way: try again later
@@ -222,7 +222,7 @@ def test_query_route_answers_the_corp_state_and_404s_unknown_corps(
     response = corp_query.lambda_handler(event, FakeLambdaContext())
     assert response["statusCode"] == 200
     body = json.loads(response["body"])
-    truth = world.emulator.corp("wwcorpquery0000001")
+    truth = world.wecom.corp("wwcorpquery0000001")
     assert body["status"] == "active"
     assert body["corp"]["corp_name"] == truth.corp_name
     assert body["verification"]["verified"] is True
@@ -239,31 +239,31 @@ def test_an_invalid_permanent_code_is_consumed_not_looped_and_keeps_the_data(wor
     install(world, "wwcorpinvalid00001")
     settle(world)
     # WeCom voids the permanent code without a cancel_auth reaching us.
-    world.emulator.cancel_auth(world.suite.suite_id, "wwcorpinvalid00001", push=False)
-    world.emulator.reset_counters()
+    world.wecom.cancel_auth(world.suite.suite_id, "wwcorpinvalid00001", push=False)
+    world.wecom.reset_counters()
     publish(world, {"InfoType": "change_auth", "TimeStamp": 7, "AuthCorpId": "wwcorpinvalid00001"})
     auth_batches, _ = settle(world)
     assert all(not b.failed for b in auth_batches)
-    assert world.emulator.calls("service/v2/get_auth_info") == 1  # no retry loop
+    assert world.wecom.calls("service/v2/get_auth_info") == 1  # no retry loop
     state = store(world).get(world.suite.suite_id, "wwcorpinvalid00001")
     assert state is not None
     assert state.auth_info_version == 1
 
 
 def test_a_used_auth_code_is_consumed_without_retrying(world: World) -> None:
-    world.emulator.add_corp("wwcorpcodeused0001")
-    code = world.emulator.create_auth(world.suite.suite_id, "wwcorpcodeused0001", push=False).auth_code
+    world.wecom.add_corp("wwcorpcodeused0001")
+    code = world.wecom.create_auth(world.suite.suite_id, "wwcorpcodeused0001", push=False).auth_code
     assert code is not None
-    world.emulator.advance(601)  # AuthCodes live 10 minutes
+    world.wecom.advance(601)  # AuthCodes live 10 minutes
     publish(world, {"AuthCode": code, "InfoType": "create_auth", "TimeStamp": 8})
     auth_batches, _ = settle(world)
     assert all(not b.failed for b in auth_batches)
-    assert world.emulator.calls("service/v2/get_permanent_code") == 1
+    assert world.wecom.calls("service/v2/get_permanent_code") == 1
 
 
 def test_wecom_errors_and_token_renewals_become_metrics(world: World, capsys: pytest.CaptureFixture[str]) -> None:
     install(world, "wwcorpmetrics00001")
-    world.emulator.inject_fault("service/v2/get_auth_info", "-1", times=1)
+    world.wecom.inject_fault("service/v2/get_auth_info", "-1", times=1)
     settle(world)
     emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     errors = [m for m in emitted if "WeComErrors" in m]
@@ -276,7 +276,7 @@ def test_wecom_errors_and_token_renewals_become_metrics(world: World, capsys: py
 def test_a_data_permission_event_refreshes_the_corp(world: World) -> None:
     install(world, "wwcorpdataperm0001")
     settle(world)
-    world.emulator.set_chatdata_status(world.suite.suite_id, "wwcorpdataperm0001", 1, 3, push=False)
+    world.wecom.set_chatdata_status(world.suite.suite_id, "wwcorpdataperm0001", 1, 3, push=False)
     publish(
         world,
         {

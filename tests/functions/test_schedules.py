@@ -37,12 +37,12 @@ def test_a_lost_callback_is_caught_by_the_next_reconcile(suite_env: World) -> No
         install(world, f"wwcorprecon{i:07d}")
     settle(world)
     # The corp gets verified, but WeCom's change_auth never reaches us.
-    world.emulator.verify_corp("wwcorprecon0000003", push=False)
-    world.emulator.reset_counters()
+    world.wecom.verify_corp("wwcorprecon0000003", push=False)
+    world.wecom.reset_counters()
 
     result = reconcile.lambda_handler({}, FakeLambdaContext())
     assert result == {"requested": {world.suite.suite_id: 12}}
-    assert sum(c.calls for c in world.emulator.counters().values()) == 0  # the fan-out itself calls no WeCom API
+    assert sum(c.calls for c in world.wecom.counters().values()) == 0  # the fan-out itself calls no WeCom API
     settle(world)
 
     state = store(world).get(world.suite.suite_id, "wwcorprecon0000003")
@@ -50,7 +50,7 @@ def test_a_lost_callback_is_caught_by_the_next_reconcile(suite_env: World) -> No
     assert state.verification is not None
     assert state.verification["verified"] is True
     assert state.auth_info_version == 2
-    assert world.emulator.calls("service/v2/get_auth_info") == 12  # one per corp, none repeated
+    assert world.wecom.calls("service/v2/get_auth_info") == 12  # one per corp, none repeated
     others = [store(world).get(world.suite.suite_id, f"wwcorprecon{i:07d}") for i in range(12) if i != 3]
     assert all(s is not None and s.auth_info_version == 1 for s in others)
 
@@ -64,7 +64,7 @@ def test_reconcile_skips_cancelled_corps_and_a_retry_sends_no_duplicates(suite_e
     settle(world)
     from tests.functions.pipeline import publish
 
-    world.emulator.cancel_auth(world.suite.suite_id, "wwcorpgone00000001", push=False)
+    world.wecom.cancel_auth(world.suite.suite_id, "wwcorpgone00000001", push=False)
     publish(world, {"InfoType": "cancel_auth", "TimeStamp": 1, "AuthCorpId": "wwcorpgone00000001"})
     settle(world)
     assert reconcile.lambda_handler({}, FakeLambdaContext())["requested"] == {world.suite.suite_id: 1}
@@ -80,11 +80,11 @@ def test_token_refresh_touches_suite_and_corp_tokens_without_refetching_fresh_on
     world = suite_env
     install(world, "wwcorptokens000001")
     settle(world)
-    world.emulator.reset_counters()
+    world.wecom.reset_counters()
     report = token_refresh.lambda_handler({}, FakeLambdaContext())
     assert (report["suites"], report["corps"], report["failed"]) == (1, 1, {})
-    assert world.emulator.calls("service/get_suite_token") == 0  # still fresh: nothing to renew
-    assert world.emulator.calls("service/get_corp_token") == 0
+    assert world.wecom.calls("service/get_suite_token") == 0  # still fresh: nothing to renew
+    assert world.wecom.calls("service/get_corp_token") == 0
 
 
 def _age_stored_token(name: str, seconds_left: float) -> None:
@@ -106,13 +106,13 @@ def test_token_refresh_renews_a_token_inside_its_window(suite_env: World) -> Non
     suite = world.suite.suite_id
     _age_stored_token(f"{env['SUITE_SECRET_PREFIX']}{suite}/suite-token", 300)
     _age_stored_token(f"{env['CORP_SECRET_PREFIX']}{suite}/wwcorprenew0000001/access-token", 300)
-    world.emulator.advance(7200 - 300)  # WeCom agrees: five minutes left on both
+    world.wecom.advance(7200 - 300)  # WeCom agrees: five minutes left on both
     world.deliver_ticket()
-    world.emulator.reset_counters()
+    world.wecom.reset_counters()
     fresh("token_refresh.app")  # a new container: nothing cached in memory
     token_refresh.lambda_handler({}, FakeLambdaContext())
-    assert world.emulator.calls("service/get_suite_token") == 1
-    assert world.emulator.calls("service/get_corp_token") == 1
+    assert world.wecom.calls("service/get_suite_token") == 1
+    assert world.wecom.calls("service/get_corp_token") == 1
 
 
 def test_ticket_monitor_reports_ages_and_flags_a_suite_without_a_ticket(
