@@ -22,14 +22,11 @@ import requests
 
 import authsync.wecom.client as client_module
 from authsync.wecom import errors
-from authsync.wecom.client import (
-    DEFAULT_BASE_URL,
-    DEFAULT_TIMEOUT,
-    IssuedToken,
+from authsync.wecom.client import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, WeComClient
+from authsync.wecom.errors import (
     WeComApiError,
     WeComAuthCodeError,
     WeComAuthorizationInvalidError,
-    WeComClient,
     WeComConfigError,
     WeComError,
     WeComPermissionError,
@@ -39,6 +36,7 @@ from authsync.wecom.client import (
     WeComWrongTokenError,
     error_for,
 )
+from authsync.wecom.responses import IssuedToken, PermanentCodeGrant
 from authsync_dev.emulator import (
     BackgroundHTTPServer,
     Clock,
@@ -141,7 +139,7 @@ def install(wecom: Emulator, make_client: MakeClient, recorder: Recorder) -> Ins
             suite.suite_id, corp.corpid, chat_editions=sample_chat_editions() if chat else (), members=members
         ).auth_code
         assert code is not None
-        permanent_code = setup.get_permanent_code(suite_token.value, code)["permanent_code"]
+        permanent_code = setup.get_permanent_code(suite_token.value, code).permanent_code
         if kind == "customized":
             corp_token = setup.get_customized_token(corp.corpid, permanent_code)
         else:
@@ -239,13 +237,15 @@ def test_get_permanent_code_v2(wecom: Emulator, client: WeComClient, suite: Suit
 
     answer = client.get_permanent_code(token.value, code)
 
-    assert answer["permanent_code"] == wecom.authorization(suite.suite_id, corp.corpid).permanent_code
-    assert answer["auth_corp_info"] == {"corpid": corp.corpid, "corp_name": corp.corp_name}
-    assert answer["state"] == "from-site"
-    assert "auth_user_info" in answer
-    assert "errcode" not in answer
-    assert "errmsg" not in answer
-    assert "access_token" not in answer
+    assert isinstance(answer, PermanentCodeGrant)
+    assert answer.permanent_code == wecom.authorization(suite.suite_id, corp.corpid).permanent_code
+    assert answer.corp_id == corp.corpid
+    assert answer.corp_name == corp.corp_name
+    assert answer.context["auth_corp_info"] == {"corpid": corp.corpid, "corp_name": corp.corp_name}
+    assert answer.context["state"] == "from-site"
+    assert "auth_user_info" in answer.context  # who installed: WeCom answers it once, never again
+    assert not {"errcode", "errmsg", "access_token", "permanent_code"} & set(answer.context)
+    assert answer.permanent_code not in repr(answer)
     assert wecom.calls("service/v2/get_permanent_code") == 1
     assert wecom.calls("service/get_permanent_code") == 0
 
@@ -258,9 +258,10 @@ def test_get_permanent_code_v1(wecom: Emulator, client: WeComClient, suite: Suit
 
     answer = client.get_permanent_code(token.value, code, v2=False)
 
-    assert set(answer) >= {"access_token", "expires_in", "permanent_code", "auth_corp_info", "auth_info", "state"}
-    assert answer["auth_corp_info"]["corp_type"] == "unverified"
-    assert "errcode" not in answer
+    assert answer.permanent_code == wecom.authorization(suite.suite_id, corp.corpid).permanent_code
+    assert set(answer.context) >= {"expires_in", "auth_corp_info", "auth_info", "state"}
+    assert answer.context["auth_corp_info"]["corp_type"] == "unverified"
+    assert not {"errcode", "access_token", "permanent_code"} & set(answer.context)  # v1's corp token is dropped
     assert wecom.calls("service/get_permanent_code") == 1
 
 
@@ -499,7 +500,7 @@ def test_reused_and_malformed_auth_code(
     token = client.get_suite_token(suite.suite_id, suite.suite_secret, ticket_of(wecom, suite))
     code = wecom.create_auth(suite.suite_id, corp.corpid).auth_code
     assert code is not None
-    permanent_code = client.get_permanent_code(token.value, code)["permanent_code"]
+    permanent_code = client.get_permanent_code(token.value, code).permanent_code
     wecom.reset_counters()
 
     with pytest.raises(WeComAuthCodeError) as caught:
@@ -610,11 +611,9 @@ def test_errors_survive_pickling() -> None:
     assert str(copy) == str(error)
 
 
-def test_the_error_taxonomy_is_re_exported_by_the_client() -> None:
-    """``authsync.wecom.errors`` owns the classes; importing them from the client keeps working."""
-    assert set(errors.__all__) <= set(client_module.__all__)
-    for name in errors.__all__:
-        assert getattr(client_module, name) is getattr(errors, name), name
+def test_the_client_exports_only_itself_and_every_export_exists() -> None:
+    """Errors are imported from ``authsync.wecom.errors``, answers from ``responses``: no second path to them."""
+    assert not set(errors.__all__) & set(client_module.__all__)
     assert {name for name in client_module.__all__ if not hasattr(client_module, name)} == set()
 
 
@@ -889,3 +888,23 @@ def test_a_failing_hook_does_not_fail_the_call(
     client = make_client(on_call=broken)
     assert client.get_suite_token(suite.suite_id, suite.suite_secret, ticket_of(wecom, suite)).value
     assert "on_call hook failed" in logs.text
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ({"auth_corp_info": {"corpid": "wwcorp"}}, "no permanent_code"),
+        ({"permanent_code": "", "auth_corp_info": {"corpid": "wwcorp"}}, "no permanent_code"),
+        ({"permanent_code": "PCODE-secret-value"}, "no auth_corp_info.corpid"),
+        ({"permanent_code": "PCODE-secret-value", "auth_corp_info": {"corpid": ""}}, "no auth_corp_info.corpid"),
+        ({"permanent_code": "PCODE-secret-value", "auth_corp_info": "wwcorp"}, "not a permanent code document"),
+        ({"permanent_code": ["PCODE-secret-value"], "auth_corp_info": {"corpid": "x"}}, "not a permanent code"),
+    ],
+)
+def test_a_malformed_grant_is_a_protocol_error_that_never_quotes_the_code(
+    document: dict[str, object], message: str
+) -> None:
+    with pytest.raises(WeComProtocolError, match=message) as caught:
+        PermanentCodeGrant.from_document(document, "service/v2/get_permanent_code")
+    assert "PCODE-secret-value" not in str(caught.value)
+    assert caught.value.__cause__ is None and caught.value.__context__ is None  # nothing holds the input

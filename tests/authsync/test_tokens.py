@@ -11,7 +11,7 @@ from authsync.aws.credentials import ForwardOnlySecrets, SecretNames, WriteOutco
 from authsync.aws.leases import Leases
 from authsync.aws.tokens import CorpNotAuthorizedError, StoredToken, TicketMissingError
 from authsync.settings import FetchSettings, load
-from authsync.wecom.client import WeComTokenError
+from authsync.wecom.errors import WeComTokenError
 from authsync.wiring import Pipeline, build_pipeline
 from authsync_dev.emulator import Clock, Emulator, sample_chat_editions
 from authsync_dev.world import World, build_world
@@ -39,8 +39,8 @@ def install(world: World, corp_id: str, p: Pipeline, *, verified: bool = False) 
         world.suite.suite_id, corp_id, push=False, chat_editions=sample_chat_editions()
     ).auth_code
     assert code is not None
-    document = p.tokens.with_suite_token(world.suite.suite_id, lambda t: p.client.get_permanent_code(t, code))
-    p.permanent_codes.put(world.suite.suite_id, corp_id, document["permanent_code"], world.wecom.now())
+    grant = p.tokens.with_suite_token(world.suite.suite_id, lambda t: p.client.get_permanent_code(t, code))
+    p.permanent_codes.put(world.suite.suite_id, corp_id, grant.permanent_code, world.wecom.now())
 
 
 def test_suite_token_is_fetched_once_and_served_from_the_warm_cache(world: World, clock: Clock) -> None:

@@ -10,7 +10,7 @@ get_auth_info is called).
   ``authsync_dev.emulator`` produces them), keeps AuthCodes single-use and valid 10 minutes,
   rejects a dead permanent code with 40084, a corp without 数据与智能专区 with 48002, and
   raises errors a test queues with :meth:`FakeWeCom.fail`. Every error is the typed one of
-  :mod:`authsync.wecom.client` (built with ``error_for``).
+  :mod:`authsync.wecom.errors` (built with ``error_for``).
 * :class:`FakeTokens` hands out suite/corp tokens the fake WeCom checks, issues a corp token
   only for a corp with a permanent code (else ``CorpNotAuthorizedError``), and follows the
   real rule "on a token error of the kind used, refresh once and retry once".
@@ -36,7 +36,8 @@ from authsync.app.sync import AuthorizationSync, ChatdataSync
 from authsync.aws.queues import AuthMessage, ChatdataRequest
 from authsync.aws.tokens import CorpNotAuthorizedError
 from authsync.wecom.authinfo import strip_secrets
-from authsync.wecom.client import WeComError, WeComTokenError, error_for
+from authsync.wecom.errors import WeComError, WeComTokenError, error_for
+from authsync.wecom.responses import PermanentCodeGrant
 
 T = TypeVar("T")
 
@@ -270,7 +271,7 @@ class FakeWeCom:
             raise error_for(endpoint, 48002, "api forbidden")
         return corp
 
-    def get_permanent_code(self, suite_token: str, auth_code: str, *, v2: bool = True) -> dict[str, Any]:
+    def get_permanent_code(self, suite_token: str, auth_code: str, *, v2: bool = True) -> PermanentCodeGrant:
         endpoint = "service/v2/get_permanent_code" if v2 else "service/get_permanent_code"
         self._enter("get_permanent_code", suite_token, auth_code, v2)
         suite_id = self._suite_of(endpoint, suite_token)
@@ -283,9 +284,7 @@ class FakeWeCom:
         code.used = True
         if code.purpose == "reset_permanent_code" and corp.pending_code is not None:
             corp.permanent_code, corp.pending_code = corp.pending_code, None
-        return {
-            "errcode": 0,
-            "errmsg": "ok",
+        document = {
             "permanent_code": corp.permanent_code,
             "auth_corp_info": {"corpid": corp.corp_id, "corp_name": corp.corp_name},
             "auth_user_info": {
@@ -296,6 +295,7 @@ class FakeWeCom:
             },
             "state": "",
         }
+        return PermanentCodeGrant.from_document(document, endpoint)
 
     def get_auth_info(self, suite_token: str, corp_id: str, permanent_code: str, *, v2: bool = True) -> dict[str, Any]:
         endpoint = "service/v2/get_auth_info" if v2 else "service/get_auth_info"

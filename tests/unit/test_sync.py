@@ -14,7 +14,7 @@ import pytest
 
 from authsync.app.sync import CANCELLED_RETENTION, PENDING_INSTALL_GRACE, Outcome, RetryLaterError, SyncResult
 from authsync.aws.queues import AuthMessage, ChatdataRequest
-from authsync.wecom.client import WeComTransientError
+from authsync.wecom.errors import WeComTransientError
 from tests.unit.fakes import SUITE, Fakes, callback, chat_edition, raw_callback, reconcile
 
 CORP = "wwcorpunit00000001"

@@ -3,8 +3,8 @@
 Four layers, each a package, named by what they may touch (docs/architecture.md):
 
 * ``wecom`` -- WeCom's protocol, no AWS: ``crypto`` (WXBizMsgCrypt), ``safexml`` and
-  ``callbacks`` (callback documents), ``client`` and ``errors`` (WeCom's HTTP APIs and their
-  typed errors), ``authinfo`` and ``chatdata`` (what a corp authorized);
+  ``callbacks`` (callback documents), ``client``, ``errors`` and ``responses`` (WeCom's HTTP APIs,
+  their typed errors and typed answers), ``authinfo`` and ``chatdata`` (what a corp authorized);
 * ``domain`` -- pure rules: ``diff`` and ``snapshot_rules``;
 * ``app`` -- use cases over ports: ``ingest``, ``sync`` (the fetch pipeline), ``schedules``,
   ``corps`` (the query view), ``ports``, ``observability`` (metric hooks);

@@ -31,9 +31,12 @@ HTTP client, no botocore, no pydantic.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 from authsync.aws.queues import ChatdataRequests
+
+if TYPE_CHECKING:
+    from authsync.wecom.responses import PermanentCodeGrant
 
 __all__ = [
     "AccessTokens",
@@ -56,13 +59,13 @@ SnapshotKind = Literal["auth_info", "chatdata"]
 class WeComApi(Protocol):
     """WeCom's server API, as far as the fetch pipeline calls it (adapter: :class:`authsync.wecom.client.WeComClient`).
 
-    Failures are the typed errors of :mod:`authsync.wecom.client` (``WeComAuthCodeError``,
+    Failures are the typed errors of :mod:`authsync.wecom.errors` (``WeComAuthCodeError``,
     ``WeComAuthorizationInvalidError``, ``WeComPermissionError``, ...); the use cases
     react to those and let every other one propagate (the message is retried).
     """
 
-    def get_permanent_code(self, suite_token: str, auth_code: str, *, v2: bool = True) -> dict[str, Any]:
-        """Exchange a single-use AuthCode: ``permanent_code`` and ``auth_corp_info.corpid``."""
+    def get_permanent_code(self, suite_token: str, auth_code: str, *, v2: bool = True) -> PermanentCodeGrant:
+        """Exchange a single-use AuthCode: the corp, its permanent code and the install's context."""
         ...
 
     def get_auth_info(self, suite_token: str, corp_id: str, permanent_code: str, *, v2: bool = True) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from authsync.aws.queues import batch_entry, reconcile_request
 from authsync.aws.tokens import CorpNotAuthorizedError, Tokens
-from authsync.wecom.client import WeComAuthorizationInvalidError, WeComError
+from authsync.wecom.errors import WeComAuthorizationInvalidError, WeComError
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient

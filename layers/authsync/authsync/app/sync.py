@@ -35,7 +35,7 @@ from authsync.wecom.callbacks import (
     ResetPermanentCode,
     parse_event,
 )
-from authsync.wecom.client import WeComAuthCodeError, WeComAuthorizationInvalidError, WeComPermissionError
+from authsync.wecom.errors import WeComAuthCodeError, WeComAuthorizationInvalidError, WeComPermissionError
 
 if TYPE_CHECKING:
     from authsync.app.ports import AccessTokens, ChatdataRequests, Clock, PermanentCodes, Snapshots, WeComApi
@@ -132,7 +132,7 @@ class AuthorizationSync:
     def _exchange(self, suite_id: str, auth_code: str, *, rotate: bool) -> SyncResult:
         obtained_at = self._clock()
         try:
-            document = self._tokens.with_suite_token(
+            grant = self._tokens.with_suite_token(
                 suite_id, lambda token: self._client.get_permanent_code(token, auth_code)
             )
         except WeComAuthCodeError:
@@ -140,8 +140,8 @@ class AuthorizationSync:
             # than 10 minutes. Nothing can be retried; the idempotency record of the first
             # delivery (or the next reconcile) covers the corp.
             return SyncResult(Outcome.AUTH_CODE_INVALID, suite_id)
-        corp_id = str(document["auth_corp_info"]["corpid"])
-        if self._codes.put(suite_id, corp_id, str(document["permanent_code"]), obtained_at):
+        corp_id = grant.corp_id
+        if self._codes.put(suite_id, corp_id, grant.permanent_code, obtained_at):
             self._tokens.forget_corp_token(suite_id, corp_id)  # a token of the previous code is void
         result = self.fetch_auth_info(suite_id, corp_id, requested_at=obtained_at, reactivate=True)
         return SyncResult(

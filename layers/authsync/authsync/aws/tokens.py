@@ -26,7 +26,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from authsync.aws.credentials import ForwardOnlySecrets, SecretNames, SecretReader, WriteOutcome
 from authsync.aws.leases import Leases
-from authsync.wecom.client import IssuedToken, WeComClient, WeComTokenError
+from authsync.wecom.client import WeComClient
+from authsync.wecom.errors import WeComTokenError
+from authsync.wecom.responses import IssuedToken
 
 if TYPE_CHECKING:
     from authsync.aws.suites import SuiteDirectory

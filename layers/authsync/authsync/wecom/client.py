@@ -5,7 +5,8 @@ peer SDKs get at least one wrong — errcode-typed errors (a missing ``errcode``
 success for get_suite_token, get_corp_token and get_auth_info), bounded jittered
 retries on WeCom's transient answers only, one pooled connection per container, and
 no secret ever reaching a message, a ``repr`` or a log line. The error classes live in
-:mod:`authsync.wecom.errors` and are re-exported here.
+:mod:`authsync.wecom.errors`, the typed answers (tokens, the permanent-code grant) in
+:mod:`authsync.wecom.responses`.
 
 The client is stateless about credentials: it is *given* tokens and codes and hands
 back what WeCom answers. Caching, single-flight refresh and the "invalidate, refresh
@@ -33,39 +34,10 @@ from typing import Any, Literal
 import requests
 from requests.adapters import HTTPAdapter
 
-# The error taxonomy lives in authsync.wecom.errors; re-exported here (``__all__``) for today's importers.
-from authsync.wecom.errors import (
-    WeComApiError,
-    WeComAuthCodeError,
-    WeComAuthorizationInvalidError,
-    WeComConfigError,
-    WeComError,
-    WeComPermissionError,
-    WeComProtocolError,
-    WeComTokenError,
-    WeComTransientError,
-    WeComWrongTokenError,
-    error_for,
-)
+from authsync.wecom.errors import WeComError, WeComProtocolError, WeComTransientError, error_for
+from authsync.wecom.responses import IssuedToken, PermanentCodeGrant, has_more, issued_token
 
-__all__ = [
-    "DEFAULT_BASE_URL",
-    "DEFAULT_TIMEOUT",
-    "IssuedToken",
-    "OnCall",
-    "WeComApiError",
-    "WeComAuthCodeError",
-    "WeComAuthorizationInvalidError",
-    "WeComClient",
-    "WeComConfigError",
-    "WeComError",
-    "WeComPermissionError",
-    "WeComProtocolError",
-    "WeComTokenError",
-    "WeComTransientError",
-    "WeComWrongTokenError",
-    "error_for",
-]
+__all__ = ["DEFAULT_BASE_URL", "DEFAULT_TIMEOUT", "OnCall", "WeComClient"]
 
 log = logging.getLogger(__name__)
 # urllib3 logs request lines, query string (and so tokens) included, at DEBUG: never let it.
@@ -89,39 +61,6 @@ _MIN_REDACT = 6
 _REDACTED = "***"
 _SUITE_TOKEN_PARAM = "suite_access_token"  # noqa: S105 - a parameter name, not a secret
 _CORP_TOKEN_PARAM = "access_token"  # noqa: S105 - a parameter name, not a secret
-
-
-# -- tokens ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class IssuedToken:
-    """A suite or corp access token as WeCom issued it. ``repr`` hides the value.
-
-    ``obtained_at`` is taken *before* the request was sent, so ``expires_at`` errs early:
-    a caller never believes a token lives longer than it does.
-    """
-
-    value: str
-    expires_in: int
-    obtained_at: float
-
-    @property
-    def expires_at(self) -> float:
-        return self.obtained_at + self.expires_in
-
-    def remaining(self, now: float) -> float:
-        """Seconds left at ``now`` (negative once expired)."""
-        return self.expires_at - now
-
-    def usable(self, now: float, *, margin: float = 0.0) -> bool:
-        """Still valid ``margin`` seconds from ``now`` (refresh ahead of expiry with a margin)."""
-        return self.remaining(now) > margin
-
-    def __repr__(self) -> str:
-        return (
-            f"IssuedToken(expires_in={self.expires_in}, obtained_at={self.obtained_at}, expires_at={self.expires_at})"
-        )
 
 
 # -- the client -----------------------------------------------------------------------------
@@ -226,20 +165,21 @@ class WeComClient:
                 (suite_secret, suite_ticket),
             )
         )
-        return _issued(document, "suite_access_token", obtained_at, "service/get_suite_token")
+        return issued_token(document, "suite_access_token", obtained_at, "service/get_suite_token")
 
-    def get_permanent_code(self, suite_token: str, auth_code: str, *, v2: bool = True) -> dict[str, Any]:
-        """Exchange a single-use AuthCode (spec §3.2). v2 is the fast one: code, corp id/name, state.
+    def get_permanent_code(self, suite_token: str, auth_code: str, *, v2: bool = True) -> PermanentCodeGrant:
+        """Exchange a single-use AuthCode (spec §3.2). v2 is the fast one: code, corp id/name, user, state.
 
         An AuthCode is consumed by WeCom even if its answer is lost on the way back, so a
         retry after a timeout may meet 40078 (:class:`WeComAuthCodeError`, ``attempts`` > 1).
         """
         endpoint = "service/v2/get_permanent_code" if v2 else "service/get_permanent_code"
-        return self._execute(
+        document = self._execute(
             _Call(
                 endpoint, "POST", {_SUITE_TOKEN_PARAM: suite_token}, {"auth_code": auth_code}, (suite_token, auth_code)
             )
         )
+        return PermanentCodeGrant.from_document(document, endpoint)
 
     def get_auth_info(self, suite_token: str, corp_id: str, permanent_code: str, *, v2: bool = True) -> dict[str, Any]:
         """``service[/v2]/get_auth_info`` (spec §3.3); the body names ``auth_corpid``, not auth_code (§6.10)."""
@@ -266,13 +206,13 @@ class WeComClient:
                 (suite_token, permanent_code),
             )
         )
-        return _issued(document, "access_token", obtained_at, "service/get_corp_token")
+        return issued_token(document, "access_token", obtained_at, "service/get_corp_token")
 
     def get_customized_token(self, corp_id: str, secret: str) -> IssuedToken:
         """``GET gettoken`` (spec §3.4): a 代开发 app's access_token; ``secret`` is its permanent code."""
         obtained_at = self._clock()
         document = self._execute(_Call("gettoken", "GET", {"corpid": corp_id, "corpsecret": secret}, None, (secret,)))
-        return _issued(document, "access_token", obtained_at, "gettoken")
+        return issued_token(document, "access_token", obtained_at, "gettoken")
 
     # -- chatdata/* -----------------------------------------------------------------------
 
@@ -316,7 +256,7 @@ class WeComClient:
                 if not isinstance(user, dict):
                     raise WeComProtocolError(endpoint, None, "auth_user_list entry is not an object")
                 yield user
-            if not _has_more(page.get("has_more", False), endpoint):
+            if not has_more(page.get("has_more", False), endpoint):
                 return
             next_cursor = page.get("next_cursor")
             if not isinstance(next_cursor, str) or not next_cursor or next_cursor in seen:
@@ -421,25 +361,6 @@ class WeComClient:
             self._on_call(endpoint, errcode, attempt, time.perf_counter() - started)
         except Exception as exc:  # metrics must never fail a WeCom call
             log.warning("on_call hook failed for %s (%s)", endpoint, type(exc).__name__)
-
-
-def _issued(document: Mapping[str, Any], key: str, obtained_at: float, endpoint: str) -> IssuedToken:
-    value = document.get(key)
-    expires_in = document.get("expires_in")
-    if not isinstance(value, str) or not value:
-        raise WeComProtocolError(endpoint, None, f"answer has no {key}")
-    if isinstance(expires_in, bool) or not isinstance(expires_in, int) or expires_in <= 0:
-        raise WeComProtocolError(endpoint, None, "answer has no positive expires_in")
-    return IssuedToken(value, expires_in, obtained_at)
-
-
-def _has_more(value: object, endpoint: str) -> bool:
-    """``has_more``: the doc table says 1/0, its sample ``true`` (spec §3.6) — accept both."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return value == 1
-    raise WeComProtocolError(endpoint, None, "has_more is neither a boolean nor 0/1")
 
 
 def _redact(text: str, secrets: tuple[str, ...]) -> str:

@@ -13,10 +13,6 @@ An error's text names the endpoint and WeCom's errcode and errmsg, never a secre
 client (:mod:`authsync.wecom.client`) redacts the call's secrets from errmsg before an error
 is built, and raises outside any ``except`` block so no ``__cause__`` or ``__context__``
 carries a request. Errors pickle and copy by their fields.
-
-:mod:`authsync.wecom.client` re-exports every name in this ``__all__`` (listing them in its own
-``__all__``), and the rest of the package imports them from there; that stays so until the
-package restructuring moves the importers to ``authsync.wecom.errors``.
 """
 
 from __future__ import annotations
