@@ -21,7 +21,7 @@ __all__ = ["ROOT", "TEMPLATE", "Deployment", "deploy_data_resources", "load_temp
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
 
-DATA_TYPES = frozenset({"AWS::SQS::Queue", "AWS::DynamoDB::Table", "AWS::SNS::Topic"})
+DATA_TYPES = frozenset({"AWS::SQS::Queue", "AWS::DynamoDB::Table", "AWS::SNS::Topic", "AWS::KMS::Key"})
 
 
 class _CfnLoader(yaml.SafeLoader):
@@ -88,6 +88,9 @@ class Deployment:
                 return sqs.get_queue_attributes(QueueUrl=physical, AttributeNames=["QueueArn"])["Attributes"][
                     "QueueArn"
                 ]
+        if kind == "AWS::KMS::Key" and name in {"Arn", "KeyId"}:
+            key = boto3.client("kms", region_name=self.region).describe_key(KeyId=physical)["KeyMetadata"]
+            return str(key["Arn"] if name == "Arn" else key["KeyId"])
         if kind == "AWS::DynamoDB::Table":
             table = boto3.client("dynamodb", region_name=self.region).describe_table(TableName=physical)["Table"]
             if name == "Arn":
@@ -162,6 +165,37 @@ class Deployment:
         return {k: str(self.resolve(v)) for k, v in {**globals_env, **own}.items()}
 
 
+MOTO_ACCOUNT_ID = "123456789012"
+
+
+def _for_moto(resource: dict[str, Any], region: str) -> dict[str, Any]:
+    """A resource as moto's CloudFormation can create it; the template's own text is unchanged.
+
+    moto stores an ``AWS::KMS::Key``'s ``KeyPolicy`` object as it is and then fails every
+    key operation parsing it as JSON text (AWS accepts either form). The policy goes as
+    text, its ``Fn::Sub`` ARNs resolved for moto's account, partition and region.
+    """
+    properties = resource.get("Properties") or {}
+    policy = properties.get("KeyPolicy")
+    if resource["Type"] != "AWS::KMS::Key" or not isinstance(policy, dict):
+        return resource
+    names = {"AWS::Partition": "aws", "AWS::AccountId": MOTO_ACCOUNT_ID, "AWS::Region": region}
+
+    def resolved(value: Any) -> Any:
+        if isinstance(value, dict) and set(value) == {"Fn::Sub"} and isinstance(value["Fn::Sub"], str):
+            text: str = value["Fn::Sub"]
+            for name, replacement in names.items():
+                text = text.replace("${" + name + "}", replacement)
+            return text
+        if isinstance(value, dict):
+            return {k: resolved(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [resolved(v) for v in value]
+        return value
+
+    return {**resource, "Properties": {**properties, "KeyPolicy": json.dumps(resolved(policy))}}
+
+
 def deploy_data_resources(
     stack_name: str,
     parameters: dict[str, str] | None = None,
@@ -174,7 +208,7 @@ def deploy_data_resources(
     declared = template.get("Parameters", {})
     values = {name: str(spec.get("Default", "")) for name, spec in declared.items()}
     values.update(parameters or {})
-    resources = {k: v for k, v in template["Resources"].items() if v["Type"] in DATA_TYPES}
+    resources = {k: _for_moto(v, region) for k, v in template["Resources"].items() if v["Type"] in DATA_TYPES}
     body = {"AWSTemplateFormatVersion": "2010-09-09", "Parameters": declared, "Resources": resources}
     cfn = boto3.client("cloudformation", region_name=region)
     cfn.create_stack(

@@ -15,6 +15,8 @@ class FakeLambdaContext:
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     log_group_name: str = "/aws/lambda/callback-ingest"
     log_stream_name: str = "local"
+    remaining_ms: int = 30_000
+    """What the runtime would answer at the start of an invocation of a function with a 30 s Timeout (auth-info's)."""
 
     def get_remaining_time_in_millis(self) -> int:
-        return 10_000
+        return self.remaining_ms

@@ -117,8 +117,10 @@ def test_no_statement_grants_a_wildcard_action_or_resource() -> None:
             resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
             for resource in resources:
                 assert resource != "*", function
-                if any(a.startswith("sqs:") for a in actions):  # its own queue, by attribute
-                    assert resource == {"Fn::GetAtt": [resource["Fn::GetAtt"][0], "Arn"]}, function
+                if any(a.startswith(("sqs:", "kms:", "dynamodb:")) for a in actions):  # its own resource, by ARN
+                    text = json.dumps(resource)
+                    index = {"Fn::Sub": "${ExchangeJournalTable.Arn}/index/PendingExchanges"}
+                    assert resource == index or resource == {"Fn::GetAtt": [resource["Fn::GetAtt"][0], "Arn"]}, text
                 else:
                     assert "wecom-authsync/${Stage}/" in json.dumps(resource), function
 
@@ -179,7 +181,26 @@ def test_query_route_is_iam_authorized() -> None:
 
 def test_tables_are_on_demand_with_point_in_time_recovery() -> None:
     tables = [r["Properties"] for r in RESOURCES.values() if r["Type"] == "AWS::DynamoDB::Table"]
-    assert len(tables) == 3
+    assert len(tables) == 4
     for table in tables:
         assert table["BillingMode"] == "PAY_PER_REQUEST"
         assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+
+
+def test_the_exchange_journal_is_kept_long_enough_and_its_pending_index_is_sparse() -> None:
+    journal = RESOURCES["ExchangeJournalTable"]["Properties"]
+    assert journal["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    (index,) = journal["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == "PendingExchanges"
+    assert [k["AttributeName"] for k in index["KeySchema"]] == ["pending_suite", "obtained_at"]
+    assert index["Projection"] == {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["entry_key"]}
+    key = RESOURCES["CredentialsKey"]
+    assert key["Properties"]["EnableKeyRotation"] is True
+    assert (key["DeletionPolicy"], key["UpdateReplacePolicy"]) == ("Retain", "Retain")
+
+
+def test_a_lost_install_alarms() -> None:
+    alarm = RESOURCES["InstallLostAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("WecomAuthsync", "AuthEvents_install_lost")
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": "auth-info"}]
+    assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]

@@ -36,7 +36,15 @@ KEEP = READ | WRITES
 EXPECTED: dict[str, tuple[set[str], dict[str, frozenset[str]]]] = {
     "CallbackIngestFunction": ({"AuthEventsQueue"}, {"suites/config": READ, "suites/ticket": KEEP}),
     "AuthInfoFunction": (
-        {"CorpsTable", "LeasesTable", "IdempotencyTable", "AuthEventsQueue", "ChatdataQueue"},
+        {
+            "CorpsTable",
+            "LeasesTable",
+            "IdempotencyTable",
+            "ExchangeJournalTable",
+            "CredentialsKey",
+            "AuthEventsQueue",
+            "ChatdataQueue",
+        },
         {
             "suites/config": READ,
             "suites/ticket": READ,
@@ -66,7 +74,7 @@ EXPECTED: dict[str, tuple[set[str], dict[str, frozenset[str]]]] = {
             "corps/access-token": KEEP,
         },
     ),
-    "ReconcileFunction": ({"CorpsTable", "AuthEventsQueue"}, {}),
+    "ReconcileFunction": ({"CorpsTable", "ExchangeJournalTable", "AuthEventsQueue"}, {}),
     "TicketMonitorFunction": (set(), {"suites/ticket": READ}),
 }
 
@@ -222,6 +230,37 @@ def test_only_auth_info_can_write_or_delete_permanent_codes() -> None:
         and any(secret_kind(r) == "corps/permanent-code" for r in as_list(statement["Resource"]))
     }
     assert writers == {"AuthInfoFunction"}
+
+
+def test_only_auth_info_can_open_sealed_codes_and_only_for_the_journal() -> None:
+    """kms:Decrypt on the credentials key, only in auth-info's role, only with the journal's encryption context."""
+    grants = {
+        function: statement
+        for function in FUNCTIONS
+        for statement in statements(function_role(function))
+        if any(a.startswith("kms:") for a in as_list(statement["Action"]))
+    }
+    assert set(grants) == {"AuthInfoFunction"}
+    statement = grants["AuthInfoFunction"]
+    assert set(as_list(statement["Action"])) == {"kms:Encrypt", "kms:Decrypt"}
+    assert [referenced(r) for r in as_list(statement["Resource"])] == [{"CredentialsKey"}]
+    assert statement["Condition"] == {"StringEquals": {"kms:EncryptionContext:purpose": "exchange-journal"}}
+
+
+def test_the_journal_is_written_only_by_auth_info_and_reconcile_only_queries_its_pending_index() -> None:
+    access: dict[str, set[str]] = {}
+    for function in FUNCTIONS:
+        for statement in statements(function_role(function)):
+            if any("ExchangeJournalTable" in referenced(r) for r in as_list(statement["Resource"])):
+                access.setdefault(function, set()).update(as_list(statement["Action"]))
+                if function == "ReconcileFunction":
+                    assert [json.dumps(r) for r in as_list(statement["Resource"])] == [
+                        json.dumps({"Fn::Sub": "${ExchangeJournalTable.Arn}/index/PendingExchanges"})
+                    ]
+    assert access == {
+        "AuthInfoFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+        "ReconcileFunction": {"dynamodb:Query"},
+    }
 
 
 def test_schedule_roles_only_invoke_their_function_and_reach_their_dlq() -> None:

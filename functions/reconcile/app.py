@@ -1,4 +1,4 @@
-"""reconcile (scheduled): one reconcile message per active corp onto the auth-events queue.
+"""reconcile (scheduled): one reconcile message per active corp, one resume message per stale open install.
 
 No WeCom call happens here: auth-info does the fetching, one message at a time, so a
 large provider never has one invocation looping WeCom calls over every corp.
@@ -25,7 +25,10 @@ reconcile = build_reconcile(load(ReconcileSettings, on_error=logger.error))
 @logger.inject_lambda_context
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    report = fan_out_reconcile(reconcile.snapshots, reconcile.sqs, reconcile.queue_url, reconcile.suite_ids)
-    logger.info("reconcile requested", requested=report.requested, total=report.total)
+    report = fan_out_reconcile(
+        reconcile.snapshots, reconcile.sqs, reconcile.queue_url, reconcile.suite_ids, pending=reconcile.pending
+    )
+    logger.info("reconcile requested", requested=report.requested, total=report.total, resumed=report.resumed)
     metrics.add_metric(name="ReconcileRequests", unit=MetricUnit.Count, value=report.total)
-    return {"requested": report.requested}
+    metrics.add_metric(name="InstallsResumed", unit=MetricUnit.Count, value=sum(report.resumed.values()))
+    return {"requested": report.requested, "resumed": report.resumed}

@@ -907,4 +907,5 @@ def test_a_malformed_grant_is_a_protocol_error_that_never_quotes_the_code(
     with pytest.raises(WeComProtocolError, match=message) as caught:
         PermanentCodeGrant.from_document(document, "service/v2/get_permanent_code")
     assert "PCODE-secret-value" not in str(caught.value)
-    assert caught.value.__cause__ is None and caught.value.__context__ is None  # nothing holds the input
+    assert caught.value.__cause__ is None
+    assert caught.value.__context__ is None

@@ -17,18 +17,6 @@ from tests.lambda_context import FakeLambdaContext
 from tests.logs import structured_logs
 
 
-@pytest.fixture
-def suite_env(world: World, monkeypatch: pytest.MonkeyPatch) -> World:
-    monkeypatch.setenv("SUITE_IDS", world.suite.suite_id)
-    for function in ("ReconcileFunction", "TokenRefreshFunction", "TicketMonitorFunction"):
-        for name, value in world.environment(function).items():
-            if name != "SUITE_IDS":
-                monkeypatch.setenv(name, value)
-    for module in ("reconcile.app", "ticket_monitor.app", "token_refresh.app"):
-        fresh(module)
-    return world
-
-
 def test_a_lost_callback_is_caught_by_the_next_reconcile(suite_env: World) -> None:
     from reconcile import app as reconcile
 
@@ -41,7 +29,7 @@ def test_a_lost_callback_is_caught_by_the_next_reconcile(suite_env: World) -> No
     world.wecom.reset_counters()
 
     result = reconcile.lambda_handler({}, FakeLambdaContext())
-    assert result == {"requested": {world.suite.suite_id: 12}}
+    assert result == {"requested": {world.suite.suite_id: 12}, "resumed": {world.suite.suite_id: 0}}
     assert sum(c.calls for c in world.wecom.counters().values()) == 0  # the fan-out itself calls no WeCom API
     settle(world)
 

@@ -22,6 +22,9 @@ get_auth_info is called).
   version numbers and drops the documents. Documents compare by plain equality (the real
   store also ignores volatile paths such as the v1 QR code, which v2 never returns).
 * :class:`RecordingChatdataRequests` records what would go on the chatdata queue.
+* :class:`FakeJournal`: the exchange journal's contract — the first ``record`` of a key wins
+  and later ones get the stored entry back; ``record`` can be made to fail (the journal was
+  unreachable until the deadline) with :meth:`FakeJournal.fail`; ``close`` sets the status.
 """
 
 from __future__ import annotations
@@ -34,7 +37,9 @@ from typing import Any, Literal, TypeVar
 
 from authsync.app.sync import AuthorizationSync, ChatdataSync
 from authsync.aws.queues import AuthMessage, ChatdataRequest
+from authsync.aws.retrying import DeadlineExceededError
 from authsync.aws.tokens import CorpNotAuthorizedError
+from authsync.domain.install import JournalEntry, JournalStatus
 from authsync.wecom.authinfo import strip_secrets
 from authsync.wecom.errors import WeComError, WeComTokenError, error_for
 from authsync.wecom.responses import PermanentCodeGrant
@@ -342,6 +347,8 @@ class FakePermanentCodes:
     def __init__(self, log: CallLog) -> None:
         self._log = log
         self.codes: dict[tuple[str, str], tuple[str, float]] = {}
+        self.fail_puts = 0
+        """The next this-many puts fail (Secrets Manager unreachable)."""
 
     def get(self, suite_id: str, corp_id: str, *, force: bool = False) -> str | None:
         self._log.add("codes.get", suite_id, corp_id)
@@ -350,6 +357,9 @@ class FakePermanentCodes:
 
     def put(self, suite_id: str, corp_id: str, permanent_code: str, obtained_at: float) -> bool:
         self._log.add("codes.put", suite_id, corp_id, obtained_at)
+        if self.fail_puts:
+            self.fail_puts -= 1
+            raise RuntimeError("Secrets Manager: ServiceUnavailable")
         stored = self.codes.get((suite_id, corp_id))
         if stored is not None and not obtained_at > stored[1]:
             return False  # an older exchange never wins
@@ -423,7 +433,9 @@ class _Kind:
 @dataclass
 class _Corp:
     status: str = "active"
-    kinds: dict[str, _Kind] = field(default_factory=lambda: {"auth_info": _Kind(), "chatdata": _Kind()})
+    kinds: dict[str, _Kind] = field(
+        default_factory=lambda: {"install": _Kind(), "auth_info": _Kind(), "chatdata": _Kind()}
+    )
     cancelled_at: float | None = None
     expires_at: int | None = None
     activations: int = 1
@@ -446,6 +458,9 @@ class FakeCorpState:
     expires_at: int | None = None
     activations: int = 0
     auth_info_fetches: int = 0
+    cancelled_at: float | None = None
+    install: dict[str, Any] | None = None
+    """The ``install`` kind's document: the grant's context."""
 
 
 @dataclass(frozen=True)
@@ -525,13 +540,15 @@ class FakeSnapshots:
             expires_at=corp.expires_at,
             activations=corp.activations,
             auth_info_fetches=auth.fetches,
+            cancelled_at=corp.cancelled_at,
+            install=corp.kinds["install"].document,
         )
 
     def record(  # SnapshotStore.record's call shape
         self,
         suite_id: str,
         corp_id: str,
-        kind: Literal["auth_info", "chatdata"],
+        kind: Literal["install", "auth_info", "chatdata"],
         document: Mapping[str, Any],
         fetched_at: float,
         derived: Mapping[str, Any] | None = None,
@@ -607,6 +624,44 @@ class RecordingChatdataRequests:
         self.requests.append(item)
 
 
+# -- the exchange journal -----------------------------------------------------------------------------------
+
+
+class FakeJournal:
+    """The :class:`authsync.app.ports.ExchangeJournal` port in a dict (the codes kept as they are: no KMS here)."""
+
+    def __init__(self, log: CallLog, clock: ManualClock) -> None:
+        self._log = log
+        self._clock = clock
+        self.entries: dict[tuple[str, str], JournalEntry] = {}
+        self.deadlines: list[float] = []
+        self._failures = 0
+
+    def fail(self, times: int = 1) -> None:
+        """The next ``times`` records fail as if DynamoDB or KMS refused until the deadline."""
+        self._failures += times
+
+    def get(self, suite_id: str, key: str) -> JournalEntry | None:
+        self._log.add("journal.get", suite_id, key)
+        return self.entries.get((suite_id, key))
+
+    def record(self, entry: JournalEntry, *, deadline: float) -> JournalEntry:
+        self._log.add("journal.record", entry.suite_id, entry.key, entry.corp_id)
+        self.deadlines.append(deadline - self._clock())
+        if self._failures:
+            self._failures -= 1
+            raise DeadlineExceededError("journal put failed 9 time(s) until the deadline (ThrottlingException)")
+        return self.entries.setdefault((entry.suite_id, entry.key), entry)
+
+    def close(self, entry: JournalEntry, status: JournalStatus) -> None:
+        self._log.add("journal.close", entry.suite_id, entry.key, status)
+        stored = self.entries[(entry.suite_id, entry.key)]
+        self.entries[(entry.suite_id, entry.key)] = stored.with_status(status)
+
+    def open_keys(self, suite_id: str = SUITE) -> list[str]:
+        return [key for (suite, key), entry in self.entries.items() if suite == suite_id and entry.open]
+
+
 # -- all of it, and messages -------------------------------------------------------------------------------
 
 
@@ -623,6 +678,7 @@ class Fakes:
         self.tokens = FakeTokens(self.wecom, self.codes, self.log)
         self.snapshots = FakeSnapshots(self.log)
         self.chatdata = RecordingChatdataRequests(self.log)
+        self.journal = FakeJournal(self.log, self.clock)
 
     def authorization_sync(self) -> AuthorizationSync:
         return AuthorizationSync(
@@ -631,6 +687,7 @@ class Fakes:
             permanent_codes=self.codes,
             snapshots=self.snapshots,
             chatdata=self.chatdata,
+            journal=self.journal,
             clock=self.clock,
         )
 
@@ -651,6 +708,11 @@ def callback(info_type: str, sent_at: float, *, suite_id: str = SUITE, **fields:
 
 def raw_callback(xml: str, sent_at: float, *, suite_id: str = SUITE) -> AuthMessage:
     return AuthMessage("callback", suite_id, None, xml, sent_at)
+
+
+def resume(entry_key: str, sent_at: float, *, suite_id: str = SUITE) -> AuthMessage:
+    body = json.dumps({"kind": "resume", "suite_id": suite_id, "entry_key": entry_key})
+    return AuthMessage("resume", suite_id, None, body, sent_at, entry_key=entry_key)
 
 
 def reconcile(corp_id: str, sent_at: float, *, suite_id: str = SUITE) -> AuthMessage:

@@ -14,6 +14,7 @@ import pytest
 
 from authsync.app.sync import CANCELLED_RETENTION, PENDING_INSTALL_GRACE, Outcome, RetryLaterError, SyncResult
 from authsync.aws.queues import AuthMessage, ChatdataRequest
+from authsync.domain.install import JournalStatus, auth_code_key
 from authsync.wecom.errors import WeComTransientError
 from tests.unit.fakes import SUITE, Fakes, callback, chat_edition, raw_callback, reconcile
 
@@ -36,7 +37,7 @@ def wecom_calls(fakes: Fakes) -> list[str]:
 # -- create_auth / reset_permanent_code --------------------------------------------------------------------
 
 
-def test_create_auth_stores_the_code_before_fetching_auth_info_and_requests_chatdata() -> None:
+def test_create_auth_journals_the_grant_then_stores_the_code_then_fetches_auth_info_and_requests_chatdata() -> None:
     fakes = Fakes()
     code = fakes.wecom.create_auth(CORP, verified=False)
     fakes.clock.advance(3)
@@ -46,25 +47,38 @@ def test_create_auth_stores_the_code_before_fetching_auth_info_and_requests_chat
 
     assert result == SyncResult(Outcome.INSTALLED, SUITE, CORP, version=1, changed=True)
     names = fakes.log.names()
-    assert names.index("wecom.get_permanent_code") < names.index("codes.put") < names.index("wecom.get_auth_info")
+    steps = ["wecom.get_permanent_code", "journal.record", "codes.put", "snapshots.record", "wecom.get_auth_info"]
+    assert [names.index(step) for step in steps] == sorted(names.index(step) for step in steps)
+    assert names[-1] == "journal.close"
     assert fakes.codes.codes[(SUITE, CORP)] == (fakes.wecom.corp(CORP).permanent_code, now)
     (auth_info_call,) = fakes.log.args("wecom.get_auth_info")
     assert auth_info_call == (f"suite-token:{SUITE}", CORP, fakes.wecom.corp(CORP).permanent_code, True)  # v2
     assert "tokens.forget_corp_token" not in names  # nothing to void on a first install
-    assert fakes.log.args("snapshots.record") == [(SUITE, CORP, "auth_info", now, True)]  # reactivate=True
+    # The grant's own context first (reactivating), then the fetched auth info.
+    assert fakes.log.args("snapshots.record") == [
+        (SUITE, CORP, "install", now, True),
+        (SUITE, CORP, "auth_info", now, False),
+    ]
     state = fakes.snapshots.peek(CORP)
     assert state is not None
     assert state.status == "active"
+    assert state.install is not None
+    assert state.install["auth_user_info"]["userid"] == "admin01"  # who installed: answered once, kept
+    assert "permanent_code" not in state.install
     corp = fakes.wecom.corp(CORP)
     assert state.auth_info == {"auth_corp_info": corp.auth_corp_info(), "auth_info": corp.auth_info()}
     assert state.verification is not None
     assert (state.verification["verified"], state.verification["customer_cap"]) == (False, 100)
     assert fakes.chatdata.requests == [ChatdataRequest(SUITE, CORP, now)]
+    (entry,) = fakes.journal.entries.values()
+    assert (entry.corp_id, entry.status, entry.rotate) == (CORP, JournalStatus.COMPLETED, False)
+    assert code not in entry.key
+    assert entry.key == auth_code_key(SUITE, code)
 
 
 @pytest.mark.parametrize("info_type", ["create_auth", "reset_permanent_code"])
-def test_a_redelivered_exchange_meets_a_used_auth_code(info_type: str) -> None:
-    """A redelivery after a completed exchange: consumed as AUTH_CODE_INVALID, nothing else called or stored."""
+def test_a_redelivered_exchange_finds_its_journal_entry_and_calls_nothing(info_type: str) -> None:
+    """A redelivery after a completed exchange: a DUPLICATE, answered from the journal without asking WeCom."""
     fakes = Fakes()
     if info_type == "create_auth":
         code = fakes.wecom.create_auth(CORP)
@@ -79,24 +93,26 @@ def test_a_redelivered_exchange_meets_a_used_auth_code(info_type: str) -> None:
 
     result = fakes.authorization_sync().handle(message)
 
-    assert result == SyncResult(Outcome.AUTH_CODE_INVALID, SUITE)
-    assert fakes.log.names() == ["tokens.with_suite_token", "wecom.get_permanent_code"]
+    assert result == SyncResult(Outcome.DUPLICATE, SUITE, CORP)
+    assert fakes.log.names() == ["journal.get"]
     assert fakes.codes.codes == stored
     assert fakes.chatdata.requests == requests
 
 
-def test_an_expired_auth_code_is_auth_code_invalid_and_nothing_is_stored() -> None:
+def test_an_expired_auth_code_with_no_journal_entry_is_an_install_lost_and_nothing_is_stored() -> None:
     fakes = Fakes()
     code = fakes.wecom.create_auth(CORP)
     fakes.clock.advance(601)  # AuthCodes live 10 minutes
+    sent = fakes.clock() - 601
 
-    result = fakes.authorization_sync().handle(callback("create_auth", fakes.clock() - 601, AuthCode=code))
+    result = fakes.authorization_sync().handle(callback("create_auth", sent, AuthCode=code))
 
-    assert result.outcome is Outcome.AUTH_CODE_INVALID
-    assert result.corp_id is None
+    assert result == SyncResult(Outcome.INSTALL_LOST, SUITE, event_time=int(sent))
     assert fakes.codes.codes == {}
     assert fakes.snapshots.corps == {}
+    assert fakes.journal.entries == {}
     assert "wecom.get_auth_info" not in fakes.log.names()
+    assert fakes.log.names().count("journal.get") == 2  # before, and again after the 40078 (a concurrent writer?)
 
 
 def test_reset_permanent_code_rotates_the_code_and_voids_the_corp_token() -> None:
@@ -137,8 +153,8 @@ def test_a_reinstall_after_cancel_reactivates_the_tombstone_and_continues_versio
     assert (state.status, state.activations) == ("active", 2)
 
 
-def test_a_failed_auth_info_fetch_after_the_exchange_keeps_the_code_and_its_retry_meets_a_used_code() -> None:
-    """The code is stored first, so it survives; the redelivered create_auth cannot fetch the corp, though."""
+def test_a_failed_auth_info_fetch_after_the_exchange_leaves_the_corp_installed_and_the_retry_resumes() -> None:
+    """The grant is journaled and the corp exists from its context at once; the redelivery only fetches."""
     fakes = Fakes()
     code = fakes.wecom.create_auth(CORP)
     fakes.wecom.fail("get_auth_info", -1, endpoint="service/v2/get_auth_info")
@@ -148,18 +164,24 @@ def test_a_failed_auth_info_fetch_after_the_exchange_keeps_the_code_and_its_retr
         fakes.authorization_sync().handle(message)
 
     assert fakes.codes.codes[(SUITE, CORP)][0] == fakes.wecom.corp(CORP).permanent_code
-    assert fakes.snapshots.corps == {}
+    pending = fakes.snapshots.peek(CORP)
+    assert pending is not None
+    assert pending.status == "active"
+    assert (pending.install is not None, pending.auth_info_version) == (True, 0)  # awaiting its auth info
     assert fakes.chatdata.requests == []
+    assert len(fakes.journal.open_keys()) == 1
+    fakes.log.clear()
+
     retried = fakes.authorization_sync().handle(message)
-    assert retried.outcome is Outcome.AUTH_CODE_INVALID
-    assert fakes.snapshots.peek(CORP) is None  # only a later event for the corp fetches it
-    fakes.clock.advance(10)
-    later = fakes.authorization_sync().handle(callback("change_auth", fakes.clock(), AuthCorpId=CORP))
-    assert (later.outcome, later.version) == (Outcome.FETCHED, 1)
+
+    assert retried == SyncResult(Outcome.INSTALLED, SUITE, CORP, 1, True, detail="resumed")
+    assert wecom_calls(fakes) == ["wecom.get_auth_info"]  # no second exchange
+    assert fakes.journal.open_keys() == []
+    assert len(fakes.chatdata.requests) == 1
 
 
 def test_an_exchange_whose_auth_info_is_already_invalid_still_reports_installed() -> None:
-    """_exchange returns INSTALLED/ROTATED whatever fetch_auth_info answered (here 40084: nothing recorded)."""
+    """40084 right after the exchange: the code and the grant's state are kept, the entry is closed."""
     fakes = Fakes()
     code = fakes.wecom.create_auth(CORP)
     fakes.wecom.fail("get_auth_info", 40084)
@@ -167,8 +189,12 @@ def test_an_exchange_whose_auth_info_is_already_invalid_still_reports_installed(
     result = fakes.authorization_sync().handle(callback("create_auth", fakes.clock(), AuthCode=code))
 
     assert result == SyncResult(Outcome.INSTALLED, SUITE, CORP, version=None, changed=False)
-    assert fakes.snapshots.peek(CORP) is None
+    state = fakes.snapshots.peek(CORP)
+    assert state is not None
+    assert state.auth_info is None
+    assert state.install is not None
     assert fakes.chatdata.requests == []
+    assert fakes.journal.open_keys() == []
 
 
 def test_an_exchange_error_other_than_a_bad_auth_code_propagates() -> None:

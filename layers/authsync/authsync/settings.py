@@ -85,6 +85,9 @@ class AuthInfoSettings(FetchSettings):
 
     idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=1)
     chatdata_queue_url: str = Field(alias="CHATDATA_QUEUE_URL", min_length=1)
+    events_queue_url: str = Field(alias="EVENTS_QUEUE_URL", min_length=1)
+    journal_table: str = Field(alias="JOURNAL_TABLE", min_length=1)
+    credentials_key: str = Field(alias="CREDENTIALS_KEY", min_length=1)
 
 
 class QuerySettings(_Settings):
@@ -97,6 +100,7 @@ class ReconcileSettings(_Settings):
     """reconcile."""
 
     corps_table: str = Field(alias="CORPS_TABLE", min_length=1)
+    journal_table: str = Field(alias="JOURNAL_TABLE", min_length=1)
     events_queue_url: str = Field(alias="EVENTS_QUEUE_URL", min_length=1)
     suite_ids: SuiteIds = Field(default=(), alias="SUITE_IDS")
 

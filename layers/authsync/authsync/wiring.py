@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from authsync.app.ingest import CallbackIngestor
     from authsync.app.sync import AuthorizationSync, ChatdataSync
+    from authsync.aws.journal import PendingExchanges
+    from authsync.aws.queues import SqsVisibility
     from authsync.aws.snapshots import SnapshotStore
     from authsync.aws.tickets import TicketStore
     from authsync.aws.tokens import PermanentCodes, Tokens
@@ -45,6 +47,7 @@ __all__ = [
     "build_pipeline",
     "build_reconcile",
     "build_ticket_store",
+    "build_visibility",
 ]
 
 
@@ -157,17 +160,34 @@ def build_pipeline(
 def build_authorization_sync(settings: AuthInfoSettings, **overrides: Any) -> AuthorizationSync:
     """auth-info's use case: the pipeline plus the chatdata queue it feeds."""
     from authsync.app.sync import AuthorizationSync
+    from authsync.aws.journal import ExchangeJournal
+    from authsync.aws.kms import KmsSealer
     from authsync.aws.queues import SqsChatdataRequests
 
     pipeline = build_pipeline(settings, **overrides)
+    journal = ExchangeJournal(
+        _client("dynamodb"),
+        settings.journal_table,
+        KmsSealer(_client("kms"), settings.credentials_key),
+        clock=pipeline.clock,
+        sleep=overrides.get("sleep", time.sleep),
+    )
     return AuthorizationSync(
         client=pipeline.client,
         tokens=pipeline.tokens,
         permanent_codes=pipeline.permanent_codes,
         snapshots=pipeline.snapshots,
         chatdata=SqsChatdataRequests(_client("sqs"), settings.chatdata_queue_url),
+        journal=journal,
         clock=pipeline.clock,
     )
+
+
+def build_visibility(settings: AuthInfoSettings) -> SqsVisibility:
+    """auth-info: how a failed AuthCode message is brought back early (its own queue only)."""
+    from authsync.aws.queues import SqsVisibility
+
+    return SqsVisibility(_client("sqs"), settings.events_queue_url)
 
 
 def build_idempotency_store(settings: AuthInfoSettings) -> Any:
@@ -195,19 +215,23 @@ def build_corp_store(settings: QuerySettings) -> SnapshotStore:
 
 @dataclass(frozen=True)
 class Reconcile:
-    """reconcile's objects: where active corps are listed and where their messages go."""
+    """reconcile's objects: where active corps and open exchanges are listed and where their messages go."""
 
     snapshots: SnapshotStore
+    pending: PendingExchanges
     sqs: Any
     queue_url: str
     suite_ids: tuple[str, ...]
 
 
 def build_reconcile(settings: ReconcileSettings) -> Reconcile:
+    from authsync.aws.journal import PendingExchanges
     from authsync.aws.snapshots import SnapshotStore
 
+    dynamodb = _client("dynamodb")
     return Reconcile(
-        SnapshotStore(_client("dynamodb"), settings.corps_table),
+        SnapshotStore(dynamodb, settings.corps_table),
+        PendingExchanges(dynamodb, settings.journal_table),
         _client("sqs"),
         settings.events_queue_url,
         settings.suite_ids,

@@ -15,6 +15,9 @@ port lists exactly the methods the use cases call, with the adapter's signature:
   adapter :class:`authsync.aws.snapshots.SnapshotStore` (DynamoDB).
 * :class:`ChatdataRequests` — put a chatdata request on the second FIFO queue;
   adapter :class:`authsync.aws.queues.SqsChatdataRequests`.
+* :class:`ExchangeJournal` — the durable record of each AuthCode exchange (get, record with a
+  deadline, close); adapter :class:`authsync.aws.journal.ExchangeJournal` (DynamoDB + KMS).
+* :class:`Remaining` — the function's time left in seconds (Lambda's context).
 * :class:`Clock` — the time in epoch seconds; adapter :func:`time.time` (or ``build_pipeline``'s
   ``clock``, e.g. the emulator's timeline in tests).
 
@@ -36,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 from authsync.aws.queues import ChatdataRequests
 
 if TYPE_CHECKING:
+    from authsync.domain.install import JournalEntry, JournalStatus
     from authsync.wecom.responses import PermanentCodeGrant
 
 __all__ = [
@@ -43,8 +47,10 @@ __all__ = [
     "ChatdataRequests",
     "Clock",
     "CorpStateView",
+    "ExchangeJournal",
     "PermanentCodes",
     "RecordedFetch",
+    "Remaining",
     "SnapshotKind",
     "Snapshots",
     "WeComApi",
@@ -52,7 +58,7 @@ __all__ = [
 
 T = TypeVar("T")
 
-SnapshotKind = Literal["auth_info", "chatdata"]
+SnapshotKind = Literal["install", "auth_info", "chatdata"]
 """The kinds of document a corp's snapshot holds (``authsync.aws.snapshots.Kind``)."""
 
 
@@ -121,6 +127,11 @@ class CorpStateView(Protocol):
         ...
 
     @property
+    def cancelled_at(self) -> float | None:
+        """When the corp was cancelled: a tombstone's time (None for an active corp)."""
+        ...
+
+    @property
     def auth_info_version(self) -> int: ...
 
     @property
@@ -175,6 +186,30 @@ class Snapshots(Protocol):
     def mark_cancelled(self, suite_id: str, corp_id: str, at: float, retention_seconds: int) -> object:
         """Tombstone the corp and delete its data (idempotent); the use cases ignore the result."""
         ...
+
+
+class ExchangeJournal(Protocol):
+    """The exchange journal (adapter: :class:`authsync.aws.journal.ExchangeJournal`).
+
+    Its rules are :mod:`authsync.domain.install`'s."""
+
+    def get(self, suite_id: str, key: str) -> JournalEntry | None:
+        """The entry of this AuthCode key (its code opened while the entry is open), or None."""
+        ...
+
+    def record(self, entry: JournalEntry, *, deadline: float) -> JournalEntry:
+        """Make ``entry`` durable, retrying until ``deadline``; the stored entry (the first writer's)."""
+        ...
+
+    def close(self, entry: JournalEntry, status: JournalStatus) -> None:
+        """Mark the entry completed or superseded."""
+        ...
+
+
+class Remaining(Protocol):
+    """Seconds the function has left (adapter: Lambda's ``context.get_remaining_time_in_millis() / 1000``)."""
+
+    def __call__(self) -> float: ...
 
 
 class Clock(Protocol):

@@ -6,7 +6,10 @@ calling us. Each function here is small and bounded:
 * :func:`fan_out_reconcile` sends one reconcile message per active corp onto the
   auth-events queue (paginated GSI query, batches of 10 sends). It makes no WeCom
   call itself: the auth-info function fetches each corp, coalescing with any fresher
-  fetch, so a missed change_auth is caught within one schedule period.
+  fetch, so a missed change_auth is caught within one schedule period. It also sends
+  one *resume* message per exchange-journal entry still open after
+  :data:`RESUME_AFTER` (an install whose message died after the exchange, e.g. in the
+  DLQ): the corp holds a permanent code that no snapshot shows yet.
 * :func:`renew_tokens` touches every suite token and every active corp's token, which
   renews those inside their renewal window (single-flight with the fetch functions).
 * :func:`ticket_ages` reports how old each suite's newest suite_ticket is.
@@ -19,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from authsync.aws.queues import batch_entry, reconcile_request
+from authsync.aws.queues import batch_entry, reconcile_request, resume_request
 from authsync.aws.tokens import CorpNotAuthorizedError, Tokens
 from authsync.wecom.errors import WeComAuthorizationInvalidError, WeComError
 
@@ -27,6 +30,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
     from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
 
+    from authsync.aws.journal import PendingExchanges
     from authsync.aws.snapshots import SnapshotStore
     from authsync.aws.tickets import TicketStore
 
@@ -41,10 +45,16 @@ __all__ = [
 RECONCILE_DEDUP_WINDOW = 300
 """A retried scheduler invocation within this many seconds sends no duplicate requests."""
 
+RESUME_AFTER = 600.0
+"""An exchange-journal entry still open this long after its exchange is resumed by reconcile: its
+own message's fast retries (about 2 minutes) are over by then, in success or in the DLQ."""
+
 
 @dataclass
 class ReconcileReport:
     requested: dict[str, int] = field(default_factory=dict)
+    resumed: dict[str, int] = field(default_factory=dict)
+    """Resume requests sent per suite (open exchange-journal entries)."""
 
     @property
     def total(self) -> int:
@@ -68,9 +78,10 @@ def fan_out_reconcile(
     queue_url: str,
     suite_ids: Iterable[str],
     *,
+    pending: PendingExchanges | None = None,
     clock: Callable[[], float] = time.time,
 ) -> ReconcileReport:
-    """One reconcile message per active corp of each suite; O(N) messages, no WeCom call."""
+    """One reconcile message per active corp, one resume message per stale open exchange; no WeCom call."""
     now = clock()
     window = int(now // RECONCILE_DEDUP_WINDOW)
     report = ReconcileReport()
@@ -80,6 +91,13 @@ def fan_out_reconcile(
             entries = [batch_entry(i, reconcile_request(suite_id, corp_id, window)) for i, corp_id in enumerate(corps)]
             _send_all(sqs, queue_url, entries)
             report.requested[suite_id] += len(entries)
+        if pending is None:
+            continue
+        report.resumed[suite_id] = 0
+        for keys in _batches(pending.keys(suite_id, obtained_before=now - RESUME_AFTER)):
+            entries = [batch_entry(i, resume_request(suite_id, key, window)) for i, key in enumerate(keys)]
+            _send_all(sqs, queue_url, entries)
+            report.resumed[suite_id] += len(entries)
     return report
 
 

@@ -4,8 +4,10 @@ Messages on the auth-events queue are either a WeCom callback (the decrypted XML
 callback-ingest enqueued it) or a reconcile request (JSON). For each:
 
 * ``create_auth`` / ``reset_permanent_code``: exchange the AuthCode with v2
-  ``get_permanent_code`` and store the code *before anything else* (the AuthCode is
-  single-use), then fetch auth info;
+  ``get_permanent_code`` and make the answer durable in the exchange journal *before
+  anything else* (the AuthCode is single-use), then store the code, write the corp's
+  first state from the grant and fetch auth info — each step resumable from the journal
+  (:mod:`authsync.domain.install`);
 * ``change_auth``, data-permission events, reconcile: fetch ``get_auth_info`` (v2: it
   is the faster call and omits the 7-day QR URL that would make every fetch a "change");
 * ``cancel_auth``: delete the corp's credentials and data, no WeCom call.
@@ -20,12 +22,13 @@ chatdata function coalesces the same way.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from authsync.aws.queues import AuthMessage, ChatdataRequest
 from authsync.aws.tokens import CorpNotAuthorizedError
+from authsync.domain.install import JournalEntry, JournalStatus, ResumeAction, auth_code_key, resume_action
 from authsync.wecom.callbacks import (
     AuthDataPermission,
     CancelAuth,
@@ -38,9 +41,20 @@ from authsync.wecom.callbacks import (
 from authsync.wecom.errors import WeComAuthCodeError, WeComAuthorizationInvalidError, WeComPermissionError
 
 if TYPE_CHECKING:
-    from authsync.app.ports import AccessTokens, ChatdataRequests, Clock, PermanentCodes, Snapshots, WeComApi
+    from authsync.app.ports import (
+        AccessTokens,
+        ChatdataRequests,
+        Clock,
+        ExchangeJournal,
+        PermanentCodes,
+        Remaining,
+        Snapshots,
+        WeComApi,
+    )
 
 __all__ = [
+    "EXCHANGE_RESERVE",
+    "MIN_EXCHANGE_TIME",
     "AuthorizationSync",
     "ChatdataSync",
     "Outcome",
@@ -53,6 +67,16 @@ may still be in flight in another message group. After that it is logged and dro
 
 CANCELLED_RETENTION = 30 * 86400
 """How long the minimal tombstone of a cancelled corp is kept (its data is deleted at once)."""
+
+
+MIN_EXCHANGE_TIME = 20.0
+"""Seconds of the function's time an exchange needs before it starts: the WeCom call (the client's
+3 s connect + 10 s read timeout) and the journal write after it. With less, the message is
+retried at once instead (the AuthCode is only spent when its answer can be kept)."""
+
+EXCHANGE_RESERVE = 5.0
+"""Of that, the seconds kept back for the journal write: its retries run until this much before
+the function's end, leaving time to log and to return."""
 
 
 class RetryLaterError(RuntimeError):
@@ -73,6 +97,12 @@ class Outcome(StrEnum):
     UNKNOWN_CORP = "unknown_corp"
     AUTHORIZATION_INVALID = "authorization_invalid"
     AUTH_CODE_INVALID = "auth_code_invalid"
+    """Kept for idempotency records written before the journal; new messages report INSTALL_LOST or DUPLICATE."""
+    INSTALL_LOST = "install_lost"
+    """40078 for an AuthCode we never journaled: the code was spent or expired without its answer reaching us.
+    The corp's install cannot be recovered from here (alarmed: ask the corp to re-authorize)."""
+    DUPLICATE = "duplicate"
+    """A delivery of an AuthCode whose exchange is already complete (or superseded): nothing done."""
     IGNORED = "ignored"
     """An event this pipeline does not act on; ``detail`` names its kind."""
 
@@ -86,8 +116,11 @@ class SyncResult:
     corp_id: str | None = None
     version: int | None = None
     changed: bool = False
+    event_time: int | None = None
+    """The callback's ``TimeStamp`` (WeCom's clock), where the outcome needs it (``INSTALL_LOST``)."""
     detail: str | None = None
-    """For ``IGNORED``: the event's routing key (InfoType, or MsgType:Event:ChangeType)."""
+    """For ``IGNORED``: the event's routing key (InfoType, or MsgType:Event:ChangeType); for an exchange:
+    ``resumed`` when a journal entry was completed by a later delivery or the reconcile sweep."""
 
 
 class AuthorizationSync:
@@ -101,6 +134,7 @@ class AuthorizationSync:
         permanent_codes: PermanentCodes,
         snapshots: Snapshots,
         chatdata: ChatdataRequests,
+        journal: ExchangeJournal,
         clock: Clock = time.time,
     ) -> None:
         self._client = client
@@ -108,20 +142,29 @@ class AuthorizationSync:
         self._codes = permanent_codes
         self._snapshots = snapshots
         self._chatdata = chatdata
+        self._journal = journal
         self._clock = clock
 
-    def handle(self, message: AuthMessage) -> SyncResult:
+    def handle(self, message: AuthMessage, *, remaining: Remaining | None = None) -> SyncResult:
+        """Apply one message. ``remaining`` is the function's time left in seconds (Lambda's context)."""
         if message.kind == "reconcile":
             assert message.corp_id is not None
             return self.fetch_auth_info(message.suite_id, message.corp_id, requested_at=message.sent_at)
+        if message.kind == "resume":
+            assert message.entry_key is not None
+            return self.resume(message.suite_id, message.entry_key)
         event = parse_event(message.body.encode("utf-8"))
         if isinstance(event, GenericEvent):
             return SyncResult(Outcome.IGNORED, message.suite_id, event.corp_id, detail=event.kind)
         suite_id = event.suite_id
         if isinstance(event, CreateAuth | ResetPermanentCode):
-            return self._exchange(
-                suite_id, event.auth_code.get_secret_value(), rotate=isinstance(event, ResetPermanentCode)
+            result = self._exchange(
+                suite_id,
+                event.auth_code.get_secret_value(),
+                rotate=isinstance(event, ResetPermanentCode),
+                remaining=remaining,
             )
+            return replace(result, event_time=event.timestamp) if result.outcome is Outcome.INSTALL_LOST else result
         if isinstance(event, CancelAuth):
             return self.cancel(suite_id, event.auth_corp_id)
         if isinstance(event, ChangeAuth | AuthDataPermission):
@@ -129,23 +172,74 @@ class AuthorizationSync:
             return self.fetch_auth_info(suite_id, event.corp_id, requested_at=message.sent_at)
         return SyncResult(Outcome.IGNORED, suite_id, event.corp_id, detail=event.info_type)
 
-    def _exchange(self, suite_id: str, auth_code: str, *, rotate: bool) -> SyncResult:
+    def _exchange(self, suite_id: str, auth_code: str, *, rotate: bool, remaining: Remaining | None) -> SyncResult:
+        """Exchange the AuthCode once, journal the answer, then complete the install from the journal entry."""
+        key = auth_code_key(suite_id, auth_code)
+        entry = self._journal.get(suite_id, key)
+        if entry is not None:
+            return self._resume(entry)
+        if remaining is not None and remaining() < MIN_EXCHANGE_TIME:
+            raise RetryLaterError("too little time left to exchange an AuthCode and keep the answer")
         obtained_at = self._clock()
         try:
             grant = self._tokens.with_suite_token(
                 suite_id, lambda token: self._client.get_permanent_code(token, auth_code)
             )
         except WeComAuthCodeError:
-            # Used or expired: a redelivery after a completed exchange, or a code older
-            # than 10 minutes. Nothing can be retried; the idempotency record of the first
-            # delivery (or the next reconcile) covers the corp.
-            return SyncResult(Outcome.AUTH_CODE_INVALID, suite_id)
-        corp_id = grant.corp_id
-        if self._codes.put(suite_id, corp_id, grant.permanent_code, obtained_at):
+            # Used or expired. A concurrent delivery may have journaled it meanwhile; otherwise
+            # the answer of its only exchange never reached a journal: the install is lost.
+            entry = self._journal.get(suite_id, key)
+            if entry is not None:
+                return self._resume(entry)
+            return SyncResult(Outcome.INSTALL_LOST, suite_id)
+        entry = JournalEntry(suite_id, key, grant.corp_id, obtained_at, rotate, grant.context, grant.permanent_code)
+        # The one write that must not fail: retried until shortly before the function's end.
+        budget = (remaining() if remaining is not None else MIN_EXCHANGE_TIME) - EXCHANGE_RESERVE
+        try:
+            entry = self._journal.record(entry, deadline=self._clock() + max(budget, 1.0))
+        except Exception:
+            # The answer exists only in this process now. Its second durable home is the
+            # credential store: completing the install without the journal keeps the corp
+            # unless that fails too (then the retry meets 40078 and reports INSTALL_LOST).
+            return self._complete(entry, resumed=False, journaled=False)
+        return self._complete(entry, resumed=False)
+
+    def resume(self, suite_id: str, key: str) -> SyncResult:
+        """Complete an open journal entry (the reconcile sweep's request); nothing if it is gone or closed."""
+        entry = self._journal.get(suite_id, key)
+        if entry is None:
+            return SyncResult(Outcome.DUPLICATE, suite_id, detail="no journal entry")
+        return self._resume(entry)
+
+    def _resume(self, entry: JournalEntry) -> SyncResult:
+        if not entry.open:
+            return SyncResult(Outcome.DUPLICATE, entry.suite_id, entry.corp_id)
+        return self._complete(entry, resumed=True)
+
+    def _complete(self, entry: JournalEntry, *, resumed: bool, journaled: bool = True) -> SyncResult:
+        """The steps after the journal write, each idempotent: code, first state, auth info, close."""
+        suite_id, corp_id = entry.suite_id, entry.corp_id
+        state = self._snapshots.get(suite_id, corp_id)
+        cancelled_at = state.cancelled_at if state is not None and state.status == "cancelled" else None
+        if resume_action(entry, cancelled_at) is ResumeAction.SUPERSEDE:
+            if journaled:
+                self._journal.close(entry, JournalStatus.SUPERSEDED)
+            return SyncResult(Outcome.SKIPPED_CANCELLED, suite_id, corp_id, detail="superseded")
+        if self._codes.put(suite_id, corp_id, entry.permanent_code, entry.obtained_at):
             self._tokens.forget_corp_token(suite_id, corp_id)  # a token of the previous code is void
-        result = self.fetch_auth_info(suite_id, corp_id, requested_at=obtained_at, reactivate=True)
+        self._snapshots.record(suite_id, corp_id, "install", entry.context, entry.obtained_at, reactivate=True)
+        # The install record reactivated a tombstone; a fetch already made after this exchange
+        # (by the delivery that crashed before closing the entry) coalesces: no second call.
+        result = self.fetch_auth_info(suite_id, corp_id, requested_at=entry.obtained_at)
+        if journaled:
+            self._journal.close(entry, JournalStatus.COMPLETED)
         return SyncResult(
-            Outcome.ROTATED if rotate else Outcome.INSTALLED, suite_id, corp_id, result.version, result.changed
+            Outcome.ROTATED if entry.rotate else Outcome.INSTALLED,
+            suite_id,
+            corp_id,
+            result.version,
+            result.changed,
+            detail="resumed" if resumed else None if journaled else "unjournaled",
         )
 
     def cancel(self, suite_id: str, corp_id: str) -> SyncResult:

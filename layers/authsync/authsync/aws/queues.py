@@ -15,6 +15,8 @@ Message attributes carry what routing and dashboards need (``kind``, ``suite_id`
   field/value pairs), so WeCom's retries collapse into one message within SQS's
   5-minute window whether or not WeCom re-encrypts them. A reconcile request's is
   derived from the corp and the reconcile window, so a retried schedule run collapses.
+* A *resume* request (reconcile's sweep of open exchange-journal entries) names the suite
+  and the entry's key (a hash, no secret); its group is the entry's own.
 
 **chatdata** (auth-info writes, chatdata reads: :class:`ChatdataRequest`): JSON, one group
 per corp (:func:`corp_group`), deduplicated by corp and request time.
@@ -42,11 +44,14 @@ __all__ = [
     "RecordingPublisher",
     "SqsChatdataRequests",
     "SqsEventPublisher",
+    "SqsVisibility",
     "batch_entry",
     "canonical_digest",
     "corp_group",
     "queued_event",
     "reconcile_request",
+    "resume_request",
+    "retry_delay",
 ]
 
 MAX_GROUP_ID = 128
@@ -118,6 +123,16 @@ def reconcile_request(suite_id: str, corp_id: str, window: int) -> QueuedEvent:
     )
 
 
+def resume_request(suite_id: str, entry_key: str, window: int) -> QueuedEvent:
+    """Complete the open exchange-journal entry ``entry_key`` (once per reconcile window)."""
+    return QueuedEvent(
+        group_id=f"{suite_id}:journal:{entry_key[:24]}"[:MAX_GROUP_ID],
+        dedup_id=_sha256(f"resume:{suite_id}:{entry_key}:{window}"),
+        body=json.dumps({"kind": "resume", "suite_id": suite_id, "entry_key": entry_key}),
+        attributes={"kind": "resume", "suite_id": suite_id},
+    )
+
+
 def _attributes(item: QueuedEvent) -> dict[str, MessageAttributeValueTypeDef]:
     return {key: {"DataType": "String", "StringValue": value} for key, value in item.attributes.items()}
 
@@ -137,11 +152,20 @@ def batch_entry(index: int, item: QueuedEvent) -> SendMessageBatchRequestEntryTy
 class AuthMessage:
     """One message of the auth-events queue, as auth-info reads it back."""
 
-    kind: Literal["callback", "reconcile"]
+    kind: Literal["callback", "reconcile", "resume"]
     suite_id: str
     corp_id: str | None
     body: str
     sent_at: float
+    entry_key: str | None = None
+    """For ``resume``: the exchange-journal entry to complete."""
+    info_type: str | None = None
+    """For a callback: its InfoType attribute (``create_auth``, ...), as callback-ingest set it."""
+
+    @property
+    def spends_auth_code(self) -> bool:
+        """A callback whose handling exchanges a single-use AuthCode (retried fast: the code lives 10 minutes)."""
+        return self.kind == "callback" and self.info_type in {"create_auth", "reset_permanent_code"}
 
     @classmethod
     def from_sqs(cls, record: dict[str, Any]) -> AuthMessage:
@@ -152,8 +176,16 @@ class AuthMessage:
         if kind == "reconcile":
             document = json.loads(body)
             return cls("reconcile", str(document["suite_id"]), str(document["corp_id"]), body, sent_at)
+        if kind == "resume":
+            document = json.loads(body)
+            return cls("resume", str(document["suite_id"]), None, body, sent_at, entry_key=str(document["entry_key"]))
         return cls(
-            "callback", _attribute(attributes, "suite_id") or "", _attribute(attributes, "corp_id"), body, sent_at
+            "callback",
+            _attribute(attributes, "suite_id") or "",
+            _attribute(attributes, "corp_id"),
+            body,
+            sent_at,
+            info_type=_attribute(attributes, "info_type"),
         )
 
 
@@ -232,3 +264,32 @@ class SqsChatdataRequests:
             MessageGroupId=group,
             MessageDeduplicationId=_sha256(f"{item.suite_id}:{item.corp_id}:{item.requested_at:.3f}"),
         )
+
+
+class SqsVisibility:
+    """Brings a failed message back before its queue's visibility timeout ends (``ChangeMessageVisibility``).
+
+    Why: a failing AuthCode message would otherwise wait the queue's 180 s per receive, five
+    receives ≈ 15 min, longer than the AuthCode lives (10 min). The handler shortens each
+    failed AuthCode message's wait with :func:`retry_delay`.
+    """
+
+    def __init__(self, client: SQSClient, queue_url: str) -> None:
+        self._client = client
+        self._queue_url = queue_url
+
+    def retry_in(self, receipt_handle: str, seconds: int) -> None:
+        self._client.change_message_visibility(
+            QueueUrl=self._queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=seconds
+        )
+
+
+AUTH_CODE_RETRY_DELAYS = (5, 15, 30, 60)
+"""Seconds before receive n+1 of a failed AuthCode message (n = 1..4; the 5th failure goes to the DLQ):
+≈ 2 minutes from the first failure to the dead-letter queue and its alarm, well inside the code's 10 minutes."""
+
+
+def retry_delay(receive_count: int) -> int:
+    """The wait before the next receive of an AuthCode message that failed on receive ``receive_count``."""
+    index = max(1, receive_count) - 1
+    return AUTH_CODE_RETRY_DELAYS[min(index, len(AUTH_CODE_RETRY_DELAYS) - 1)]

@@ -71,8 +71,11 @@ __all__ = [
     "decide_record",
 ]
 
-Kind = Literal["auth_info", "chatdata"]
-KINDS: tuple[Kind, ...] = ("auth_info", "chatdata")
+Kind = Literal["install", "auth_info", "chatdata"]
+KINDS: tuple[Kind, ...] = ("install", "auth_info", "chatdata")
+"""``install``: the permanent-code grant's context (who installed, register code, state: answered once by
+``get_permanent_code``, never fetchable again; :mod:`authsync.domain.install`); ``auth_info`` and ``chatdata``:
+the fetched documents."""
 
 
 def check_kind(kind: str) -> None:

@@ -12,6 +12,7 @@ kept and diffed; their typed *readings* are :mod:`authsync.wecom.authinfo` and
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,10 +91,10 @@ class PermanentCodeGrant:
         from authsync.wecom.authinfo import PermanentCodeResponse, strip_secrets
 
         parsed: PermanentCodeResponse | None = None
-        try:
+        # A ValidationError's text quotes the input (the permanent code): it is swallowed, and
+        # the protocol error raised below, outside any except block, holds no reference to it.
+        with suppress(ValidationError):
             parsed = PermanentCodeResponse.model_validate(document)
-        except ValidationError:
-            pass  # its text quotes the input (the permanent code): raised below, outside the except block
         if parsed is None:
             raise WeComProtocolError(endpoint, None, "answer is not a permanent code document")
         code = parsed.permanent_code.get_secret_value() if parsed.permanent_code else ""

@@ -1,0 +1,208 @@
+"""Exactly-once installs end to end: the auth-info handler on moto (journal table + KMS key from template.yaml) and
+the emulator. The function dies mid-install, AuthCodes expire, messages are replayed, and nothing is lost or
+exchanged twice."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import boto3
+import pytest
+
+from authsync_dev.sqs import deliver_batch, lambda_sqs_event
+from authsync_dev.world import World
+from tests.functions.pipeline import install, publish, settle, store
+from tests.lambda_context import FakeLambdaContext
+from tests.logs import structured_logs
+
+CORP = "wwcorprecover00001"
+
+
+class Killed(BaseException):
+    """The Lambda runtime ending the invocation: not an Exception, so nothing in the handler catches it."""
+
+
+def kill_after(monkeypatch: pytest.MonkeyPatch, target: Any, method: str) -> None:
+    original = getattr(target, method)
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        original(*args, **kwargs)
+        monkeypatch.setattr(target, method, original)  # one death only
+        raise Killed(method)
+
+    monkeypatch.setattr(target, method, call)
+
+
+class DyingContext(FakeLambdaContext):
+    """An invocation that the runtime ends: Powertools' in-progress record (the first reading of the
+    remaining time) expires at once, while the use case still sees the time it needs to work."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._reads = 0
+
+    def get_remaining_time_in_millis(self) -> int:
+        self._reads += 1
+        return 1 if self._reads == 1 else 30_000
+
+
+def receive(world: World, queue: str = "AuthEventsQueue") -> dict[str, Any]:
+    got = boto3.client("sqs").receive_message(
+        QueueUrl=world.queue_url(queue), AttributeNames=["All"], MessageAttributeNames=["All"], MaxNumberOfMessages=10
+    )["Messages"]
+    return lambda_sqs_event(got, "arn:aws:sqs:us-east-1:123456789012:authsync-world-auth-events.fifo")
+
+
+def journal_items(world: World) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = boto3.client("dynamodb").scan(
+        TableName=world.deployment.physical["ExchangeJournalTable"]
+    )["Items"]
+    return items
+
+
+@pytest.mark.parametrize(
+    ("port", "method"),
+    [("_journal", "record"), ("_codes", "put"), ("_snapshots", "record"), ("_chatdata", "request")],
+)
+def test_a_function_killed_mid_install_completes_on_the_next_delivery(
+    world: World, monkeypatch: pytest.MonkeyPatch, port: str, method: str
+) -> None:
+    from auth_info import app as auth_info
+
+    install(world, CORP)
+    event = receive(world)
+    kill_after(monkeypatch, getattr(auth_info.sync, port), method)
+    with pytest.raises(Killed):
+        auth_info.lambda_handler(event, DyingContext())
+    time.sleep(0.01)
+
+    assert auth_info.lambda_handler(event, FakeLambdaContext()) == {"batchItemFailures": []}  # SQS redelivers
+
+    assert world.wecom.calls("service/v2/get_permanent_code") == 1
+    state = store(world).get(world.suite.suite_id, CORP)
+    assert state is not None
+    assert state.status == "active"
+    assert state.auth_info_version == 1
+    assert state.kind("install").document is not None  # the grant's context: who installed, state
+    (item,) = journal_items(world)
+    assert item["status"] == {"S": "completed"}
+    assert "pending_suite" not in item
+    permanent_code = world.wecom.authorization(world.suite.suite_id, CORP).permanent_code
+    assert permanent_code not in json.dumps(item, default=str)
+
+
+def test_an_expired_auth_code_is_an_install_lost_error_with_a_metric(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from auth_info import app as auth_info
+
+    world.wecom.add_corp(CORP)
+    code = world.wecom.create_auth(world.suite.suite_id, CORP, push=False).auth_code
+    assert code is not None
+    world.wecom.advance(601)  # AuthCodes live 10 minutes
+    publish(world, {"AuthCode": code, "InfoType": "create_auth", "TimeStamp": 1_750_000_123})
+
+    with structured_logs(auth_info.logger) as logged:
+        auth_batches, _ = settle(world)
+
+    assert all(not b.failed for b in auth_batches)  # consumed: retrying cannot help
+    (lost,) = [line for line in logged() if line.get("message", "").startswith("install lost")]
+    assert lost["level"] == "ERROR"
+    assert (lost["suite_id"], lost["event_time"], lost["outcome"]) == (
+        world.suite.suite_id,
+        1_750_000_123,
+        "install_lost",
+    )
+    assert code not in json.dumps(logged())
+    metrics = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert any("AuthEvents_install_lost" in m for m in metrics)
+
+
+def test_a_replay_answered_by_idempotency_is_counted_as_a_duplicate(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from auth_info import app as auth_info
+
+    install(world, CORP)
+    event = receive(world)
+    auth_info.lambda_handler(event, FakeLambdaContext())
+    capsys.readouterr()
+
+    with structured_logs(auth_info.logger) as logged:
+        assert auth_info.lambda_handler(event, FakeLambdaContext()) == {"batchItemFailures": []}
+
+    messages = [line.get("message") for line in logged()]
+    assert "auth event duplicate" in messages
+    assert "auth event processed" not in messages
+    metrics = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert any("AuthEvents_duplicate" in m for m in metrics)
+    assert not any("AuthEvents_installed" in m for m in metrics)
+    assert world.wecom.calls("service/v2/get_permanent_code") == 1
+
+
+def test_a_failing_auth_code_message_comes_back_in_seconds_and_others_wait_the_queue_timeout(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from auth_info import app as auth_info
+
+    delays: list[int] = []
+    original = auth_info.visibility.retry_in
+
+    def retry_in(handle: str, seconds: int) -> None:
+        delays.append(seconds)
+        original(handle, seconds)
+
+    monkeypatch.setattr(auth_info.visibility, "retry_in", retry_in)
+    world.wecom.add_corp(CORP)
+    code = world.wecom.create_auth(world.suite.suite_id, CORP, push=False).auth_code
+    world.wecom.inject_fault("service/v2/get_permanent_code", "http5xx")
+    publish(world, {"AuthCode": str(code), "InfoType": "create_auth", "TimeStamp": int(world.wecom.now())})
+    publish(world, {"AuthCorpId": "wwcorpnotyet000001", "InfoType": "change_auth", "TimeStamp": 5})
+
+    outcomes = [
+        deliver_batch(
+            world.queue_url("AuthEventsQueue"), auth_info.lambda_handler, FakeLambdaContext(), retry_visibility=180
+        )
+        for _ in range(2)
+    ]
+
+    assert sum(len(o.failed) for o in outcomes) == 2
+    assert delays == [5]  # only the AuthCode message: its first retry after 5 s, not 180
+
+
+def test_reconcile_resumes_an_install_whose_message_died_after_the_journal_write(
+    suite_env: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from auth_info import app as auth_info
+    from reconcile import app as reconcile
+
+    world = suite_env
+    install(world, CORP)
+    event = receive(world)
+    kill_after(monkeypatch, auth_info.sync._journal, "record")
+    with pytest.raises(Killed):
+        auth_info.lambda_handler(event, DyingContext())
+    # The message is gone (say, redriven to the DLQ and purged); only the journal remembers the install.
+    boto3.client("sqs").purge_queue(QueueUrl=world.queue_url("AuthEventsQueue"))
+    (item,) = journal_items(world)
+    aged = f"{time.time() - 900:.6f}"  # open for 15 minutes
+    boto3.client("dynamodb").update_item(
+        TableName=world.deployment.physical["ExchangeJournalTable"],
+        Key={"pk": item["pk"]},
+        UpdateExpression="SET obtained_at = :t",
+        ExpressionAttributeValues={":t": {"N": aged}},
+    )
+    assert store(world).get(world.suite.suite_id, CORP) is None
+
+    result = reconcile.lambda_handler({}, FakeLambdaContext())
+    settle(world)
+
+    assert result["resumed"] == {world.suite.suite_id: 1}
+    state = store(world).get(world.suite.suite_id, CORP)
+    assert state is not None
+    assert state.auth_info_version == 1
+    assert world.wecom.calls("service/v2/get_permanent_code") == 1
+    (closed,) = journal_items(world)
+    assert closed["status"] == {"S": "completed"}

@@ -1,0 +1,243 @@
+"""Exactly-once installs (:mod:`authsync.domain.install`, ``AuthorizationSync``'s exchange) against in-memory fakes.
+
+The function is "killed" after each named step of an install: the step's effect happened,
+then the invocation ends with an exception. Whatever the step, the redelivered message
+must complete the install with exactly one ``get_permanent_code`` in total.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from authsync.app.sync import EXCHANGE_RESERVE, MIN_EXCHANGE_TIME, AuthorizationSync, Outcome, RetryLaterError
+from authsync.domain.install import JournalEntry, JournalStatus, ResumeAction, auth_code_key, resume_action
+from tests.unit.fakes import SUITE, Fakes, callback, resume
+
+CORP = "wwcorpunit00000001"
+
+
+class Killed(BaseException):
+    """The function died: not an ``Exception``, so no code path of ours can swallow it."""
+
+
+class KillAfter:
+    """Delegates to ``target``; the ``nth`` call of ``method`` completes, then the function dies."""
+
+    def __init__(self, target: Any, method: str, nth: int = 1) -> None:
+        self._target = target
+        self._method = method
+        self._left = nth
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._target, name)
+        if name != self._method:
+            return attribute
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            result = attribute(*args, **kwargs)
+            self._left -= 1
+            if self._left == 0:
+                raise Killed(name)
+            return result
+
+        return call
+
+
+def sync_killed_after(fakes: Fakes, port: str, method: str, nth: int = 1) -> AuthorizationSync:
+    ports: dict[str, Any] = {
+        "client": fakes.wecom,
+        "tokens": fakes.tokens,
+        "permanent_codes": fakes.codes,
+        "snapshots": fakes.snapshots,
+        "chatdata": fakes.chatdata,
+        "journal": fakes.journal,
+    }
+    ports[port] = KillAfter(ports[port], method, nth)
+    return AuthorizationSync(**ports, clock=fakes.clock)
+
+
+KILL_POINTS = [
+    ("client", "get_permanent_code", 1),  # after the exchange, before the journal
+    ("journal", "record", 1),  # after the journal write
+    ("permanent_codes", "put", 1),  # after the code is stored
+    ("snapshots", "record", 1),  # after the first state (install)
+    ("client", "get_auth_info", 1),  # after auth info was fetched, before its snapshot
+    ("snapshots", "record", 2),  # after the snapshot
+    ("chatdata", "request", 1),  # after the chatdata request
+    ("journal", "close", 1),  # after the entry was closed
+]
+
+
+@pytest.mark.parametrize(("port", "method", "nth"), KILL_POINTS)
+def test_an_install_killed_after_any_step_completes_on_redelivery_with_one_exchange(
+    port: str, method: str, nth: int
+) -> None:
+    fakes = Fakes()
+    code = fakes.wecom.create_auth(CORP)
+    message = callback("create_auth", fakes.clock(), AuthCode=code)
+
+    with pytest.raises(Killed):
+        sync_killed_after(fakes, port, method, nth).handle(message)
+    fakes.clock.advance(5)
+    retried = fakes.authorization_sync().handle(message)
+
+    calls = fakes.log.names("wecom.")
+    if (port, method) == ("client", "get_permanent_code"):
+        # Killed before anything was kept: the answer is gone, the code spent. The one loss
+        # the journal cannot prevent, reported so an operator can act.
+        assert retried.outcome is Outcome.INSTALL_LOST
+        assert calls.count("wecom.get_permanent_code") == 2
+        return
+    assert calls.count("wecom.get_permanent_code") == 1
+    assert retried.outcome in {Outcome.INSTALLED, Outcome.DUPLICATE}
+    assert retried.corp_id == CORP
+    assert fakes.codes.codes[(SUITE, CORP)][0] == fakes.wecom.corp(CORP).permanent_code
+    state = fakes.snapshots.peek(CORP)
+    assert state is not None
+    assert state.status == "active"
+    assert state.auth_info_version == 1
+    assert state.install is not None
+    assert fakes.journal.open_keys() == []
+    # At most one get_auth_info per delivery that reached it; none after it was recorded.
+    assert calls.count("wecom.get_auth_info") <= 2
+    if (port, method, nth) in {("snapshots", "record", 2), ("chatdata", "request", 1), ("journal", "close", 1)}:
+        assert calls.count("wecom.get_auth_info") == 1  # the resume coalesced with the stored fetch
+
+
+def test_a_journal_that_cannot_be_written_falls_back_to_the_credential_store() -> None:
+    """DynamoDB or KMS refusing until the deadline: the install still completes, without an entry."""
+    fakes = Fakes()
+    code = fakes.wecom.create_auth(CORP)
+    fakes.journal.fail()
+
+    result = fakes.authorization_sync().handle(callback("create_auth", fakes.clock(), AuthCode=code))
+
+    assert (result.outcome, result.corp_id, result.detail) == (Outcome.INSTALLED, CORP, "unjournaled")
+    assert fakes.codes.codes[(SUITE, CORP)][0] == fakes.wecom.corp(CORP).permanent_code
+    assert fakes.journal.entries == {}
+    assert "journal.close" not in fakes.log.names()
+
+
+def test_a_journal_and_a_credential_store_both_down_lose_the_install_and_the_retry_says_so() -> None:
+    fakes = Fakes()
+    code = fakes.wecom.create_auth(CORP)
+    message = callback("create_auth", fakes.clock(), AuthCode=code)
+    fakes.journal.fail()
+    fakes.codes.fail_puts = 1
+
+    with pytest.raises(RuntimeError):
+        fakes.authorization_sync().handle(message)
+    retried = fakes.authorization_sync().handle(message)
+
+    assert retried.outcome is Outcome.INSTALL_LOST
+    assert fakes.codes.codes == {}
+
+
+def test_the_journal_write_may_use_the_time_left_minus_a_reserve() -> None:
+    fakes = Fakes()
+    code = fakes.wecom.create_auth(CORP)
+
+    fakes.authorization_sync().handle(callback("create_auth", fakes.clock(), AuthCode=code), remaining=lambda: 27.0)
+
+    assert fakes.journal.deadlines == [pytest.approx(27.0 - EXCHANGE_RESERVE)]
+
+
+def test_an_exchange_is_not_started_without_time_for_it_and_its_journal_write() -> None:
+    fakes = Fakes()
+    code = fakes.wecom.create_auth(CORP)
+    message = callback("create_auth", fakes.clock(), AuthCode=code)
+
+    with pytest.raises(RetryLaterError):
+        fakes.authorization_sync().handle(message, remaining=lambda: MIN_EXCHANGE_TIME - 0.5)
+    assert fakes.log.names("wecom.") == []  # the AuthCode is still unspent
+
+    result = fakes.authorization_sync().handle(message, remaining=lambda: 29.0)
+    assert result.outcome is Outcome.INSTALLED
+
+
+def test_a_resume_request_completes_an_open_entry_and_a_second_one_is_a_duplicate() -> None:
+    fakes = Fakes()
+    code = fakes.wecom.create_auth(CORP)
+    with pytest.raises(Killed):
+        sync_killed_after(fakes, "journal", "record").handle(callback("create_auth", fakes.clock(), AuthCode=code))
+    (key,) = fakes.journal.open_keys()
+    fakes.clock.advance(900)
+
+    first = fakes.authorization_sync().handle(resume(key, fakes.clock()))
+    second = fakes.authorization_sync().handle(resume(key, fakes.clock()))
+    unknown = fakes.authorization_sync().handle(resume("0" * 64, fakes.clock()))
+
+    assert (first.outcome, first.corp_id, first.detail) == (Outcome.INSTALLED, CORP, "resumed")
+    assert (second.outcome, second.corp_id) == (Outcome.DUPLICATE, CORP)
+    assert (unknown.outcome, unknown.detail) == (Outcome.DUPLICATE, "no journal entry")
+    assert fakes.log.names("wecom.").count("wecom.get_permanent_code") == 1
+
+
+def test_resuming_never_resurrects_a_corp_cancelled_after_the_exchange() -> None:
+    fakes = Fakes()
+    code = fakes.wecom.create_auth(CORP)
+    with pytest.raises(Killed):
+        sync_killed_after(fakes, "journal", "record").handle(callback("create_auth", fakes.clock(), AuthCode=code))
+    (key,) = fakes.journal.open_keys()
+    fakes.clock.advance(60)
+    fakes.wecom.cancel_auth(CORP)
+    fakes.authorization_sync().handle(callback("cancel_auth", fakes.clock(), AuthCorpId=CORP))
+    fakes.clock.advance(900)
+
+    result = fakes.authorization_sync().handle(resume(key, fakes.clock()))
+
+    assert (result.outcome, result.detail) == (Outcome.SKIPPED_CANCELLED, "superseded")
+    assert (SUITE, CORP) not in fakes.codes.codes
+    state = fakes.snapshots.peek(CORP)
+    assert state is not None
+    assert state.status == "cancelled"
+    assert fakes.journal.entries[(SUITE, key)].status is JournalStatus.SUPERSEDED
+
+
+def test_a_reinstall_after_an_older_cancel_is_not_superseded() -> None:
+    fakes = Fakes()
+    code = fakes.wecom.create_auth(CORP)
+    fakes.authorization_sync().handle(callback("create_auth", fakes.clock(), AuthCode=code))
+    fakes.wecom.cancel_auth(CORP)
+    fakes.authorization_sync().handle(callback("cancel_auth", fakes.clock(), AuthCorpId=CORP))
+    fakes.clock.advance(60)
+    again = fakes.wecom.create_auth(CORP)
+
+    result = fakes.authorization_sync().handle(callback("create_auth", fakes.clock(), AuthCode=again))
+
+    assert (result.outcome, result.corp_id) == (Outcome.INSTALLED, CORP)
+    state = fakes.snapshots.peek(CORP)
+    assert state is not None
+    assert state.status == "active"
+
+
+# -- the pure rules ------------------------------------------------------------------------------------------
+
+
+def entry(status: JournalStatus = JournalStatus.EXCHANGED, obtained_at: float = 100.0) -> JournalEntry:
+    return JournalEntry(SUITE, "k" * 64, CORP, obtained_at, False, {}, "PCODE-not-shown", status)
+
+
+@pytest.mark.parametrize(
+    ("status", "cancelled_at", "action"),
+    [
+        (JournalStatus.COMPLETED, None, ResumeAction.DONE),
+        (JournalStatus.SUPERSEDED, 500.0, ResumeAction.DONE),
+        (JournalStatus.EXCHANGED, None, ResumeAction.CONTINUE),
+        (JournalStatus.EXCHANGED, 99.0, ResumeAction.CONTINUE),  # an older cancel: this is a re-install
+        (JournalStatus.EXCHANGED, 101.0, ResumeAction.SUPERSEDE),
+    ],
+)
+def test_resume_action(status: JournalStatus, cancelled_at: float | None, action: ResumeAction) -> None:
+    assert resume_action(entry(status), cancelled_at) is action
+
+
+def test_an_entry_hides_its_code_and_its_key_is_a_hash_of_suite_and_code() -> None:
+    assert "PCODE-not-shown" not in repr(entry())
+    key = auth_code_key(SUITE, "AUTHCODE-secret")
+    assert len(key) == 64
+    assert "AUTHCODE" not in key
+    assert key != auth_code_key("wwothersuite", "AUTHCODE-secret")
+    assert key == auth_code_key(SUITE, "AUTHCODE-secret")
