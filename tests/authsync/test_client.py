@@ -909,3 +909,36 @@ def test_a_malformed_grant_is_a_protocol_error_that_never_quotes_the_code(
     assert "PCODE-secret-value" not in str(caught.value)
     assert caught.value.__cause__ is None
     assert caught.value.__context__ is None
+
+
+def test_a_budgeted_exchange_cuts_its_read_timeout_and_its_retries_to_the_budget(
+    wecom: Emulator, make_client: MakeClient, suite: SuiteRecord, recorder: Recorder
+) -> None:
+    """The exchange must end in time for its journal write: its attempts shrink to what the budget leaves."""
+    corp = wecom.add_corp()
+    client = make_client(timeout=(2.0, 5.0), max_retries=3)
+    token = client.get_suite_token(suite.suite_id, suite.suite_secret, ticket_of(wecom, suite))
+    code = wecom.create_auth(suite.suite_id, corp.corpid).auth_code
+    assert code is not None
+    recorder.calls.clear()
+    wecom.inject_fault("service/v2/get_permanent_code", "slow", delay=3.0)
+
+    started = time.monotonic()
+    with pytest.raises(WeComTransientError) as caught:
+        client.get_permanent_code(token.value, code, budget=1.6)
+    elapsed = time.monotonic() - started
+
+    assert caught.value.errmsg == "ReadTimeout"
+    assert caught.value.attempts == 1  # no retry could have finished within the budget
+    assert 1.4 < elapsed < 2.5  # the read timeout was cut from 5 s to the budget
+    assert len(recorder.calls) == 1
+
+
+def test_an_exhausted_budget_starts_no_attempt(wecom: Emulator, make_client: MakeClient, suite: SuiteRecord) -> None:
+    client = make_client()
+    token = client.get_suite_token(suite.suite_id, suite.suite_secret, ticket_of(wecom, suite))
+    wecom.reset_counters()
+
+    with pytest.raises(WeComTransientError, match="no time left"):
+        client.get_permanent_code(token.value, "AUTHCODE-never-sent", budget=0.5)
+    assert wecom.calls("service/v2/get_permanent_code") == 0  # the code stays unspent

@@ -276,9 +276,11 @@ class FakeWeCom:
             raise error_for(endpoint, 48002, "api forbidden")
         return corp
 
-    def get_permanent_code(self, suite_token: str, auth_code: str, *, v2: bool = True) -> PermanentCodeGrant:
+    def get_permanent_code(
+        self, suite_token: str, auth_code: str, *, v2: bool = True, budget: float | None = None
+    ) -> PermanentCodeGrant:
         endpoint = "service/v2/get_permanent_code" if v2 else "service/get_permanent_code"
-        self._enter("get_permanent_code", suite_token, auth_code, v2)
+        self._enter("get_permanent_code", suite_token, auth_code, v2, budget)
         suite_id = self._suite_of(endpoint, suite_token)
         code = self._auth_codes.get(auth_code)
         if code is None or code.used or code.suite_id != suite_id or self._clock() - code.issued_at > AUTH_CODE_TTL:

@@ -142,6 +142,8 @@ def test_the_journal_write_may_use_the_time_left_minus_a_reserve() -> None:
     fakes.authorization_sync().handle(callback("create_auth", fakes.clock(), AuthCode=code), remaining=lambda: 27.0)
 
     assert fakes.journal.deadlines == [pytest.approx(27.0 - EXCHANGE_RESERVE)]
+    (exchange,) = fakes.log.args("wecom.get_permanent_code")
+    assert exchange[-1] == pytest.approx(27.0 - EXCHANGE_RESERVE)  # the exchange's own budget, retries included
 
 
 def test_an_exchange_is_not_started_without_time_for_it_and_its_journal_write() -> None:

@@ -70,8 +70,12 @@ class WeComApi(Protocol):
     react to those and let every other one propagate (the message is retried).
     """
 
-    def get_permanent_code(self, suite_token: str, auth_code: str, *, v2: bool = True) -> PermanentCodeGrant:
-        """Exchange a single-use AuthCode: the corp, its permanent code and the install's context."""
+    def get_permanent_code(
+        self, suite_token: str, auth_code: str, *, v2: bool = True, budget: float | None = None
+    ) -> PermanentCodeGrant:
+        """Exchange a single-use AuthCode: the corp, its permanent code and the install's context.
+
+        ``budget``: seconds the whole call may take, retries included."""
         ...
 
     def get_auth_info(self, suite_token: str, corp_id: str, permanent_code: str, *, v2: bool = True) -> dict[str, Any]:

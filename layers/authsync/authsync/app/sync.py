@@ -51,6 +51,7 @@ if TYPE_CHECKING:
         Snapshots,
         WeComApi,
     )
+    from authsync.wecom.responses import PermanentCodeGrant
 
 __all__ = [
     "EXCHANGE_RESERVE",
@@ -181,10 +182,14 @@ class AuthorizationSync:
         if remaining is not None and remaining() < MIN_EXCHANGE_TIME:
             raise RetryLaterError("too little time left to exchange an AuthCode and keep the answer")
         obtained_at = self._clock()
+
+        def exchange(token: str) -> PermanentCodeGrant:
+            # The call's retries end in time for the journal write (EXCHANGE_RESERVE before the end).
+            budget = None if remaining is None else remaining() - EXCHANGE_RESERVE
+            return self._client.get_permanent_code(token, auth_code, budget=budget)
+
         try:
-            grant = self._tokens.with_suite_token(
-                suite_id, lambda token: self._client.get_permanent_code(token, auth_code)
-            )
+            grant = self._tokens.with_suite_token(suite_id, exchange)
         except WeComAuthCodeError:
             # Used or expired. A concurrent delivery may have journaled it meanwhile; otherwise
             # the answer of its only exchange never reached a journal: the install is lost.

@@ -167,17 +167,22 @@ class WeComClient:
         )
         return issued_token(document, "suite_access_token", obtained_at, "service/get_suite_token")
 
-    def get_permanent_code(self, suite_token: str, auth_code: str, *, v2: bool = True) -> PermanentCodeGrant:
+    def get_permanent_code(
+        self, suite_token: str, auth_code: str, *, v2: bool = True, budget: float | None = None
+    ) -> PermanentCodeGrant:
         """Exchange a single-use AuthCode (spec §3.2). v2 is the fast one: code, corp id/name, user, state.
 
         An AuthCode is consumed by WeCom even if its answer is lost on the way back, so a
         retry after a timeout may meet 40078 (:class:`WeComAuthCodeError`, ``attempts`` > 1).
+        ``budget`` bounds the whole call, retries included (seconds): the caller keeps the time
+        it needs to make the answer durable before its function ends.
         """
         endpoint = "service/v2/get_permanent_code" if v2 else "service/get_permanent_code"
         document = self._execute(
             _Call(
                 endpoint, "POST", {_SUITE_TOKEN_PARAM: suite_token}, {"auth_code": auth_code}, (suite_token, auth_code)
-            )
+            ),
+            budget=budget,
         )
         return PermanentCodeGrant.from_document(document, endpoint)
 
@@ -272,17 +277,23 @@ class WeComClient:
         ceiling = min(self.backoff_cap, self.backoff_base * 2.0 ** (retry - 1))
         return max(0.0, min(ceiling, self._random() * ceiling))
 
-    def _execute(self, call: _Call) -> dict[str, Any]:
-        """Attempt ``call``, retrying transient failures; the answer minus errcode/errmsg."""
+    def _execute(self, call: _Call, *, budget: float | None = None) -> dict[str, Any]:
+        """Attempt ``call``, retrying transient failures (all within ``budget`` seconds); the answer sans errcode."""
+        deadline = None if budget is None else time.monotonic() + budget
         attempt = 0
         while True:
             attempt += 1
-            outcome = self._attempt(call, attempt)
+            timeout = self.timeout if deadline is None else _bounded(self.timeout, deadline - time.monotonic())
+            if timeout is None:
+                raise WeComTransientError(call.endpoint, None, "no time left for an attempt", attempts=attempt - 1)
+            outcome = self._attempt(call, attempt, timeout)
             if not isinstance(outcome, WeComError):
                 return outcome
             if not outcome.retryable or attempt > self.max_retries:
                 raise outcome
             delay = self.backoff(attempt)
+            if deadline is not None and time.monotonic() + delay + _MIN_ATTEMPT >= deadline:
+                raise outcome
             log.warning(
                 "WeCom %s attempt %d failed (%s: %s); retrying in %.2fs",
                 call.endpoint,
@@ -293,7 +304,9 @@ class WeComClient:
             )
             self._sleep(delay)
 
-    def _attempt(self, call: _Call, attempt: int) -> dict[str, Any] | WeComError:
+    def _attempt(
+        self, call: _Call, attempt: int, timeout: float | tuple[float, float]
+    ) -> dict[str, Any] | WeComError:
         """One HTTP attempt; failures are *returned* so no requests exception is ever chained."""
         url = f"{self.base_url}/cgi-bin/{call.endpoint}"
         started = time.perf_counter()
@@ -307,7 +320,7 @@ class WeComClient:
                 url,
                 params=dict(call.params) or None,
                 json=dict(call.body) if call.body is not None else None,
-                timeout=self.timeout,
+                timeout=timeout,
                 allow_redirects=False,
             )
             content = response.content
@@ -361,6 +374,18 @@ class WeComClient:
             self._on_call(endpoint, errcode, attempt, time.perf_counter() - started)
         except Exception as exc:  # metrics must never fail a WeCom call
             log.warning("on_call hook failed for %s (%s)", endpoint, type(exc).__name__)
+
+
+_MIN_ATTEMPT = 1.0
+"""Seconds below which a budgeted call starts no further attempt."""
+
+
+def _bounded(timeout: float | tuple[float, float], left: float) -> tuple[float, float] | None:
+    """``timeout`` cut to the ``left`` seconds of a budget; None when too little is left to try."""
+    if left < _MIN_ATTEMPT:
+        return None
+    connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
+    return min(connect, left), min(read, left)
 
 
 def _redact(text: str, secrets: tuple[str, ...]) -> str:
