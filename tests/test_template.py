@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from authsync_dev.template import load_template
 
 TEMPLATE = load_template()
@@ -204,3 +206,28 @@ def test_a_lost_install_alarms() -> None:
     assert (alarm["Namespace"], alarm["MetricName"]) == ("WecomAuthsync", "AuthEvents_install_lost")
     assert alarm["Dimensions"] == [{"Name": "service", "Value": "auth-info"}]
     assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+
+
+def test_the_auth_events_queue_gives_up_where_the_auth_code_retry_schedule_ends() -> None:
+    from authsync.aws.queues import AUTH_CODE_MAX_RECEIVES, AUTH_CODE_RETRY_DELAYS
+
+    policy = RESOURCES["AuthEventsQueue"]["Properties"]["RedrivePolicy"]
+    assert policy["maxReceiveCount"] == AUTH_CODE_MAX_RECEIVES
+    assert sum(AUTH_CODE_RETRY_DELAYS) < 600 / 2  # DLQ and alarm well inside the AuthCode's 10 minutes
+
+
+@pytest.mark.parametrize(
+    ("alarm", "namespace", "metric"),
+    [
+        ("CallbackServerErrorsAlarm", "AWS/ApiGateway", "5xx"),
+        ("AuthCodeRetriesExhaustedAlarm", "WecomAuthsync", "AuthCodeRetriesExhausted"),
+        ("TokenRefreshFailuresAlarm", "WecomAuthsync", "TokenRenewalFailures"),
+        ("InstallLostAlarm", "WecomAuthsync", "AuthEvents_install_lost"),
+    ],
+)
+def test_failures_that_lose_data_alarm(alarm: str, namespace: str, metric: str) -> None:
+    properties = RESOURCES[alarm]["Properties"]
+    assert (properties["Namespace"], properties["MetricName"]) == (namespace, metric)
+    assert properties["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+    assert properties["ComparisonOperator"] == "GreaterThanThreshold"
+    assert properties["Threshold"] == 0

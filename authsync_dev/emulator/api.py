@@ -162,7 +162,7 @@ class WeComApi:
             if fault.kind == "slow":
                 self._stopping.wait(fault.delay)
                 now = self.state.clock.now()
-            elif fault.kind in ("-1", "45009"):
+            elif fault.kind in ("-1", "45009", "45033"):
                 return self._error(name, int(fault.kind), "", now, request, fault=fault.kind)
             else:  # invalidate_token: WeCom ends the token early, before this call is served
                 with self.state.lock:

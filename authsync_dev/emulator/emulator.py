@@ -621,7 +621,7 @@ class Emulator:
     ) -> Fault:
         """Make ``endpoint`` (a path after ``/cgi-bin/``, or ``*``) fail with ``kind``.
 
-        Kinds: ``-1`` and ``45009`` (errcode), ``http5xx`` (``status``), ``slow`` (answer
+        Kinds: ``-1``, ``45009`` and ``45033`` (errcode), ``http5xx`` (``status``), ``slow`` (answer
         after ``delay`` real seconds), ``invalidate_token`` (the presented token, or the
         one the call would hand out again, ends just before the call is served).
         """

@@ -38,6 +38,7 @@ ERRMSG: dict[int, str] = {
     42001: "access_token expired",
     42009: "suite_access_token expired",
     45009: "api freq out of limit",
+    45033: "user call api concurrent out of limit",
     47001: "data format error",
     48002: "api forbidden",
     50100: "invalid cursor",

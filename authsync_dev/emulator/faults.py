@@ -16,13 +16,13 @@ from typing import Any, Literal
 
 __all__ = ["FAULT_KINDS", "CallCounters", "EndpointCounters", "Fault", "FaultKind", "Faults", "RateLimiter"]
 
-FaultKind = Literal["-1", "45009", "http5xx", "slow", "invalidate_token"]
-FAULT_KINDS: tuple[FaultKind, ...] = ("-1", "45009", "http5xx", "slow", "invalidate_token")
+FaultKind = Literal["-1", "45009", "45033", "http5xx", "slow", "invalidate_token"]
+FAULT_KINDS: tuple[FaultKind, ...] = ("-1", "45009", "45033", "http5xx", "slow", "invalidate_token")
 ANY_ENDPOINT = "*"
 
 
 def fault_kind(value: object) -> FaultKind:
-    """Accept ``-1``/``45009`` as ints too (that is how they appear in errcode)."""
+    """Accept ``-1``/``45009``/``45033`` as ints too (that is how they appear in errcode)."""
     text = str(value)
     if text not in FAULT_KINDS:
         raise ValueError(f"fault kind must be one of {', '.join(FAULT_KINDS)}")

@@ -27,8 +27,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from authsync.app.observability import metric_hooks
 from authsync.app.sync import Outcome
-from authsync.aws.queues import AuthMessage, retry_delay
+from authsync.aws.queues import AUTH_CODE_MAX_RECEIVES, AuthMessage, retry_delay
 from authsync.settings import AuthInfoSettings, load
+from authsync.wecom.errors import WeComTransientError
 from authsync.wiring import build_authorization_sync, build_idempotency_store, build_visibility
 
 if TYPE_CHECKING:
@@ -77,7 +78,7 @@ def record_handler(record: SQSRecord) -> None:
         # Left on the queue: retried, then redriven to the DLQ (alarmed) after maxReceiveCount.
         logger.exception("auth event failed", error_type=type(exc).__name__, message_id=record.message_id)
         _count("AuthEventsFailed")
-        _retry_soon(record)
+        _retry_soon(record, exc)
         raise
     if result.pop(REPLAYED, False):
         logger.info("auth event duplicate", message_id=record.message_id, **result)
@@ -99,14 +100,24 @@ def record_handler(record: SQSRecord) -> None:
         _count("SnapshotVersionsWritten")
 
 
-def _retry_soon(record: SQSRecord) -> None:
-    """An AuthCode message is retried within seconds (its code lives 10 minutes), not after 180 s."""
+def _retry_soon(record: SQSRecord, error: Exception) -> None:
+    """An AuthCode message is retried within seconds (its code lives 10 minutes), not after 180 s.
+
+    Never sooner than WeCom's 60 s block after a 45009; other messages keep the queue's 180 s."""
     message = AuthMessage.from_sqs(record.raw_event)
     if not message.spends_auth_code:
         return
     receives = int(record.attributes.approximate_receive_count or "1")
+    if receives >= AUTH_CODE_MAX_RECEIVES:
+        # Its last attempt: SQS moves it to the DLQ; the AuthCode will not outlive a slow redrive.
+        logger.error("AuthCode message retries exhausted: redrive it now", message_id=record.message_id)
+        _count("AuthCodeRetriesExhausted")
+        return
+    delay = retry_delay(receives)
+    if isinstance(error, WeComTransientError) and error.rate_limited:
+        delay = max(delay, int(WeComTransientError.RATE_LIMIT_BLOCK))
     try:
-        visibility.retry_in(record.receipt_handle, retry_delay(receives))
+        visibility.retry_in(record.receipt_handle, delay)
     except Exception as exc:  # the queue's own visibility timeout still brings it back
         logger.warning("could not shorten the retry delay", error_type=type(exc).__name__)
 

@@ -17,6 +17,11 @@ from authsync.app.schedules import fan_out_reconcile
 from authsync.settings import ReconcileSettings, load
 from authsync.wiring import build_reconcile
 
+
+class ReconcileIncompleteError(RuntimeError):
+    """Some suites could not be reconciled (named in the log line before it)."""
+
+
 logger = Logger()
 metrics = Metrics()
 reconcile = build_reconcile(load(ReconcileSettings, on_error=logger.error))
@@ -31,4 +36,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     logger.info("reconcile requested", requested=report.requested, total=report.total, resumed=report.resumed)
     metrics.add_metric(name="ReconcileRequests", unit=MetricUnit.Count, value=report.total)
     metrics.add_metric(name="InstallsResumed", unit=MetricUnit.Count, value=sum(report.resumed.values()))
+    if report.failures:
+        # Every other suite was served; failing the run makes the scheduler retry it (the same
+        # window's deduplication ids keep the served suites' messages from being sent twice).
+        logger.error("reconcile failed for some suites", failures=report.failures)
+        raise ReconcileIncompleteError(f"reconcile failed for suites {sorted(report.failures)}")
     return {"requested": report.requested, "resumed": report.resumed}

@@ -620,7 +620,7 @@ def test_the_client_exports_only_itself_and_every_export_exists() -> None:
 # -- transient faults, backoff, timeouts ----------------------------------------------------
 
 
-@pytest.mark.parametrize(("kind", "errcode"), [("-1", -1), ("45009", 45009), ("http5xx", None)])
+@pytest.mark.parametrize(("kind", "errcode"), [("-1", -1), ("45033", 45033), ("http5xx", None)])
 def test_transient_faults_are_retried_then_succeed(
     wecom: Emulator,
     client: WeComClient,
@@ -676,10 +676,24 @@ def test_http_5xx_exhausted(wecom: Emulator, make_client: MakeClient, suite: Sui
     assert len(recorder.sleeps) == 1
 
 
+def test_a_rate_limit_is_not_retried_in_place(
+    wecom: Emulator, client: WeComClient, suite: SuiteRecord, recorder: Recorder
+) -> None:
+    """45009 blocks the caller for 60 s: retrying within the call's backoff only lengthens the block."""
+    wecom.inject_fault("service/get_suite_token", "45009", times=1)
+
+    with pytest.raises(WeComTransientError) as caught:
+        client.get_suite_token(suite.suite_id, suite.suite_secret, ticket_of(wecom, suite))
+
+    assert (caught.value.errcode, caught.value.attempts, caught.value.rate_limited) == (45009, 1, True)
+    assert recorder.sleeps == []
+    assert wecom.calls("service/get_suite_token") == 1
+
+
 def test_backoff_is_capped_and_jittered(
     wecom: Emulator, make_client: MakeClient, suite: SuiteRecord, recorder: Recorder
 ) -> None:
-    wecom.inject_fault("service/get_suite_token", "45009")
+    wecom.inject_fault("service/get_suite_token", "-1")
     ticket = ticket_of(wecom, suite)
 
     ceiling = make_client(max_retries=6, backoff_base=0.25, backoff_cap=1.0, random=lambda: 1.0)

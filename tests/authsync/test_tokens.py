@@ -258,3 +258,38 @@ def test_a_renewal_that_returns_the_same_token_rechecks_in_minutes_not_per_call(
     clock.advance(300)  # expired now: a new token
     world.deliver_ticket()
     assert p.tokens.suite_token(world.suite.suite_id) != first
+
+
+def test_a_stale_cached_code_is_re_read_once_after_a_secret_reset_by_another_container(
+    aws: None, wecom: Emulator, clock: Clock
+) -> None:
+    """代开发 secret reset: container A rotated the code; container B's cache still holds the old one (40001)."""
+    world = build_world(wecom, kind="customized")
+    world.deliver_ticket()
+    corp_id = "wwcustomized000002"
+    a, b = pipeline(world, clock), pipeline(world, clock)
+    install(world, corp_id, a)
+    b.permanent_codes.get(world.suite.suite_id, corp_id)  # B caches the current code
+    code = wecom.reset_permanent_code(world.suite.suite_id, corp_id, push=False).auth_code
+    assert code is not None
+    grant = a.tokens.with_suite_token(world.suite.suite_id, lambda t: a.client.get_permanent_code(t, code))
+    a.permanent_codes.put(world.suite.suite_id, corp_id, grant.permanent_code, wecom.now() + 1)
+    wecom.reset_counters()
+
+    b.tokens.corp_token(world.suite.suite_id, corp_id)
+
+    counters = wecom.counters()["gettoken"]
+    assert (counters.calls, counters.ok, dict(counters.errors)) == (2, 1, {40001: 1})  # stale code, then fresh
+
+
+def test_a_dead_code_that_is_also_the_stored_one_is_raised_after_one_re_read(world: World, clock: Clock) -> None:
+    from authsync.wecom.errors import WeComAuthorizationInvalidError
+
+    p = pipeline(world, clock)
+    install(world, "wwcorpdeadcode0001", p)
+    world.wecom.cancel_auth(world.suite.suite_id, "wwcorpdeadcode0001", push=False)
+    world.wecom.reset_counters()
+
+    with pytest.raises(WeComAuthorizationInvalidError):
+        p.tokens.corp_token(world.suite.suite_id, "wwcorpdeadcode0001")
+    assert world.wecom.calls("service/get_corp_token") == 1  # the re-read found the same code: no second call

@@ -206,3 +206,44 @@ def test_reconcile_resumes_an_install_whose_message_died_after_the_journal_write
     assert world.wecom.calls("service/v2/get_permanent_code") == 1
     (closed,) = journal_items(world)
     assert closed["status"] == {"S": "completed"}
+
+
+def test_a_rate_limited_auth_code_message_waits_out_wecoms_block(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    from auth_info import app as auth_info
+
+    delays: list[int] = []
+    monkeypatch.setattr(auth_info.visibility, "retry_in", lambda handle, seconds: delays.append(seconds))
+    world.wecom.add_corp(CORP)
+    code = world.wecom.create_auth(world.suite.suite_id, CORP, push=False).auth_code
+    world.wecom.inject_fault("service/v2/get_permanent_code", "45009", times=1)
+    publish(world, {"AuthCode": str(code), "InfoType": "create_auth", "TimeStamp": int(world.wecom.now())})
+
+    outcome = deliver_batch(world.queue_url("AuthEventsQueue"), auth_info.lambda_handler, FakeLambdaContext())
+
+    assert len(outcome.failed) == 1
+    assert world.wecom.calls("service/v2/get_permanent_code") == 1  # not hot-retried inside the call
+    assert delays == [60]  # WeCom blocks for 60 s after a 45009
+    settle(world)
+    assert world.wecom.calls("service/v2/get_permanent_code") == 2
+    assert store(world).get(world.suite.suite_id, CORP) is not None
+
+
+def test_an_auth_code_message_failing_its_last_attempt_is_alarmed_before_the_dlq(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from auth_info import app as auth_info
+
+    world.wecom.add_corp(CORP)
+    code = world.wecom.create_auth(world.suite.suite_id, CORP, push=False).auth_code
+    world.wecom.inject_fault("service/v2/get_permanent_code", "http5xx")
+    publish(world, {"AuthCode": str(code), "InfoType": "create_auth", "TimeStamp": int(world.wecom.now())})
+    capsys.readouterr()
+
+    for _ in range(5):  # the queue's maxReceiveCount
+        outcome = deliver_batch(world.queue_url("AuthEventsQueue"), auth_info.lambda_handler, FakeLambdaContext())
+        assert len(outcome.failed) == 1
+
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert [m["AuthCodeRetriesExhausted"] for m in emitted if "AuthCodeRetriesExhausted" in m] == [[1.0]]
+    assert world.receive_all("AuthEventsQueue") == []  # the next receive moves it to the DLQ, as SQS does
+    assert len(world.receive_all("AuthEventsDLQ")) == 1

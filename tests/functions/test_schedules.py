@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import boto3
 import pytest
@@ -73,6 +74,61 @@ def test_token_refresh_touches_suite_and_corp_tokens_without_refetching_fresh_on
     assert (report["suites"], report["corps"], report["failed"]) == (1, 1, {})
     assert world.wecom.calls("service/get_suite_token") == 0  # still fresh: nothing to renew
     assert world.wecom.calls("service/get_corp_token") == 0
+
+
+def test_one_suite_without_a_ticket_does_not_stop_token_refresh_for_the_others(
+    suite_env: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from authsync_dev.world import suite_config_document
+
+    world = suite_env
+    install(world, "wwcorptokens000002")
+    settle(world)
+    # A second suite, configured first in SuiteIds, whose tickets never arrived.
+    broken = world.suite.model_copy(update={"suite_id": "wwsuitenoticket001"})
+    boto3.client("secretsmanager").create_secret(
+        Name=SecretNames(world.suite_prefix).config(broken.suite_id), SecretString=suite_config_document(broken)
+    )
+    monkeypatch.setenv("SUITE_IDS", f"{broken.suite_id},{world.suite.suite_id}")
+    token_refresh = fresh("token_refresh.app")
+    corp_token = SecretNames(world.suite_prefix, world.environment("ChatdataFunction")["CORP_SECRET_PREFIX"])
+    _age_stored_token(corp_token.corp_token(world.suite.suite_id, "wwcorptokens000002"), 60)
+    world.wecom.reset_counters()
+    capsys.readouterr()
+
+    report = token_refresh.lambda_handler({}, FakeLambdaContext())
+
+    assert report["suite_failures"] == {broken.suite_id: "TicketMissingError"}
+    assert (report["suites"], report["corps"]) == (1, 1)
+    assert world.wecom.calls("service/get_corp_token") == 1  # the healthy suite's corp was renewed
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert [m["TokenRenewalFailures"] for m in emitted if "TokenRenewalFailures" in m] == [[1.0]]
+    per_suite = [m for m in emitted if "SuiteTokenRefreshFailures" in m]
+    assert [m["suite_id"] for m in per_suite] == [broken.suite_id]
+
+
+def test_a_suite_whose_fan_out_fails_does_not_starve_the_others_and_fails_the_run(
+    suite_env: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = suite_env
+    install(world, "wwcorprecon0000099")
+    settle(world)
+    monkeypatch.setenv("SUITE_IDS", f"wwsuitebroken00001,{world.suite.suite_id}")
+    reconcile = fresh("reconcile.app")
+    iter_active = reconcile.reconcile.snapshots.iter_active
+
+    def failing(suite_id: str) -> Any:
+        if suite_id == "wwsuitebroken00001":
+            raise RuntimeError("DynamoDB: InternalServerError")
+        return iter_active(suite_id)
+
+    monkeypatch.setattr(reconcile.reconcile.snapshots, "iter_active", failing)
+
+    with pytest.raises(reconcile.ReconcileIncompleteError, match="wwsuitebroken00001"):
+        reconcile.lambda_handler({}, FakeLambdaContext())
+
+    sent = world.receive_all("AuthEventsQueue")
+    assert [json.loads(m["Body"])["corp_id"] for m in sent] == ["wwcorprecon0000099"]  # the healthy suite was served
 
 
 def _age_stored_token(name: str, seconds_left: float) -> None:

@@ -351,9 +351,15 @@ class FakePermanentCodes:
         self.codes: dict[tuple[str, str], tuple[str, float]] = {}
         self.fail_puts = 0
         """The next this-many puts fail (Secrets Manager unreachable)."""
+        self.cached: dict[tuple[str, str], str] = {}
+        """What this container's cache still answers (a code rotated by another instance); ``force`` reads past it."""
 
     def get(self, suite_id: str, corp_id: str, *, force: bool = False) -> str | None:
-        self._log.add("codes.get", suite_id, corp_id)
+        self._log.add("codes.get", suite_id, corp_id, force)
+        if force:
+            self.cached.pop((suite_id, corp_id), None)
+        elif (suite_id, corp_id) in self.cached:
+            return self.cached[(suite_id, corp_id)]
         stored = self.codes.get((suite_id, corp_id))
         return None if stored is None else stored[0]
 

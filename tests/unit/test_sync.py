@@ -340,6 +340,22 @@ def test_authorization_invalid_consumes_the_message_and_deletes_nothing() -> Non
     assert len(fakes.chatdata.requests) == 1
 
 
+def test_a_code_rotated_by_another_container_is_re_read_once_instead_of_reporting_it_invalid() -> None:
+    fakes = Fakes()
+    installed(fakes)
+    stale = fakes.codes.codes[(SUITE, CORP)][0]
+    fakes.wecom.corp(CORP).permanent_code = "PCODE-rotated-elsewhere"
+    fakes.codes.codes[(SUITE, CORP)] = ("PCODE-rotated-elsewhere", fakes.clock())
+    fakes.codes.cached[(SUITE, CORP)] = stale
+    fakes.clock.advance(30)
+
+    result = fakes.authorization_sync().handle(callback("change_auth", fakes.clock() - 1, AuthCorpId=CORP))
+
+    assert result.outcome is Outcome.FETCHED
+    assert [args[2] for args in fakes.log.args("wecom.get_auth_info")] == [stale, "PCODE-rotated-elsewhere"]
+    assert [args[2] for args in fakes.log.args("codes.get")] == [False, True]
+
+
 def test_other_wecom_errors_of_a_fetch_propagate_for_a_retry() -> None:
     fakes = Fakes()
     installed(fakes)

@@ -55,6 +55,8 @@ class ReconcileReport:
     requested: dict[str, int] = field(default_factory=dict)
     resumed: dict[str, int] = field(default_factory=dict)
     """Resume requests sent per suite (open exchange-journal entries)."""
+    failures: dict[str, str] = field(default_factory=dict)
+    """Suites whose fan-out failed part-way (suite id → error type); the others were still served."""
 
     @property
     def total(self) -> int:
@@ -87,17 +89,22 @@ def fan_out_reconcile(
     report = ReconcileReport()
     for suite_id in suite_ids:
         report.requested[suite_id] = 0
-        for corps in _batches(snapshots.iter_active(suite_id)):
-            entries = [batch_entry(i, reconcile_request(suite_id, corp_id, window)) for i, corp_id in enumerate(corps)]
-            _send_all(sqs, queue_url, entries)
-            report.requested[suite_id] += len(entries)
-        if pending is None:
-            continue
-        report.resumed[suite_id] = 0
-        for keys in _batches(pending.keys(suite_id, obtained_before=now - RESUME_AFTER)):
-            entries = [batch_entry(i, resume_request(suite_id, key, window)) for i, key in enumerate(keys)]
-            _send_all(sqs, queue_url, entries)
-            report.resumed[suite_id] += len(entries)
+        try:
+            for corps in _batches(snapshots.iter_active(suite_id)):
+                entries = [
+                    batch_entry(i, reconcile_request(suite_id, corp_id, window)) for i, corp_id in enumerate(corps)
+                ]
+                _send_all(sqs, queue_url, entries)
+                report.requested[suite_id] += len(entries)
+            if pending is None:
+                continue
+            report.resumed[suite_id] = 0
+            for keys in _batches(pending.keys(suite_id, obtained_before=now - RESUME_AFTER)):
+                entries = [batch_entry(i, resume_request(suite_id, key, window)) for i, key in enumerate(keys)]
+                _send_all(sqs, queue_url, entries)
+                report.resumed[suite_id] += len(entries)
+        except Exception as exc:  # one suite's failure must not starve the others
+            report.failures[suite_id] = _reason(exc)
     return report
 
 
@@ -118,17 +125,29 @@ class TokenReport:
     corps: int = 0
     skipped: int = 0
     failed: dict[str, int] = field(default_factory=dict)
+    """Corp token failures by errcode (or error type when WeCom gave none)."""
+    suite_failures: dict[str, str] = field(default_factory=dict)
+    """Suites whose own token could not be had (missing ticket, bad config, WeCom down): suite id → reason.
+    Their corps are not touched this run (each would fail the same way and count against WeCom's limits)."""
+    corp_failures: dict[str, int] = field(default_factory=dict)
+    """Corp token failures per suite."""
 
 
 def renew_tokens(tokens: Tokens, snapshots: SnapshotStore, suite_ids: Iterable[str]) -> TokenReport:
     """Touch each suite token and each active corp's token: those inside their window are renewed.
 
-    A corp whose credentials are gone or invalid is skipped (auth-info owns that state);
-    a WeCom error for one corp does not stop the others and is counted by errcode.
+    Every suite and every corp is handled on its own: one suite without a ticket, or one corp
+    whose token call fails, never stops the others. A corp whose credentials are gone or
+    invalid is skipped (auth-info owns that state); other failures are counted per suite and
+    by errcode, for the handler's metrics and alarm.
     """
     report = TokenReport()
     for suite_id in suite_ids:
-        tokens.suite_token(suite_id)
+        try:
+            tokens.suite_token(suite_id)
+        except Exception as exc:
+            report.suite_failures[suite_id] = _reason(exc)
+            continue
         report.suites += 1
         for corp_id in snapshots.iter_active(suite_id):
             try:
@@ -136,12 +155,20 @@ def renew_tokens(tokens: Tokens, snapshots: SnapshotStore, suite_ids: Iterable[s
             except (CorpNotAuthorizedError, WeComAuthorizationInvalidError):
                 report.skipped += 1
                 continue
-            except WeComError as exc:
-                key = str(exc.errcode)
+            except Exception as exc:
+                key = _reason(exc)
                 report.failed[key] = report.failed.get(key, 0) + 1
+                report.corp_failures[suite_id] = report.corp_failures.get(suite_id, 0) + 1
                 continue
             report.corps += 1
     return report
+
+
+def _reason(exc: Exception) -> str:
+    """An errcode for WeCom's errors, else the error's type: never its message (it could name a value)."""
+    if isinstance(exc, WeComError) and exc.errcode is not None:
+        return str(exc.errcode)
+    return type(exc).__name__
 
 
 def ticket_ages(

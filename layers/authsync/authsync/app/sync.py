@@ -272,9 +272,18 @@ class AuthorizationSync:
             return SyncResult(Outcome.UNKNOWN_CORP, suite_id, corp_id)
         fetched_at = self._clock()  # taken before the call: an earlier fetch never wins over a later one
         try:
-            document = self._tokens.with_suite_token(
-                suite_id, lambda token: self._client.get_auth_info(token, corp_id, code)
-            )
+            try:
+                document = self._tokens.with_suite_token(
+                    suite_id, lambda token: self._client.get_auth_info(token, corp_id, code)
+                )
+            except WeComAuthorizationInvalidError:
+                # This container's cached code may be stale (rotated by another instance): re-read once.
+                fresh = self._codes.get(suite_id, corp_id, force=True)
+                if fresh is None or fresh == code:
+                    raise
+                document = self._tokens.with_suite_token(
+                    suite_id, lambda token: self._client.get_auth_info(token, corp_id, fresh)
+                )
         except WeComAuthorizationInvalidError:
             # ⚠️ 40084: the permanent code stopped working: a lost cancel_auth, or a 代开发 secret
             # reset whose own event is still queued. Deleting the corp's data on a guess could

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from authsync.wecom.callbacks import AuthEvent
 
 __all__ = [
+    "AUTH_CODE_MAX_RECEIVES",
     "AuthMessage",
     "ChatdataRequest",
     "ChatdataRequests",
@@ -287,6 +288,9 @@ class SqsVisibility:
 AUTH_CODE_RETRY_DELAYS = (5, 15, 30, 60)
 """Seconds before receive n+1 of a failed AuthCode message (n = 1..4; the 5th failure goes to the DLQ):
 ≈ 2 minutes from the first failure to the dead-letter queue and its alarm, well inside the code's 10 minutes."""
+
+AUTH_CODE_MAX_RECEIVES = len(AUTH_CODE_RETRY_DELAYS) + 1
+"""The auth-events queue's ``maxReceiveCount`` (template.yaml; a test keeps them equal)."""
 
 
 def retry_delay(receive_count: int) -> int:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from authsync.aws.credentials import ForwardOnlySecrets, SecretNames, SecretReader, WriteOutcome
 from authsync.aws.leases import Leases
 from authsync.wecom.client import WeComClient
-from authsync.wecom.errors import WeComTokenError
+from authsync.wecom.errors import WeComError, WeComTokenError
 from authsync.wecom.responses import IssuedToken
 
 if TYPE_CHECKING:
@@ -52,6 +52,11 @@ RECHECK_SAME_TOKEN = 300.0
 RENEW_MARGIN = 600.0
 """Renew this long before expiry: the token-refresh schedule runs every 10 minutes, so it
 always passes through this window and renews before any request path has to."""
+
+
+STALE_CODE_ERRCODES = frozenset({40001, 40014, 40084})
+"""Answers to a token call made with a permanent code that may mean the code we hold is stale:
+40001 (gettoken: the 代开发 secret is invalid), 40014 and 40084 (get_corp_token)."""
 
 
 class TokenBusyError(RuntimeError):
@@ -265,12 +270,25 @@ class Tokens:
         return self._store.get(self._names.suite_token(suite_id), fetch, not_value=not_value).value
 
     def corp_token(self, suite_id: str, corp_id: str, *, not_value: str | None = None) -> str:
-        def fetch() -> IssuedToken:
-            code = self.permanent_code(suite_id, corp_id)
+        def issue(code: str) -> IssuedToken:
             if self._suites.get(suite_id).config.kind == "customized":
                 # 代开发: the permanent code is the corp app's secret (spec §3.4).
                 return self._client.get_customized_token(corp_id, code)
             return self.with_suite_token(suite_id, lambda token: self._client.get_corp_token(token, corp_id, code))
+
+        def fetch() -> IssuedToken:
+            code = self.permanent_code(suite_id, corp_id)
+            try:
+                return issue(code)
+            except WeComError as exc:
+                if exc.errcode not in STALE_CODE_ERRCODES:
+                    raise
+                # The code this container cached may be stale (a 代开发 secret reset or a rotation
+                # stored by another instance): read it past the cache once; the same code re-raises.
+                fresh = self._codes.get(suite_id, corp_id, force=True)
+                if fresh is None or fresh == code:
+                    raise
+            return issue(fresh)
 
         return self._store.get(self._names.corp_token(suite_id, corp_id), fetch, not_value=not_value).value
 

@@ -87,7 +87,8 @@ class WeComClient:
     ``/cgi-bin`` is accepted too. Transient failures are retried up to ``max_retries``
     times with full-jitter exponential backoff — ``random() * min(cap, base * 2**n)`` —
     because WeCom asks for no more than 3 retries on -1 and synchronized retries from
-    many Lambdas would only deepen a 45009. ``sleep``, ``random`` and ``clock`` are
+    many Lambdas would only deepen a 45009. A 45009 itself is not retried in place: WeCom
+    blocks for 60 s, so the caller (a queue message) waits instead. ``sleep``, ``random`` and ``clock`` are
     injectable for tests. ``on_call`` observes every HTTP attempt (for metrics); an
     exception it raises is logged and ignored.
     """
@@ -289,7 +290,7 @@ class WeComClient:
             outcome = self._attempt(call, attempt, timeout)
             if not isinstance(outcome, WeComError):
                 return outcome
-            if not outcome.retryable or attempt > self.max_retries:
+            if not outcome.retryable or attempt > self.max_retries or _rate_limited(outcome):
                 raise outcome
             delay = self.backoff(attempt)
             if deadline is not None and time.monotonic() + delay + _MIN_ATTEMPT >= deadline:
@@ -304,9 +305,7 @@ class WeComClient:
             )
             self._sleep(delay)
 
-    def _attempt(
-        self, call: _Call, attempt: int, timeout: float | tuple[float, float]
-    ) -> dict[str, Any] | WeComError:
+    def _attempt(self, call: _Call, attempt: int, timeout: float | tuple[float, float]) -> dict[str, Any] | WeComError:
         """One HTTP attempt; failures are *returned* so no requests exception is ever chained."""
         url = f"{self.base_url}/cgi-bin/{call.endpoint}"
         started = time.perf_counter()
@@ -374,6 +373,11 @@ class WeComClient:
             self._on_call(endpoint, errcode, attempt, time.perf_counter() - started)
         except Exception as exc:  # metrics must never fail a WeCom call
             log.warning("on_call hook failed for %s (%s)", endpoint, type(exc).__name__)
+
+
+def _rate_limited(error: WeComError) -> bool:
+    """45009 blocks for 60 s: a retry within the call's backoff (seconds) cannot succeed."""
+    return isinstance(error, WeComTransientError) and error.rate_limited
 
 
 _MIN_ATTEMPT = 1.0

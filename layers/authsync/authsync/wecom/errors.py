@@ -131,11 +131,20 @@ class WeComAuthCodeError(WeComError):
 class WeComTransientError(WeComError):
     """WeCom was busy or unreachable (-1, 45009, 45033, HTTP 5xx, timeouts, connection errors).
 
-    Raised only once the client's own retries are exhausted; a later redelivery may succeed.
+    Raised once the client's own retries are exhausted (none for 45009: see ``rate_limited``);
+    a later redelivery may succeed.
     """
 
     retryable: ClassVar[bool] = True
     CODES: ClassVar[frozenset[int]] = frozenset({-1, 45009, 45033})
+    RATE_LIMIT_BLOCK: ClassVar[float] = 60.0
+    """45009: WeCom blocks a caller that exceeded a per-minute limit for 60 s (spec §4); retrying
+    sooner only lengthens the block, so the call is not retried in place and the message waits."""
+
+    @property
+    def rate_limited(self) -> bool:
+        """45009: wait at least :attr:`RATE_LIMIT_BLOCK` seconds before calling again."""
+        return self.errcode == 45009
 
 
 class WeComApiError(WeComError):
