@@ -42,9 +42,15 @@ def deployment(aws: None) -> Deployment:
 
 
 def put_suite_config(deployment: Deployment, suite: TestSuite = TEST_SUITE, **overrides: object) -> str:
+    """Create the suite's config secret, or put a new value into it (an operator fixing it)."""
     prefix = deployment.function_environment("CallbackIngestFunction")["SUITE_SECRET_PREFIX"]
     name = f"{prefix}{suite.suite_id}/config"
-    boto3.client("secretsmanager").create_secret(Name=name, SecretString=json.dumps({**suite.config(), **overrides}))
+    secrets = boto3.client("secretsmanager")
+    document = json.dumps({**suite.config(), **overrides})
+    try:
+        secrets.create_secret(Name=name, SecretString=document)
+    except secrets.exceptions.ResourceExistsException:
+        secrets.put_secret_value(SecretId=name, SecretString=document)
     return name
 
 

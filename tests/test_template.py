@@ -55,7 +55,7 @@ def test_every_schedule_has_a_retry_policy_and_a_dlq() -> None:
         for e in f["Properties"].get("Events", {}).values()
         if e["Type"] == "ScheduleV2"
     ]
-    assert len(schedules) == 3
+    assert len(schedules) == 4
     for schedule in schedules:
         assert schedule["RetryPolicy"]["MaximumRetryAttempts"] >= 1
         assert "Arn" in schedule["DeadLetterConfig"]
@@ -80,7 +80,10 @@ def test_callback_ingest_policy_names_only_its_own_secrets_and_queue() -> None:
     policies = FUNCTIONS["CallbackIngestFunction"]["Properties"]["Policies"]
     statements = [s for p in policies if isinstance(p, dict) and "Statement" in p for s in p["Statement"]]
     resources = [json.dumps(s["Resource"]) for s in statements]
-    assert all("suites/*/config-??????" in r or "suites/*/ticket-??????" in r for r in resources)
+    inbox = json.dumps({"Fn::GetAtt": ["InboxTable", "Arn"]})
+    assert all("suites/*/config-??????" in r or "suites/*/ticket-??????" in r or r == inbox for r in resources)
+    (keep,) = [s for s in statements if json.dumps(s["Resource"]) == inbox]
+    assert keep["Action"] == "dynamodb:PutItem"  # it keeps requests; only inbox-drain reads and deletes
     assert all(s["Effect"] == "Allow" and "*" not in s["Action"] for s in statements)
     config = next(s for s in statements if "config" in json.dumps(s["Resource"]))
     assert config["Action"] == "secretsmanager:GetSecretValue"  # suite config is read-only
@@ -183,7 +186,7 @@ def test_query_route_is_iam_authorized() -> None:
 
 def test_tables_are_on_demand_with_point_in_time_recovery() -> None:
     tables = [r["Properties"] for r in RESOURCES.values() if r["Type"] == "AWS::DynamoDB::Table"]
-    assert len(tables) == 4
+    assert len(tables) == 5
     for table in tables:
         assert table["BillingMode"] == "PAY_PER_REQUEST"
         assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True

@@ -34,7 +34,8 @@ WRITES = {"secretsmanager:CreateSecret", "secretsmanager:PutSecretValue", "secre
 READ = frozenset({"secretsmanager:GetSecretValue"})
 KEEP = READ | WRITES
 EXPECTED: dict[str, tuple[set[str], dict[str, frozenset[str]]]] = {
-    "CallbackIngestFunction": ({"AuthEventsQueue"}, {"suites/config": READ, "suites/ticket": KEEP}),
+    "CallbackIngestFunction": ({"AuthEventsQueue", "InboxTable"}, {"suites/config": READ, "suites/ticket": KEEP}),
+    "InboxDrainFunction": ({"AuthEventsQueue", "InboxTable"}, {"suites/config": READ, "suites/ticket": KEEP}),
     "AuthInfoFunction": (
         {
             "CorpsTable",
@@ -269,7 +270,7 @@ def test_schedule_roles_only_invoke_their_function_and_reach_their_dlq() -> None
         for name, role in resources("AWS::IAM::Role").items()
         if "scheduler.amazonaws.com" in json.dumps(role["Properties"]["AssumeRolePolicyDocument"])
     }
-    assert len(scheduler_roles) == 3
+    assert len(scheduler_roles) == 4
     for name, role in scheduler_roles.items():
         function = next(f for f in FUNCTIONS if name.startswith(f))
         granted = {(a, frozenset(referenced(s["Resource"]))) for s in statements(role) for a in as_list(s["Action"])}

@@ -66,6 +66,19 @@ def _parser() -> argparse.ArgumentParser:
         "--retry-delays", type=_delays, default=DEFAULT_RETRY_DELAYS, help="seconds between re-sends (default 1,2,4)"
     )
     parser.add_argument("--delivery-timeout", type=float, default=5.0, help="callback answer deadline (default 5 s)")
+    parser.add_argument(
+        "--retry-on",
+        choices=("network", "any"),
+        default="network",
+        help="re-send after a timeout or connection failure only (WeCom's documented behaviour, default), "
+        "or after any failed answer (the older text)",
+    )
+    parser.add_argument(
+        "--auth-deadline",
+        type=float,
+        default=1.0,
+        help="answer deadline of create/change/cancel_auth and reset_permanent_code (default 1 s)",
+    )
     parser.add_argument("--seed", type=int, default=None, help="seed for injected-fault probabilities")
     parser.add_argument("--has-more-as-int", action="store_true", help="get_auth_user_list has_more as 1/0")
     return parser
@@ -91,6 +104,8 @@ def build(args: argparse.Namespace) -> Emulator:
         retries=args.retries,
         retry_delays=args.retry_delays,
         delivery_timeout=args.delivery_timeout,
+        retry_on=args.retry_on,
+        auth_deadline=args.auth_deadline,
         seed=args.seed,
         has_more_as_int=args.has_more_as_int,
     )

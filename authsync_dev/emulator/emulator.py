@@ -46,7 +46,14 @@ from authsync_dev.emulator.model import (
     day_start,
     new_secret,
 )
-from authsync_dev.emulator.pusher import DEFAULT_RETRY_DELAYS, CallbackPusher, Delivery, DeliveryAttempt
+from authsync_dev.emulator.pusher import (
+    AUTH_DEADLINE,
+    DEFAULT_RETRY_DELAYS,
+    CallbackPusher,
+    Delivery,
+    DeliveryAttempt,
+    RetryPolicy,
+)
 from authsync_dev.emulator.state import DEFAULT_TOKEN_TTL, EmulatorState
 from authsync_dev.httpserver import BackgroundHTTPServer, HttpRequest, HttpResponse
 
@@ -127,6 +134,8 @@ class Emulator:
         retries: int = 3,
         retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
         delivery_timeout: float = 5.0,
+        retry_on: RetryPolicy = "network",
+        auth_deadline: float = AUTH_DEADLINE,
         seed: int | None = None,
         has_more_as_int: bool = False,
     ) -> None:
@@ -147,7 +156,13 @@ class Emulator:
             stopping=self._stopping,
         )
         self.pusher = CallbackPusher(
-            self.clock, timeout=delivery_timeout, retries=retries, retry_delays=retry_delays, stopping=self._stopping
+            self.clock,
+            timeout=delivery_timeout,
+            retries=retries,
+            retry_delays=retry_delays,
+            stopping=self._stopping,
+            retry_on=retry_on,
+            auth_deadline=auth_deadline,
         )
         self._server = BackgroundHTTPServer(self._handle, port=port, name="emulator-http")
         self._ticket_thread: threading.Thread | None = None

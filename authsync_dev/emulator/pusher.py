@@ -1,11 +1,19 @@
 """WeCom's side of 指令回调: encrypt, sign, POST, judge the answer, re-send, and log it all.
 
 A delivery succeeds only on HTTP 200 with the body exactly ``success`` within the
-timeout (5 s, spec §1.4); anything else -- another status, another body, a timeout,
-a refused connection -- is a failed attempt and the same signed request is sent
-again, up to three retries ("总共重试三次"; ⚠️ we read it as 3 retries, 4 attempts).
-Every attempt is recorded with its latency and the receiver's answer, never with
-the plaintext event (it carries tickets and auth codes).
+deadline: 1,000 ms for the four authorization InfoTypes (create_auth, change_auth,
+cancel_auth, reset_permanent_code; spec §1.4, D-90642), 5 s for everything else.
+Anything else -- another status, another body, a late answer, a refused connection --
+is a failed attempt.
+
+Which failures are re-sent is the ``retry_on`` policy. WeCom's current documentation
+(spec §1.4, §7) re-sends only after a **network failure or timeout** (``"network"``, the
+default): an answer of 503 or ``fail`` is *not* retried, so a receiver that counts on a
+5xx being retried loses the event. ``"any"`` is the older text's behaviour (every
+non-``success`` answer is retried), kept for tests of a receiver's idempotency. Up to three
+retries ("总共重试三次"; ⚠️ we read it as 3 retries, 4 attempts). Every attempt is
+recorded with its latency and the receiver's answer, never with the plaintext event (it
+carries tickets and auth codes).
 """
 
 from __future__ import annotations
@@ -26,7 +34,16 @@ if TYPE_CHECKING:
     from authsync_dev.emulator.clock import Clock
     from authsync_dev.emulator.model import SuiteRecord
 
-__all__ = ["DEFAULT_RETRY_DELAYS", "CallbackPusher", "Delivery", "DeliveryAttempt", "Outcome"]
+__all__ = [
+    "AUTH_DEADLINE",
+    "AUTH_INFO_TYPES",
+    "DEFAULT_RETRY_DELAYS",
+    "CallbackPusher",
+    "Delivery",
+    "DeliveryAttempt",
+    "Outcome",
+    "RetryPolicy",
+]
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +51,16 @@ DEFAULT_RETRY_DELAYS: tuple[float, ...] = (1.0, 2.0, 4.0)
 ANSWER_CHARS = 200
 
 Outcome = Literal["success", "http_status", "bad_answer", "timeout", "connection_error", "no_callback_url"]
+
+RetryPolicy = Literal["network", "any"]
+"""``network``: re-send after a timeout or a connection failure only (WeCom's current documentation);
+``any``: after every failed attempt (the older text)."""
+
+NETWORK_FAILURES: frozenset[str] = frozenset({"timeout", "connection_error"})
+
+AUTH_INFO_TYPES = frozenset({"create_auth", "change_auth", "cancel_auth", "reset_permanent_code"})
+AUTH_DEADLINE = 1.0
+"""Seconds within which WeCom wants the authorization InfoTypes answered (spec §1.4)."""
 
 
 @dataclass(frozen=True)
@@ -108,11 +135,17 @@ class CallbackPusher:
         retries: int = 3,
         retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
         stopping: threading.Event | None = None,
+        retry_on: RetryPolicy = "network",
+        auth_deadline: float = AUTH_DEADLINE,
     ) -> None:
-        if timeout <= 0 or retries < 0 or any(d < 0 for d in retry_delays):
-            raise ValueError("timeout must be > 0, retries and retry delays >= 0")
+        if timeout <= 0 or auth_deadline <= 0 or retries < 0 or any(d < 0 for d in retry_delays):
+            raise ValueError("timeouts must be > 0, retries and retry delays >= 0")
+        if retry_on not in ("network", "any"):
+            raise ValueError("retry_on must be 'network' or 'any'")
         self._clock = clock
         self.timeout = timeout
+        self.retry_on: RetryPolicy = retry_on
+        self.auth_deadline = auth_deadline
         self.retries = retries
         self.retry_delays = tuple(retry_delays) or (0.0,)
         self._stopping = stopping or threading.Event()
@@ -157,11 +190,12 @@ class CallbackPusher:
                 url=url,
                 query=signed.query,
                 body=signed.body,
+                deadline=self.deadline(event),
             )
             attempts.append(attempt)
             with self._lock:
                 self._log.append(attempt)
-            if attempt.ok:
+            if attempt.ok or not self.retried(attempt):
                 break
         delivery = Delivery(delivery_id, event, suite.suite_id, corpid, tuple(attempts))
         if not delivery.delivered:
@@ -175,6 +209,14 @@ class CallbackPusher:
                 last.status if last else None,
             )
         return self._finish(delivery)
+
+    def deadline(self, event: str) -> float:
+        """Seconds the receiver has to answer ``event``: 1 s for the authorization InfoTypes, else the timeout."""
+        return min(self.timeout, self.auth_deadline) if event in AUTH_INFO_TYPES else self.timeout
+
+    def retried(self, attempt: DeliveryAttempt) -> bool:
+        """Whether a failed ``attempt`` is re-sent under the ``retry_on`` policy."""
+        return self.retry_on == "any" or attempt.outcome in NETWORK_FAILURES
 
     def _finish(self, delivery: Delivery) -> Delivery:
         with self._lock:
@@ -192,6 +234,7 @@ class CallbackPusher:
         url: str,
         query: dict[str, str],
         body: bytes | None,
+        deadline: float,
     ) -> DeliveryAttempt:
         at = self._clock.now()
         started = time.perf_counter()
@@ -204,7 +247,7 @@ class CallbackPusher:
                 params=query,
                 data=body,
                 headers={"Content-Type": "text/xml", "User-Agent": "Mozilla/4.0 (WeCom emulator)"},
-                timeout=self.timeout,
+                timeout=deadline,
                 allow_redirects=False,
             )
             status = response.status_code
@@ -220,8 +263,8 @@ class CallbackPusher:
         except requests.RequestException:
             outcome = "connection_error"
         latency_ms = (time.perf_counter() - started) * 1000
-        if outcome == "success" and latency_ms > self.timeout * 1000:
-            outcome = "timeout"
+        if outcome == "success" and latency_ms > deadline * 1000:
+            outcome = "timeout"  # answered, but after WeCom had given up on it
         return DeliveryAttempt(
             delivery_id, event, suite_id, corpid, number, url, status, outcome, latency_ms, answer, at
         )

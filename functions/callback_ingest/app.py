@@ -31,7 +31,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-from authsync.app.ingest import CallbackRejected, IngestResult
+from authsync.app.ingest import CallbackRejected, IngestResult, Outcome
 from authsync.settings import IngestSettings, load
 from authsync.wiring import build_ingestor
 
@@ -101,6 +101,12 @@ def verify_url(event: Event, suite_id: str) -> dict[str, Any]:
 
 def receive_callback(event: Event, suite_id: str) -> dict[str, Any]:
     result: IngestResult = ingestor.receive(suite_id, query_parameters(event), request_body(event))
+    if result.outcome is Outcome.KEPT:
+        # SQS or Secrets Manager failed: the request waits in the inbox for inbox-drain, and WeCom
+        # gets success (a 5xx may never be re-sent).
+        logger.warning("callback kept in the inbox", suite_id=suite_id, kind=result.kind, reason=result.reason)
+        metrics.add_metric(name="CallbacksKept", unit=MetricUnit.Count, value=1)
+        return response(200, "success")
     logger.info(
         "callback accepted",
         suite_id=suite_id,
@@ -128,7 +134,8 @@ def rejected(exc: CallbackRejected, suite_id: str) -> dict[str, Any]:
 
 
 def failed(exc: Exception, suite_id: str) -> dict[str, Any]:
-    # Not the client's fault (Secrets Manager, SQS, configuration): 5xx so WeCom retries.
+    # Not the client's fault, and not even the inbox could keep the request: a 5xx, which WeCom
+    # may not re-send (alarmed: CallbackServerErrorsAlarm).
     logger.exception("callback failed", error_type=type(exc).__name__, suite_id=suite_id[:64])
     metrics.add_metric(name="CallbacksFailed", unit=MetricUnit.Count, value=1)
     return response(503, "temporarily_unavailable")

@@ -120,6 +120,10 @@ def test_full_install_against_the_ingest_handler(deployment, environment, ingest
         # 3. create_auth push: the handler enqueues the decrypted event on the FIFO queue.
         created = wecom.create_auth(suite.suite_id, corp.corpid, state="it", chat_editions=sample_chat_editions())
         assert created.delivered
+        assert created.delivery is not None
+        (answer,) = created.delivery.attempts  # answered within WeCom's 1,000 ms, at the first attempt
+        assert answer.outcome == "success"
+        assert answer.latency_ms < 1000
         (message,) = _receive(environment["EVENTS_QUEUE_URL"])
         assert message["MessageAttributes"]["info_type"]["StringValue"] == "create_auth"
         event = parse_event(message["Body"].encode())
@@ -160,11 +164,47 @@ def test_full_install_against_the_ingest_handler(deployment, environment, ingest
 
 
 def test_rejected_callbacks_are_retried_and_logged(deployment, ingest):
-    """The handler answers 404 for a suite it has no config for; WeCom re-sends three times."""
-    with Emulator(callback_url=ingest.url + "/wecom/callback", retry_delays=(0.0, 0.0, 0.0)) as wecom:
+    """The handler answers 404 for a suite it has no config for; under "retry any" WeCom re-sends three times."""
+    with Emulator(callback_url=ingest.url + "/wecom/callback", retry_delays=(0.0, 0.0, 0.0), retry_on="any") as wecom:
         suite = wecom.add_suite()
         result = wecom.push_suite_ticket(suite.suite_id)
     assert result.delivery is not None
     assert [(a.attempt, a.status, a.outcome, a.answer) for a in result.delivery.attempts] == [
         (n, 404, "http_status", "unknown_suite") for n in (1, 2, 3, 4)
     ]
+
+
+def test_an_sqs_outage_still_answers_authorization_events_in_time_and_loses_none(
+    deployment, environment, ingest, monkeypatch
+):
+    """SQS refuses every send: the four authorization InfoTypes are still answered ``success`` within 1 s
+    (WeCom would not re-send a 503), each kept in the inbox; nothing reaches the queue until the drain."""
+    from botocore.exceptions import EndpointConnectionError
+
+    import callback_ingest.app
+
+    def unreachable(**_: Any) -> Any:
+        raise EndpointConnectionError(endpoint_url="https://sqs.us-east-1.amazonaws.com")
+
+    publisher: Any = callback_ingest.app.ingestor._publisher
+    monkeypatch.setattr(publisher._client, "send_message", unreachable)
+    put_suite_config(deployment, TEST_SUITE)
+    with Emulator(callback_url=ingest.url + "/wecom/callback", retry_delays=(0.0, 0.0, 0.0)) as wecom:
+        suite = wecom.add_suite(
+            TEST_SUITE.suite_id, TEST_SUITE.suite_secret, TEST_SUITE.token, TEST_SUITE.encoding_aes_key
+        )
+        corp = wecom.add_corp("wwintegration00002")
+        pushes = [wecom.create_auth(suite.suite_id, corp.corpid)]
+        pushes.append(wecom.change_auth(suite.suite_id, corp.corpid))
+        pushes.append(wecom.cancel_auth(suite.suite_id, corp.corpid))
+
+    attempts = [a for push in pushes for a in (push.delivery.attempts if push.delivery else ())]
+    assert [(a.event, a.outcome) for a in attempts] == [
+        ("create_auth", "success"),
+        ("change_auth", "success"),
+        ("cancel_auth", "success"),
+    ]
+    assert all(a.latency_ms < 1000 for a in attempts), [a.latency_ms for a in attempts]
+    assert _receive(environment["EVENTS_QUEUE_URL"]) == []
+    kept = boto3.client("dynamodb").scan(TableName=environment["INBOX_TABLE"])["Items"]
+    assert len(kept) == 3

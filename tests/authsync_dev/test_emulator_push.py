@@ -105,8 +105,20 @@ def test_mutations_announce_change_auth(pushing, receiver):
     assert pushing.set_members(suite.suite_id, corp.corpid, None) is None  # silent by default
 
 
+def test_by_default_a_wrong_answer_is_not_re_sent(pushing, receiver):
+    """WeCom's documented behaviour: only a timeout or a network failure is re-sent; a 5xx answer is final."""
+    receiver.script[:] = [(503, b"temporarily_unavailable", 0.0)] * 3
+    suite = pushing.add_suite()
+    result = pushing.push_suite_ticket(suite.suite_id)
+    assert not result.delivered
+    assert result.delivery is not None
+    assert [(a.attempt, a.status, a.outcome) for a in result.delivery.attempts] == [(1, 503, "http_status")]
+    assert len(receiver.requests) == 1
+
+
 def test_failing_callback_is_retried_until_success(pushing, receiver):
-    """Fails twice (a 500, then a wrong answer) and then answers success: three attempts."""
+    """Under the older "retry any failure" policy: a 500, then a wrong answer, then success."""
+    pushing.pusher.retry_on = "any"
     receiver.script[:] = [(500, b"oops", 0.0), (200, b"ok", 0.0)]
     suite = pushing.add_suite()
     result = pushing.push_suite_ticket(suite.suite_id)
@@ -126,6 +138,7 @@ def test_failing_callback_is_retried_until_success(pushing, receiver):
 
 
 def test_callback_that_never_succeeds_gets_three_retries(pushing, receiver):
+    pushing.pusher.retry_on = "any"
     receiver.script[:] = [(503, b"", 0.0)] * 10
     suite = pushing.add_suite()
     result = pushing.push_suite_ticket(suite.suite_id)
@@ -136,6 +149,7 @@ def test_callback_that_never_succeeds_gets_three_retries(pushing, receiver):
 
 
 def test_answer_must_be_exactly_success(pushing, receiver):
+    pushing.pusher.retry_on = "any"
     receiver.script[:] = [(200, b"success\n", 0.0), (200, b'"success"', 0.0)]
     suite = pushing.add_suite()
     result = pushing.push_suite_ticket(suite.suite_id)
@@ -152,6 +166,21 @@ def test_slow_answer_is_a_timeout(pushing, receiver):
     assert first.outcome == "timeout"
     assert first.status is None
     assert second.outcome == "success"
+
+
+def test_an_authorization_event_must_be_answered_within_one_second(pushing, receiver):
+    """create_auth answered after 1.2 s: WeCom gave up at 1 s, so it is a timeout and is re-sent."""
+    pushing.pusher.timeout = 5.0
+    receiver.script[:] = [(200, b"success", 1.2), (200, b"success", 0.0)]
+    suite = pushing.add_suite()
+    corp = pushing.add_corp()
+    result = pushing.create_auth(suite.suite_id, corp.corpid)
+    assert result.delivery is not None
+    first, second = result.delivery.attempts
+    assert (first.outcome, second.outcome) == ("timeout", "success")
+    assert 950 <= first.latency_ms < 1200  # the connection was dropped at the deadline
+    assert pushing.pusher.deadline("create_auth") == 1.0
+    assert pushing.pusher.deadline("suite_ticket") == 5.0
 
 
 def test_unreachable_callback_url(clock):

@@ -471,25 +471,54 @@ def test_other_methods_are_a_405_and_nothing_is_read_or_stored(
 
 
 @pytest.mark.usefixtures("suite")
-def test_queue_failure_is_a_503_so_wecom_retries(
+def test_a_queue_failure_keeps_the_request_in_the_inbox_and_answers_success(
+    handler: Callable[..., dict[str, Any]], deployment: Deployment, log_lines: Callable[[], list[dict[str, Any]]]
+) -> None:
+    """WeCom re-sends only after a network failure or a timeout: a 503 could lose the event, so it is kept."""
+    boto3.client("sqs").delete_queue(QueueUrl=deployment.physical["AuthEventsQueue"])
+    signed = sign_event(TEST_SUITE.crypto(), create_auth_xml("AUTHCODE-KEPT-SECRET"))
+
+    response = handler(post(signed))
+
+    assert (response["statusCode"], response["body"]) == (200, "success")
+    (kept,) = [entry for entry in log_lines() if entry.get("message") == "callback kept in the inbox"]
+    assert (kept["level"], kept["reason"], kept["kind"]) == ("WARNING", "QueueDoesNotExist", "create_auth")
+    (item,) = inbox_items(deployment)
+    assert item["body"]["B"] == signed.body  # as WeCom sent it: still encrypted
+    assert item["msg_signature"]["S"] == signed.query["msg_signature"]
+    assert "AUTHCODE-KEPT-SECRET" not in repr(item)
+
+
+@pytest.mark.usefixtures("suite")
+def test_when_even_the_inbox_fails_the_answer_is_a_503_and_an_error(
     handler: Callable[..., dict[str, Any]], deployment: Deployment, log_lines: Callable[[], list[dict[str, Any]]]
 ) -> None:
     boto3.client("sqs").delete_queue(QueueUrl=deployment.physical["AuthEventsQueue"])
+    boto3.client("dynamodb").delete_table(TableName=deployment.physical["InboxTable"])
     response = handler(post(sign_event(TEST_SUITE.crypto(), change_auth_xml())))
     assert (response["statusCode"], response["body"]) == (503, "temporarily_unavailable")
     (failed,) = [entry for entry in log_lines() if entry.get("message") == "callback failed"]
     assert failed["level"] == "ERROR"
-    assert failed["error_type"] == "QueueDoesNotExist"
+    assert failed["error_type"] == "QueueDoesNotExist"  # the first failure is the one reported
     assert failed["suite_id"] == TEST_SUITE.suite_id
-    assert "QueueDoesNotExist" in failed["exception"]  # the traceback is logged, as the resolver's handler did
+    assert "QueueDoesNotExist" in failed["exception"]
 
 
-def test_misconfigured_suite_is_a_503_not_a_client_error(
-    handler: Callable[..., dict[str, Any]], deployment: Deployment
+def test_a_suite_config_that_cannot_be_read_keeps_the_unverified_request(
+    handler: Callable[..., dict[str, Any]], deployment: Deployment, log_lines: Callable[[], list[dict[str, Any]]]
 ) -> None:
     put_suite_config(deployment, encoding_aes_key="tooshort")
     response = handler(post(sign_event(TEST_SUITE.crypto(), change_auth_xml())))
-    assert response["statusCode"] == 503
+    assert (response["statusCode"], response["body"]) == (200, "success")
+    (kept,) = [entry for entry in log_lines() if entry.get("message") == "callback kept in the inbox"]
+    assert (kept["reason"], kept["kind"]) == ("SuiteConfigError", "unverified")
+    assert len(inbox_items(deployment)) == 1
+    assert queue_messages(deployment) == []
+
+
+def inbox_items(deployment: Deployment) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = boto3.client("dynamodb").scan(TableName=deployment.physical["InboxTable"])["Items"]
+    return items
 
 
 @pytest.mark.usefixtures("suite")

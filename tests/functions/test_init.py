@@ -25,10 +25,11 @@ MODULES = {
     "TokenRefreshFunction": "token_refresh.app",
     "ReconcileFunction": "reconcile.app",
     "TicketMonitorFunction": "ticket_monitor.app",
+    "InboxDrainFunction": "inbox_drain.app",
 }
 # What each function cannot start without (the template sets all of them).
 REQUIRED = {
-    "CallbackIngestFunction": ["SUITE_SECRET_PREFIX", "EVENTS_QUEUE_URL"],
+    "CallbackIngestFunction": ["SUITE_SECRET_PREFIX", "EVENTS_QUEUE_URL", "INBOX_TABLE"],
     "AuthInfoFunction": [
         "SUITE_SECRET_PREFIX",
         "CORP_SECRET_PREFIX",
@@ -36,12 +37,16 @@ REQUIRED = {
         "LEASES_TABLE",
         "IDEMPOTENCY_TABLE",
         "CHATDATA_QUEUE_URL",
+        "EVENTS_QUEUE_URL",
+        "JOURNAL_TABLE",
+        "CREDENTIALS_KEY",
     ],
     "ChatdataFunction": ["SUITE_SECRET_PREFIX", "CORP_SECRET_PREFIX", "CORPS_TABLE", "LEASES_TABLE"],
     "CorpQueryFunction": ["CORPS_TABLE"],
     "TokenRefreshFunction": ["SUITE_SECRET_PREFIX", "CORP_SECRET_PREFIX", "CORPS_TABLE", "LEASES_TABLE"],
-    "ReconcileFunction": ["CORPS_TABLE", "EVENTS_QUEUE_URL"],
+    "ReconcileFunction": ["CORPS_TABLE", "JOURNAL_TABLE", "EVENTS_QUEUE_URL"],
     "TicketMonitorFunction": ["SUITE_SECRET_PREFIX"],
+    "InboxDrainFunction": ["SUITE_SECRET_PREFIX", "EVENTS_QUEUE_URL", "INBOX_TABLE"],
 }
 
 

@@ -62,9 +62,10 @@ class SuiteSettings(_Settings):
 
 
 class IngestSettings(SuiteSettings):
-    """callback-ingest."""
+    """callback-ingest (and inbox-drain, which replays through the same ingest)."""
 
     events_queue_url: str = Field(alias="EVENTS_QUEUE_URL", min_length=1)
+    inbox_table: str = Field(alias="INBOX_TABLE", min_length=1)
     suite_config_max_age: int = Field(default=300, alias="SUITE_CONFIG_MAX_AGE", ge=0)
 
 

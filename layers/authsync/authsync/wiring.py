@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from authsync.app.ingest import CallbackIngestor
     from authsync.app.sync import AuthorizationSync, ChatdataSync
+    from authsync.aws.inbox import DynamoInbox
     from authsync.aws.journal import PendingExchanges
     from authsync.aws.queues import SqsVisibility
     from authsync.aws.snapshots import SnapshotStore
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from authsync.wecom.client import OnCall, WeComClient
 
 __all__ = [
+    "InboxDrain",
     "Pipeline",
     "PipelineHooks",
     "Reconcile",
@@ -43,6 +45,7 @@ __all__ = [
     "build_chatdata_sync",
     "build_corp_store",
     "build_idempotency_store",
+    "build_inbox_drain",
     "build_ingestor",
     "build_pipeline",
     "build_reconcile",
@@ -59,7 +62,7 @@ def _session() -> Any:
     return botocore.session.get_session()
 
 
-def _client(service: str) -> Any:
+def _client(service: str, config: dict[str, Any] | None = None) -> Any:
     """One botocore client per service and builder call.
 
     Created from botocore's session directly, not through boto3: region, credentials and
@@ -67,7 +70,11 @@ def _client(service: str) -> Any:
     callback-ingest does not pay for importing boto3 (and s3transfer) at init, about 30 ms
     of CPU on WeCom's one-second clock when the container is cold.
     """
-    return _session().create_client(service)
+    if config is None:
+        return _session().create_client(service)
+    from botocore.config import Config
+
+    return _session().create_client(service, config=Config(**config))
 
 
 @dataclass(frozen=True)
@@ -87,23 +94,51 @@ class Pipeline:
     clock: Callable[[], float]
 
 
-def build_ingestor(settings: IngestSettings) -> CallbackIngestor:
-    """callback-ingest: suite configs (cached), the ticket store and the FIFO publisher.
+INGEST_CLIENT_CONFIG: dict[str, Any] = {
+    "connect_timeout": 0.5,
+    "read_timeout": 1.0,
+    "retries": {"mode": "standard", "total_max_attempts": 2},
+}
+"""callback-ingest's AWS calls must fail fast enough for the inbox fallback to answer WeCom in time
+(botocore's defaults wait up to 60 s per attempt, five attempts)."""
+
+
+def build_ingestor(settings: IngestSettings, *, fail_fast: bool = True) -> CallbackIngestor:
+    """callback-ingest: suite configs (cached), the ticket store, the FIFO publisher and the inbox.
 
     Nothing here imports boto3 or Powertools parameters (see :mod:`authsync.aws.suites`):
     this builder runs inside the init phase that a cold container's first callback waits for.
+    ``fail_fast`` gives the clients short timeouts (WeCom's clock); inbox-drain has time and
+    uses botocore's defaults.
     """
     from authsync.app.ingest import CallbackIngestor
     from authsync.aws.credentials import SecretNames
+    from authsync.aws.inbox import DynamoInbox
     from authsync.aws.queues import SqsEventPublisher
     from authsync.aws.suites import SecretsManagerJson, SuiteDirectory
     from authsync.aws.tickets import TicketStore
 
-    secrets = _client("secretsmanager")
+    config = INGEST_CLIENT_CONFIG if fail_fast else None
+    secrets = _client("secretsmanager", config)
     names = SecretNames(settings.suite_secret_prefix)
     suites = SuiteDirectory(SecretsManagerJson(secrets), names, max_age=settings.suite_config_max_age)
-    publisher = SqsEventPublisher(_client("sqs"), settings.events_queue_url)
-    return CallbackIngestor(suites, TicketStore(secrets, names.ticket), publisher)
+    publisher = SqsEventPublisher(_client("sqs", config), settings.events_queue_url)
+    inbox = DynamoInbox(_client("dynamodb", config), settings.inbox_table)
+    return CallbackIngestor(suites, TicketStore(secrets, names.ticket), publisher, inbox=inbox)
+
+
+@dataclass(frozen=True)
+class InboxDrain:
+    """inbox-drain's objects: the ingest that replays (no inbox fallback of its own) and the inbox."""
+
+    ingestor: CallbackIngestor
+    inbox: DynamoInbox
+
+
+def build_inbox_drain(settings: IngestSettings) -> InboxDrain:
+    from authsync.aws.inbox import DynamoInbox
+
+    return InboxDrain(build_ingestor(settings, fail_fast=False), DynamoInbox(_client("dynamodb"), settings.inbox_table))
 
 
 def build_pipeline(

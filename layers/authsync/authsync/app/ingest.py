@@ -3,16 +3,24 @@
 The handler turns HTTP into calls of :class:`CallbackIngestor`; this module knows
 nothing about API Gateway. Every client error becomes a :class:`CallbackRejected`
 with an HTTP status and a short machine-readable reason, raised *before* anything
-is stored or enqueued. Infrastructure failures (Secrets Manager, SQS) propagate so
-the handler answers 5xx and WeCom retries: nothing valid is lost.
+is stored or enqueued.
+
+Infrastructure failures (Secrets Manager, SQS) do not become a 5xx: WeCom re-sends only
+after a network failure or a timeout (spec §1.4), so a 503 may lose the event. The request,
+as WeCom sent it, goes to the inbox (:mod:`authsync.aws.inbox`) and WeCom gets ``success``;
+:func:`drain_inbox` replays it later through :meth:`CallbackIngestor.replay`. Only when the
+inbox cannot be written either does the failure propagate (the handler's 5xx, alarmed).
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple, Protocol
 
+from authsync.aws.inbox import KeptCallback
 from authsync.aws.queues import EventPublisher, queued_event
 from authsync.aws.suites import Suite, UnknownSuiteError
 from authsync.aws.tickets import TicketOutcome
@@ -20,7 +28,7 @@ from authsync.wecom import callbacks, safexml
 from authsync.wecom.callbacks import AuthEvent, GenericEvent, MalformedEventError, SuiteTicket
 from authsync.wecom.crypto import CallbackCryptoError, ReceiveIdError, SignatureError
 
-__all__ = ["CallbackIngestor", "CallbackRejected", "IngestResult", "Outcome"]
+__all__ = ["CallbackIngestor", "CallbackRejected", "DrainReport", "IngestResult", "Outcome", "drain_inbox"]
 
 
 class CallbackRejected(Exception):
@@ -39,6 +47,8 @@ class Outcome(enum.Enum):
     TICKET_STALE = "ticket_stale"
     TICKET_DUPLICATE = "ticket_duplicate"
     ACKNOWLEDGED = "acknowledged"
+    KEPT = "kept"
+    """Not handled now (SQS or Secrets Manager failed): kept in the inbox for a replay; WeCom got ``success``."""
 
 
 class IngestResult(NamedTuple):
@@ -48,6 +58,8 @@ class IngestResult(NamedTuple):
     kind: str
     corp_id: str | None = None
     dedup_id: str | None = None
+    reason: str | None = None
+    """For ``KEPT``: the error type of what failed."""
 
 
 class SuiteSource(Protocol):
@@ -56,6 +68,20 @@ class SuiteSource(Protocol):
 
 class TicketSink(Protocol):
     def store(self, suite_id: str, ticket: str, timestamp: int) -> TicketOutcome: ...
+
+
+class Inbox(Protocol):
+    """Where a request that cannot be handled now is kept (adapter: :class:`authsync.aws.inbox.DynamoInbox`)."""
+
+    def put(self, kept: KeptCallback) -> bool: ...
+
+
+class KeptInbox(Inbox, Protocol):
+    """The inbox as inbox-drain reads it."""
+
+    def items(self) -> Iterator[KeptCallback]: ...
+
+    def delete(self, kept: KeptCallback) -> None: ...
 
 
 _TICKET_OUTCOMES = {
@@ -85,10 +111,20 @@ def _rejected(exc: Exception) -> CallbackRejected:
 class CallbackIngestor:
     """Handles GET (URL verification) and POST (events) for ``/wecom/callback/{suite_id}``."""
 
-    def __init__(self, suites: SuiteSource, tickets: TicketSink, publisher: EventPublisher) -> None:
+    def __init__(
+        self,
+        suites: SuiteSource,
+        tickets: TicketSink,
+        publisher: EventPublisher,
+        *,
+        inbox: Inbox | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._suites = suites
         self._tickets = tickets
         self._publisher = publisher
+        self._inbox = inbox
+        self._clock = clock
 
     def _suite(self, suite_id: str) -> Suite:
         try:
@@ -109,11 +145,26 @@ class CallbackIngestor:
             raise _rejected(exc) from None
 
     def receive(self, suite_id: str, query: Mapping[str, str], body: bytes) -> IngestResult:
-        """Verify, decrypt, parse and route one POSTed callback."""
+        """Verify, decrypt, parse and route one POSTed callback; keep it in the inbox if ours fails."""
+        return self._receive(suite_id, query, body, keep=self._inbox is not None)
+
+    def replay(self, kept: KeptCallback) -> IngestResult:
+        """Handle a kept request again (inbox-drain): a failure now propagates, and the request stays kept."""
+        return self._receive(kept.suite_id, kept.query, kept.body, keep=False)
+
+    def _receive(self, suite_id: str, query: Mapping[str, str], body: bytes, *, keep: bool) -> IngestResult:
         if len(body) > callbacks.MAX_BODY_BYTES:
             raise CallbackRejected(413, "too_large", f"body over {callbacks.MAX_BODY_BYTES} bytes")
         signature, timestamp, nonce = _required(query, "msg_signature", "timestamp", "nonce")
-        suite = self._suite(suite_id)
+        try:
+            suite = self._suite(suite_id)
+        except CallbackRejected:
+            raise
+        except Exception as exc:
+            # The suite's configuration cannot be read: the request cannot even be verified now.
+            if not keep:
+                raise
+            return self._keep(KeptCallback(suite_id, signature, timestamp, nonce, body, 0.0, ""), exc, "unverified")
         try:
             envelope = callbacks.parse_envelope(body)
             decrypted = suite.crypto.verify_and_decrypt(signature, timestamp, nonce, envelope.encrypt)
@@ -122,7 +173,23 @@ class CallbackIngestor:
             raise _rejected(exc) from None
         if event.suite_id is not None and event.suite_id != suite_id:
             raise CallbackRejected(403, "suite_mismatch", "SuiteId in the event differs from the URL")
-        return self.route(suite_id, event, decrypted.message)
+        try:
+            return self.route(suite_id, event, decrypted.message)
+        except Exception as exc:
+            if not keep:
+                raise
+            kind = event.kind if isinstance(event, GenericEvent) else event.info_type
+            request = KeptCallback(suite_id, signature, timestamp, nonce, body, 0.0, "")
+            return self._keep(request, exc, kind, event.corp_id)
+
+    def _keep(self, request: KeptCallback, failure: Exception, kind: str, corp_id: str | None = None) -> IngestResult:
+        assert self._inbox is not None
+        reason = type(failure).__name__
+        try:
+            self._inbox.put(replace(request, received_at=self._clock(), reason=reason))
+        except Exception:
+            raise failure from None  # neither the work nor the inbox: the handler's 5xx (alarmed)
+        return IngestResult(Outcome.KEPT, kind, corp_id, reason=reason)
 
     def route(self, suite_id: str, event: callbacks.CallbackEvent | GenericEvent, message: bytes) -> IngestResult:
         """Act on a verified event: keep the ticket, enqueue authorization events, log the rest."""
@@ -136,3 +203,37 @@ class CallbackIngestor:
         if isinstance(event, GenericEvent):
             return IngestResult(Outcome.ACKNOWLEDGED, event.kind, event.corp_id)
         return IngestResult(Outcome.ACKNOWLEDGED, event.info_type, event.corp_id)  # pragma: no cover
+
+
+@dataclass
+class DrainReport:
+    """One inbox-drain run (safe to log: counts, kinds and error types only)."""
+
+    replayed: dict[str, int] = field(default_factory=dict)
+    """Handled now, by outcome."""
+    rejected: dict[str, int] = field(default_factory=dict)
+    """Turned out to be a client error (bad signature of a request kept unverified, ...), by reason: dropped."""
+    failed: dict[str, int] = field(default_factory=dict)
+    """Still failing, by error type: kept for the next run."""
+    oldest_age: float = 0.0
+    """Seconds since the oldest request still kept was received (0 when the inbox is empty)."""
+
+
+def drain_inbox(ingestor: CallbackIngestor, inbox: KeptInbox, *, clock: Callable[[], float] = time.time) -> DrainReport:
+    """Replay every kept request; delete those handled or rejected, keep those still failing."""
+    report = DrainReport()
+    now = clock()
+    for kept in inbox.items():
+        try:
+            result = ingestor.replay(kept)
+        except CallbackRejected as exc:
+            report.rejected[exc.reason] = report.rejected.get(exc.reason, 0) + 1
+        except Exception as exc:
+            name = type(exc).__name__
+            report.failed[name] = report.failed.get(name, 0) + 1
+            report.oldest_age = max(report.oldest_age, now - kept.received_at)
+            continue
+        else:
+            report.replayed[result.outcome.value] = report.replayed.get(result.outcome.value, 0) + 1
+        inbox.delete(kept)
+    return report
