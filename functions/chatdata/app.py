@@ -1,4 +1,4 @@
-"""chatdata: consumes the chatdata FIFO queue; one :class:`authsync.app.sync.ChatdataSync` call per message.
+"""chatdata: consumes the chatdata FIFO queue; one :class:`authsync.app.chatdata_sync.ChatdataSync` call per message.
 
 Requests are naturally idempotent (a request older than the stored snapshot is a no-op,
 an identical fetch writes no version), so no idempotency table is needed here.

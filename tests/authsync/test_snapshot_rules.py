@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import copy
 import math
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
+from authsync.domain.corp_state import CorpState, KindState
 from authsync.domain.diff import Change
 from authsync.domain.snapshot_rules import (
     Action,
     CancelAction,
     CancelResult,
-    CorpState,
     Fetch,
     Kind,
-    KindState,
     Lifecycle,
     RecordDecision,
     RecordResult,
@@ -245,3 +245,38 @@ def test_cancelling_a_cancelled_corp_keeps_the_first_cancellation(expires_at: in
 def test_expiry_rounds_up_to_a_whole_second() -> None:
     assert decide_cancel(None, 0.000001, 0, NOW).expires_at == 1
     assert decide_cancel(None, 1.5, 86_400, NOW).expires_at == math.ceil(86_401.5)
+
+
+# -- rule 0: lifecycle order ---------------------------------------------------------------------------
+
+
+def test_an_install_older_than_the_last_lifecycle_event_is_superseded_whatever_the_status() -> None:
+    for status in ("active", "cancelled"):
+        stored = replace(corp(status), lifecycle_at=500.0)
+        older = decide_record(stored, Fetch("install", {"state": "x"}, 900.0, reactivate=True, lifecycle_at=400.0), NOW)
+        tied = decide_record(stored, Fetch("install", {"state": "x"}, 900.0, reactivate=True, lifecycle_at=500.0), NOW)
+        assert older.action is Action.SUPERSEDED
+        assert older.result().superseded
+        assert not older.writes
+        assert tied.action is not Action.SUPERSEDED  # equal times: arrival order
+
+
+def test_a_plain_fetch_is_not_ordered_by_lifecycle() -> None:
+    stored = replace(corp(), lifecycle_at=500.0)
+    assert decide_record(stored, Fetch("auth_info", {"a": 1}, 900.0), NOW).action is not Action.SUPERSEDED
+
+
+def test_a_cancel_older_than_the_last_install_is_superseded_and_deletes_nothing() -> None:
+    stored = replace(corp(version=3), lifecycle_at=500.0)
+    decision = decide_cancel(stored, 100.0, 60, NOW, lifecycle_at=400.0)
+    assert decision.action is CancelAction.SUPERSEDED
+    assert decision.delete_through == {}
+    assert decision.result(0).superseded
+
+
+def test_a_later_cancel_of_a_cancelled_corp_advances_its_lifecycle_time_only() -> None:
+    tombstone = replace(corp("cancelled", version=4), lifecycle_at=500.0)
+    newer = decide_cancel(tombstone, 999.0, 1, NOW, lifecycle_at=800.0)
+    same = decide_cancel(tombstone, 999.0, 1, NOW, lifecycle_at=500.0)
+    assert (newer.action, newer.lifecycle_at) == (CancelAction.ALREADY_CANCELLED, 800.0)
+    assert (same.action, same.lifecycle_at) == (CancelAction.ALREADY_CANCELLED, None)  # nothing to write

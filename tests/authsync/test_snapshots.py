@@ -751,3 +751,65 @@ def test_a_reactivation_that_read_before_another_kinds_reactivation_becomes_an_u
     assert state is not None
     assert (state.status, state.activations, state.cancellations) == ("active", 2, 1)
     assert (state.auth_info_version, state.chatdata_version) == (2, 2)
+
+
+# .. lifecycle order (rule 0): WeCom's TimeStamp, then arrival ..........................................
+
+
+def test_lifecycle_events_older_than_the_last_applied_change_nothing(
+    store: SnapshotStore, client: Any, table: str
+) -> None:
+    store.record(SUITE, CORP, "install", {"state": "a"}, 100.0, reactivate=True, lifecycle_at=1_000)
+    store.record(SUITE, CORP, "auth_info", auth_doc(), 101.0)
+    before = corp_items(client, table)
+
+    late_cancel = store.mark_cancelled(SUITE, CORP, at=200.0, retention_seconds=60, lifecycle_at=900)
+    late_install = store.record(SUITE, CORP, "install", {"state": "b"}, 300.0, reactivate=True, lifecycle_at=950)
+
+    assert (late_cancel.superseded, late_cancel.deleted_versions) == (True, 0)
+    assert late_install.superseded
+    assert corp_items(client, table) == before
+    state = store.get(SUITE, CORP)
+    assert state is not None
+    assert (state.status, state.lifecycle_at) == ("active", 1_000)
+
+
+def test_a_cancel_that_read_before_a_newer_reinstall_is_superseded(
+    store: SnapshotStore, client: Any, table: str, clock: Clock
+) -> None:
+    # The re-install writes the same install document (a refresh: no version moves) and keeps the
+    # corp active: only the condition on lifecycle_at stops the older cancel from deleting it.
+    store.record(SUITE, CORP, "install", {"state": "a"}, 100.0, reactivate=True, lifecycle_at=1_000)
+    canceller, wrapper = interleaved(
+        client,
+        table,
+        clock,
+        lambda: store.record(SUITE, CORP, "install", {"state": "a"}, 200.0, reactivate=True, lifecycle_at=3_000),
+    )
+    result = canceller.mark_cancelled(SUITE, CORP, at=250.0, retention_seconds=60, lifecycle_at=2_000)
+    assert result.superseded
+    assert wrapper.lost == [("ConditionalCheckFailedException", [])]
+    state = store.get(SUITE, CORP)
+    assert state is not None
+    assert (state.status, state.lifecycle_at) == ("active", 3_000)
+
+
+def test_an_install_that_read_before_a_newer_cancel_of_a_cancelled_corp_is_superseded(
+    store: SnapshotStore, client: Any, table: str, clock: Clock
+) -> None:
+    # The corp is a tombstone throughout (status and versions as read): only lifecycle_at, which the
+    # second cancellation advances, keeps the older install from reactivating it.
+    store.record(SUITE, CORP, "install", {"state": "a"}, 100.0, reactivate=True, lifecycle_at=1_000)
+    store.mark_cancelled(SUITE, CORP, at=150.0, retention_seconds=60, lifecycle_at=2_000)
+    installer, wrapper = interleaved(
+        client,
+        table,
+        clock,
+        lambda: store.mark_cancelled(SUITE, CORP, at=160.0, retention_seconds=60, lifecycle_at=4_000),
+    )
+    result = installer.record(SUITE, CORP, "install", {"state": "b"}, 300.0, reactivate=True, lifecycle_at=3_000)
+    assert result.superseded
+    assert wrapper.lost == [("TransactionCanceledException", ["None", "ConditionalCheckFailed"])]
+    state = store.get(SUITE, CORP)
+    assert state is not None
+    assert (state.status, state.lifecycle_at, state.activations) == ("cancelled", 4_000, 1)

@@ -94,7 +94,8 @@ def test_cancel_auth_removes_credentials_and_data_without_calling_wecom(world: W
     settle(world)
     world.wecom.cancel_auth(world.suite.suite_id, "wwcorpcancel000001", push=False)
     world.wecom.reset_counters()
-    publish(world, {"InfoType": "cancel_auth", "TimeStamp": 4, "AuthCorpId": "wwcorpcancel000001"})
+    now = int(world.wecom.now())  # WeCom's clock: lifecycle events apply in its TimeStamp order
+    publish(world, {"InfoType": "cancel_auth", "TimeStamp": now, "AuthCorpId": "wwcorpcancel000001"})
     settle(world)
     assert sum(c.calls for c in world.wecom.counters().values()) == 0
     names = world.environment("AuthInfoFunction")
@@ -108,7 +109,7 @@ def test_cancel_auth_removes_credentials_and_data_without_calling_wecom(world: W
     assert snapshots.versions(world.suite.suite_id, "wwcorpcancel000001", "auth_info") == []
     assert "wwcorpcancel000001" not in list(snapshots.iter_active(world.suite.suite_id))
     # A later change_auth for the cancelled corp makes no WeCom call either.
-    publish(world, {"InfoType": "change_auth", "TimeStamp": 5, "AuthCorpId": "wwcorpcancel000001"})
+    publish(world, {"InfoType": "change_auth", "TimeStamp": now + 1, "AuthCorpId": "wwcorpcancel000001"})
     settle(world)
     assert sum(c.calls for c in world.wecom.counters().values()) == 0
 

@@ -11,6 +11,7 @@ from typing import Any
 import boto3
 import pytest
 
+from authsync.aws.credentials import SecretNames
 from authsync_dev.sqs import deliver_batch, lambda_sqs_event
 from authsync_dev.world import World
 from tests.functions.pipeline import install, publish, settle, store
@@ -247,3 +248,30 @@ def test_an_auth_code_message_failing_its_last_attempt_is_alarmed_before_the_dlq
     assert [m["AuthCodeRetriesExhausted"] for m in emitted if "AuthCodeRetriesExhausted" in m] == [[1.0]]
     assert world.receive_all("AuthEventsQueue") == []  # the next receive moves it to the DLQ, as SQS does
     assert len(world.receive_all("AuthEventsDLQ")) == 1
+
+
+def test_a_late_cancel_auth_never_deletes_a_newer_install_end_to_end(world: World) -> None:
+    """Uninstall and re-install within seconds: the re-install's create_auth is applied before the cancel."""
+    install(world, CORP)
+    settle(world)
+    uninstalled_at = int(world.wecom.now())
+    world.wecom.cancel_auth(world.suite.suite_id, CORP, push=False)
+    world.wecom.advance(5)
+    code = world.wecom.create_auth(world.suite.suite_id, CORP, push=False).auth_code
+    publish(world, {"AuthCode": str(code), "InfoType": "create_auth", "TimeStamp": int(world.wecom.now())})
+    settle(world)
+    publish(world, {"AuthCorpId": CORP, "InfoType": "cancel_auth", "TimeStamp": uninstalled_at})  # late
+
+    auth_batches, _ = settle(world)
+
+    assert all(not b.failed for b in auth_batches)
+    state = store(world).get(world.suite.suite_id, CORP)
+    assert state is not None
+    assert state.status == "active"  # WeCom shows it active: so do we
+    names = SecretNames(world.suite_prefix, world.environment("AuthInfoFunction")["CORP_SECRET_PREFIX"])
+    secret = boto3.client("secretsmanager").get_secret_value(
+        SecretId=names.permanent_code(world.suite.suite_id, CORP),
+        VersionStage="AWSCURRENT",  # moto's default version lags a moved label (tests/authsync/test_tickets.py)
+    )
+    stored = json.loads(secret["SecretString"])
+    assert stored["permanent_code"] == world.wecom.authorization(world.suite.suite_id, CORP).permanent_code

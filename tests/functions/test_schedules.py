@@ -54,7 +54,8 @@ def test_reconcile_skips_cancelled_corps_and_a_retry_sends_no_duplicates(suite_e
     from tests.functions.pipeline import publish
 
     world.wecom.cancel_auth(world.suite.suite_id, "wwcorpgone00000001", push=False)
-    publish(world, {"InfoType": "cancel_auth", "TimeStamp": 1, "AuthCorpId": "wwcorpgone00000001"})
+    now = int(world.wecom.now())
+    publish(world, {"InfoType": "cancel_auth", "TimeStamp": now, "AuthCorpId": "wwcorpgone00000001"})
     settle(world)
     assert reconcile.lambda_handler({}, FakeLambdaContext())["requested"] == {world.suite.suite_id: 1}
     reconcile.lambda_handler({}, FakeLambdaContext())  # the scheduler retries the same run

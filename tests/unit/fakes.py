@@ -16,9 +16,10 @@ get_auth_info is called).
   real rule "on a token error of the kind used, refresh once and retry once".
 * :class:`FakePermanentCodes`: forward-only by ``obtained_at``, ``put`` says whether it replaced.
 * :class:`FakeSnapshots` keeps the write rules of :mod:`authsync.domain.snapshot_rules` that the
-  use cases observe: a cancelled corp ignores fetches unless ``reactivate``; an older fetch
-  is ``stale``; an equal document at the same ``fetched_at`` is a redelivery and at a later
-  one a refresh (no version); a changed document is version n+1; a tombstone keeps its
+  use cases observe: lifecycle events (an install with ``lifecycle_at``, a cancellation) apply in
+  TimeStamp order, an older one is ``superseded``; a cancelled corp ignores fetches unless
+  ``reactivate``; an older fetch is ``stale``; an equal document at the same ``fetched_at`` is a
+  redelivery and at a later one a refresh (no version); a changed document is version n+1; a tombstone keeps its
   version numbers and drops the documents. Documents compare by plain equality (the real
   store also ignores volatile paths such as the v1 QR code, which v2 never returns).
 * :class:`RecordingChatdataRequests` records what would go on the chatdata queue.
@@ -35,7 +36,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from authsync.app.sync import AuthorizationSync, ChatdataSync
+from authsync.app.chatdata_sync import ChatdataSync
+from authsync.app.sync import AuthorizationSync
 from authsync.aws.queues import AuthMessage, ChatdataRequest
 from authsync.aws.retrying import DeadlineExceededError
 from authsync.aws.tokens import CorpNotAuthorizedError
@@ -448,6 +450,7 @@ class _Corp:
     expires_at: int | None = None
     activations: int = 1
     cancellations: int = 0
+    lifecycle_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -467,6 +470,7 @@ class FakeCorpState:
     activations: int = 0
     auth_info_fetches: int = 0
     cancelled_at: float | None = None
+    lifecycle_at: float | None = None
     install: dict[str, Any] | None = None
     """The ``install`` kind's document: the grant's context."""
 
@@ -478,12 +482,20 @@ class FakeRecordResult:
     stale: bool = False
     ignored: bool = False
     reactivated: bool = False
+    superseded: bool = False
 
 
 @dataclass(frozen=True)
 class FakeCancelResult:
     already_cancelled: bool
     expires_at: int
+    superseded: bool = False
+
+
+def _older(event_at: float | None, corp: _Corp | None) -> bool:
+    """The real store's rule 0: a lifecycle event older than the corp's last one changes nothing."""
+    last = corp.lifecycle_at if corp is not None else None
+    return event_at is not None and last is not None and event_at < last
 
 
 def _json(value: Any) -> Any:
@@ -549,6 +561,7 @@ class FakeSnapshots:
             activations=corp.activations,
             auth_info_fetches=auth.fetches,
             cancelled_at=corp.cancelled_at,
+            lifecycle_at=corp.lifecycle_at,
             install=corp.kinds["install"].document,
         )
 
@@ -562,9 +575,12 @@ class FakeSnapshots:
         derived: Mapping[str, Any] | None = None,
         *,
         reactivate: bool = False,
+        lifecycle_at: float | None = None,
     ) -> FakeRecordResult:
         self._log.add("snapshots.record", suite_id, corp_id, kind, fetched_at, reactivate)
-        result = self._record(suite_id, corp_id, kind, _json(strip_secrets(document)), fetched_at, derived, reactivate)
+        result = self._record(
+            suite_id, corp_id, kind, _json(strip_secrets(document)), fetched_at, derived, reactivate, lifecycle_at
+        )
         self.results.append(result)
         return result
 
@@ -577,9 +593,12 @@ class FakeSnapshots:
         fetched_at: float,
         derived: Mapping[str, Any] | None,
         reactivate: bool,
+        lifecycle_at: float | None,
     ) -> FakeRecordResult:
         corp = self.corps.get((suite_id, corp_id))
         reactivating = False
+        if _older(lifecycle_at, corp):  # lifecycle events in WeCom's TimeStamp order, ties by arrival
+            return FakeRecordResult(corp.kinds[kind].version if corp else 0, changed=False, superseded=True)
         if corp is None:
             corp = _Corp()
         elif corp.status == "cancelled":
@@ -596,19 +615,29 @@ class FakeSnapshots:
             corp.status, corp.cancelled_at, corp.expires_at = "active", None, None
             corp.activations += 1
         version = current.version + 1 if changed else current.version
+        if lifecycle_at is not None:
+            corp.lifecycle_at = lifecycle_at
         corp.kinds[kind] = _Kind(
             version, document, fetched_at, _json(dict(derived)) if derived is not None else None, current.fetches + 1
         )
         self.corps[(suite_id, corp_id)] = corp
         return FakeRecordResult(version, changed=changed, reactivated=reactivating)
 
-    def mark_cancelled(self, suite_id: str, corp_id: str, at: float, retention_seconds: int) -> FakeCancelResult:
+    def mark_cancelled(
+        self, suite_id: str, corp_id: str, at: float, retention_seconds: int, *, lifecycle_at: float | None = None
+    ) -> FakeCancelResult:
         self._log.add("snapshots.mark_cancelled", suite_id, corp_id, at, retention_seconds)
         corp = self.corps.get((suite_id, corp_id))
+        if _older(lifecycle_at, corp):
+            return FakeCancelResult(already_cancelled=False, expires_at=0, superseded=True)
         if corp is not None and corp.status == "cancelled":
+            if lifecycle_at is not None:
+                corp.lifecycle_at = lifecycle_at  # a later cancellation's time (rule 0)
             return FakeCancelResult(already_cancelled=True, expires_at=corp.expires_at or 0)
         corp = corp or _Corp(activations=0)
         corp.status, corp.cancelled_at = "cancelled", at
+        if lifecycle_at is not None:
+            corp.lifecycle_at = lifecycle_at
         corp.expires_at = math.ceil(at + retention_seconds)
         corp.cancellations += 1
         for kind in corp.kinds.values():  # the data goes; version numbers and fetch times stay

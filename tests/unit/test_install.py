@@ -190,7 +190,7 @@ def test_resuming_never_resurrects_a_corp_cancelled_after_the_exchange() -> None
 
     result = fakes.authorization_sync().handle(resume(key, fakes.clock()))
 
-    assert (result.outcome, result.detail) == (Outcome.SKIPPED_CANCELLED, "superseded")
+    assert (result.outcome, result.detail) == (Outcome.SUPERSEDED, "install older than a cancel")
     assert (SUITE, CORP) not in fakes.codes.codes
     state = fakes.snapshots.peek(CORP)
     assert state is not None
@@ -243,3 +243,107 @@ def test_an_entry_hides_its_code_and_its_key_is_a_hash_of_suite_and_code() -> No
     assert "AUTHCODE" not in key
     assert key != auth_code_key("wwothersuite", "AUTHCODE-secret")
     assert key == auth_code_key(SUITE, "AUTHCODE-secret")
+
+
+# -- lifecycles in WeCom's order (TimeStamp, then arrival) ----------------------------------------------------
+
+
+def test_a_late_cancel_never_deletes_a_newer_install() -> None:
+    """Uninstall at t=100, re-install at t=200; the cancel is processed last (another FIFO group)."""
+    fakes = Fakes()
+    first = fakes.wecom.create_auth(CORP)
+    fakes.authorization_sync().handle(callback("create_auth", 50, AuthCode=first))
+    fakes.wecom.cancel_auth(CORP)
+    again = fakes.wecom.create_auth(CORP)
+    fakes.clock.advance(10)
+    installed = fakes.authorization_sync().handle(callback("create_auth", 200, AuthCode=again))
+
+    late = fakes.authorization_sync().handle(callback("cancel_auth", 100, AuthCorpId=CORP))
+
+    assert installed.outcome is Outcome.INSTALLED
+    assert (late.outcome, late.detail) == (Outcome.SUPERSEDED, "cancel older than an install")
+    assert fakes.codes.codes[(SUITE, CORP)][0] == fakes.wecom.corp(CORP).permanent_code  # the new code stays
+    state = fakes.snapshots.peek(CORP)
+    assert state is not None
+    assert (state.status, state.lifecycle_at) == ("active", 200)
+
+
+def test_a_late_install_never_revives_a_corp_cancelled_after_it() -> None:
+    """Install at t=100, uninstall at t=200; the install's message is processed after the cancel."""
+    fakes = Fakes()
+    code = fakes.wecom.create_auth(CORP)
+    cancelled = fakes.authorization_sync().handle(callback("cancel_auth", 200, AuthCorpId=CORP))
+    fakes.clock.advance(5)
+
+    late = fakes.authorization_sync().handle(callback("create_auth", 100, AuthCode=code))
+
+    assert cancelled.outcome is Outcome.CANCELLED
+    assert late.outcome is Outcome.SUPERSEDED
+    assert (SUITE, CORP) not in fakes.codes.codes
+    state = fakes.snapshots.peek(CORP)
+    assert state is not None
+    assert (state.status, state.lifecycle_at) == ("cancelled", 200)
+    assert fakes.journal.entries[(SUITE, auth_code_key(SUITE, code))].status is JournalStatus.SUPERSEDED
+    assert fakes.log.names("wecom.").count("wecom.get_permanent_code") == 1  # the code was still spent once
+
+
+def test_a_cancel_racing_the_install_record_takes_the_stored_code_away() -> None:
+    """The cancel (newer) lands between the install's state read and its install record."""
+    fakes = Fakes()
+    code = fakes.wecom.create_auth(CORP)
+    sync = fakes.authorization_sync()
+    put = fakes.codes.put
+
+    def put_then_cancel(suite_id: str, corp_id: str, permanent_code: str, obtained_at: float) -> bool:
+        replaced = put(suite_id, corp_id, permanent_code, obtained_at)
+        fakes.authorization_sync().handle(callback("cancel_auth", 300, AuthCorpId=CORP))
+        return replaced
+
+    fakes.codes.put = put_then_cancel  # type: ignore[method-assign]
+    result = sync.handle(callback("create_auth", 100, AuthCode=code))
+
+    assert result.outcome is Outcome.SUPERSEDED
+    assert (SUITE, CORP) not in fakes.codes.codes  # not left behind for a cancelled corp
+    state = fakes.snapshots.peek(CORP)
+    assert state is not None
+    assert state.status == "cancelled"
+
+
+def test_a_replayed_old_cancel_and_install_change_nothing() -> None:
+    fakes = Fakes()
+    first = fakes.wecom.create_auth(CORP)
+    fakes.authorization_sync().handle(callback("create_auth", 100, AuthCode=first))
+    fakes.wecom.cancel_auth(CORP)
+    fakes.authorization_sync().handle(callback("cancel_auth", 150, AuthCorpId=CORP))
+    again = fakes.wecom.create_auth(CORP)
+    fakes.clock.advance(10)
+    fakes.authorization_sync().handle(callback("create_auth", 200, AuthCode=again))
+    before = fakes.snapshots.peek(CORP)
+
+    replays = [
+        fakes.authorization_sync().handle(callback("cancel_auth", 150, AuthCorpId=CORP)),
+        fakes.authorization_sync().handle(callback("create_auth", 100, AuthCode=first)),
+    ]
+
+    assert [r.outcome for r in replays] == [Outcome.SUPERSEDED, Outcome.DUPLICATE]
+    assert fakes.snapshots.peek(CORP) == before
+    assert (SUITE, CORP) in fakes.codes.codes
+
+
+def test_a_second_uninstall_keeps_a_late_reinstall_between_them_superseded() -> None:
+    """install@10, cancel@50, re-install@100 (queued), cancel@200: WeCom's final state is cancelled."""
+    fakes = Fakes()
+    first = fakes.wecom.create_auth(CORP)
+    fakes.authorization_sync().handle(callback("create_auth", 10, AuthCode=first))
+    fakes.authorization_sync().handle(callback("cancel_auth", 50, AuthCorpId=CORP))
+    again = fakes.wecom.create_auth(CORP)
+    fakes.authorization_sync().handle(callback("cancel_auth", 200, AuthCorpId=CORP))
+    fakes.clock.advance(5)
+
+    late = fakes.authorization_sync().handle(callback("create_auth", 100, AuthCode=again))
+
+    assert late.outcome is Outcome.SUPERSEDED
+    state = fakes.snapshots.peek(CORP)
+    assert state is not None
+    assert (state.status, state.lifecycle_at) == ("cancelled", 200)
+    assert (SUITE, CORP) not in fakes.codes.codes

@@ -410,7 +410,7 @@ def test_cancel_auth_deletes_credentials_and_tombstones_without_calling_wecom() 
     result = fakes.authorization_sync().handle(callback("cancel_auth", now - 1, AuthCorpId=CORP))
 
     assert result == SyncResult(Outcome.CANCELLED, SUITE, CORP)
-    assert fakes.log.names() == ["tokens.forget_corp", "snapshots.mark_cancelled"]
+    assert fakes.log.names() == ["snapshots.mark_cancelled", "tokens.forget_corp"]  # tombstone first: ordered
     assert fakes.log.args("snapshots.mark_cancelled") == [(SUITE, CORP, now, CANCELLED_RETENTION)]
     assert (SUITE, CORP) not in fakes.codes.codes
     assert (SUITE, CORP) not in fakes.tokens.corp_tokens

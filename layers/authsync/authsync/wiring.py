@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from authsync.app.chatdata_sync import ChatdataSync
     from authsync.app.ingest import CallbackIngestor
-    from authsync.app.sync import AuthorizationSync, ChatdataSync
+    from authsync.app.sync import AuthorizationSync
     from authsync.aws.inbox import DynamoInbox
     from authsync.aws.journal import PendingExchanges
     from authsync.aws.queues import SqsVisibility
@@ -233,7 +234,7 @@ def build_idempotency_store(settings: AuthInfoSettings) -> Any:
 
 
 def build_chatdata_sync(settings: FetchSettings, **overrides: Any) -> ChatdataSync:
-    from authsync.app.sync import ChatdataSync
+    from authsync.app.chatdata_sync import ChatdataSync
 
     pipeline = build_pipeline(settings, **overrides)
     return ChatdataSync(

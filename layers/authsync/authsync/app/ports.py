@@ -1,6 +1,6 @@
 """The ports of the fetch pipeline's use cases (:mod:`authsync.app.sync`): what they need from outside, as Protocols.
 
-:class:`authsync.app.sync.AuthorizationSync` and :class:`authsync.app.sync.ChatdataSync` depend on
+:class:`authsync.app.sync.AuthorizationSync` and :class:`authsync.app.chatdata_sync.ChatdataSync` depend on
 these and on nothing concrete, so they run against the adapters below in Lambda
 (:mod:`authsync.wiring` builds those) and against in-memory fakes in ``tests/unit/``. Each
 port lists exactly the methods the use cases call, with the adapter's signature:
@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AccessTokens",
+    "CancelledView",
     "ChatdataRequests",
     "Clock",
     "CorpStateView",
@@ -136,6 +137,11 @@ class CorpStateView(Protocol):
         ...
 
     @property
+    def lifecycle_at(self) -> float | None:
+        """WeCom's TimeStamp of the last install, rotation or cancellation applied (None: not known)."""
+        ...
+
+    @property
     def auth_info_version(self) -> int: ...
 
     @property
@@ -162,13 +168,28 @@ class RecordedFetch(Protocol):
         """An older fetch than the stored one: nothing was written."""
         ...
 
+    @property
+    def superseded(self) -> bool:
+        """An install older than the corp's last lifecycle event: nothing was written."""
+        ...
+
+
+class CancelledView(Protocol):
+    """What the use cases read of a cancellation (:class:`authsync.domain.snapshot_rules.CancelResult`)."""
+
+    @property
+    def superseded(self) -> bool:
+        """Older than the corp's last install or rotation: nothing was written or deleted."""
+        ...
+
 
 class Snapshots(Protocol):
     """Versioned corp snapshots (adapter: :class:`authsync.aws.snapshots.SnapshotStore`, DynamoDB).
 
-    The write rules the use cases rely on: a fetch older than the stored one is ``stale``
-    (nothing written); a cancelled corp's tombstone ignores fetches unless ``reactivate``
-    (a new install); a changed document is a new version.
+    The write rules the use cases rely on: lifecycle events (install with ``lifecycle_at``,
+    cancellation) apply in WeCom's TimeStamp order, an older one is ``superseded``; a fetch
+    older than the stored one is ``stale`` (nothing written); a cancelled corp's tombstone
+    ignores fetches unless ``reactivate`` (a new install); a changed document is a new version.
     """
 
     def get(self, suite_id: str, corp_id: str) -> CorpStateView | None:
@@ -185,10 +206,13 @@ class Snapshots(Protocol):
         derived: Mapping[str, Any] | None = None,
         *,
         reactivate: bool = False,
+        lifecycle_at: float | None = None,
     ) -> RecordedFetch: ...
 
-    def mark_cancelled(self, suite_id: str, corp_id: str, at: float, retention_seconds: int) -> object:
-        """Tombstone the corp and delete its data (idempotent); the use cases ignore the result."""
+    def mark_cancelled(
+        self, suite_id: str, corp_id: str, at: float, retention_seconds: int, *, lifecycle_at: float | None = None
+    ) -> CancelledView:
+        """Tombstone the corp and delete its data (idempotent), unless a newer install superseded the cancel."""
         ...
 
 

@@ -16,7 +16,7 @@ Every fetch of a corp is *coalesced*: if the stored snapshot was fetched after t
 message was sent, it already reflects that event and nothing is called. A burst of
 change_auth for one corp therefore costs one get_auth_info, not one per event.
 After an auth-info fetch, a chatdata request goes on the second FIFO queue; the
-chatdata function coalesces the same way.
+chatdata function (:mod:`authsync.app.chatdata_sync`) coalesces the same way.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from authsync.aws.queues import AuthMessage, ChatdataRequest
-from authsync.aws.tokens import CorpNotAuthorizedError
 from authsync.domain.install import JournalEntry, JournalStatus, ResumeAction, auth_code_key, resume_action
 from authsync.wecom.callbacks import (
     AuthDataPermission,
@@ -38,7 +37,7 @@ from authsync.wecom.callbacks import (
     ResetPermanentCode,
     parse_event,
 )
-from authsync.wecom.errors import WeComAuthCodeError, WeComAuthorizationInvalidError, WeComPermissionError
+from authsync.wecom.errors import WeComAuthCodeError, WeComAuthorizationInvalidError
 
 if TYPE_CHECKING:
     from authsync.app.ports import (
@@ -57,7 +56,6 @@ __all__ = [
     "EXCHANGE_RESERVE",
     "MIN_EXCHANGE_TIME",
     "AuthorizationSync",
-    "ChatdataSync",
     "Outcome",
     "SyncResult",
 ]
@@ -102,6 +100,8 @@ class Outcome(StrEnum):
     INSTALL_LOST = "install_lost"
     """40078 for an AuthCode we never journaled: the code was spent or expired without its answer reaching us.
     The corp's install cannot be recovered from here (alarmed: ask the corp to re-authorize)."""
+    SUPERSEDED = "superseded"
+    """A lifecycle event older than the corp's last one (WeCom's TimeStamp order): nothing changed."""
     DUPLICATE = "duplicate"
     """A delivery of an AuthCode whose exchange is already complete (or superseded): nothing done."""
     IGNORED = "ignored"
@@ -164,16 +164,19 @@ class AuthorizationSync:
                 event.auth_code.get_secret_value(),
                 rotate=isinstance(event, ResetPermanentCode),
                 remaining=remaining,
+                event_time=event.timestamp,
             )
             return replace(result, event_time=event.timestamp) if result.outcome is Outcome.INSTALL_LOST else result
         if isinstance(event, CancelAuth):
-            return self.cancel(suite_id, event.auth_corp_id)
+            return self.cancel(suite_id, event.auth_corp_id, event_time=event.timestamp)
         if isinstance(event, ChangeAuth | AuthDataPermission):
             assert event.corp_id is not None
             return self.fetch_auth_info(suite_id, event.corp_id, requested_at=message.sent_at)
         return SyncResult(Outcome.IGNORED, suite_id, event.corp_id, detail=event.info_type)
 
-    def _exchange(self, suite_id: str, auth_code: str, *, rotate: bool, remaining: Remaining | None) -> SyncResult:
+    def _exchange(
+        self, suite_id: str, auth_code: str, *, rotate: bool, remaining: Remaining | None, event_time: int | None
+    ) -> SyncResult:
         """Exchange the AuthCode once, journal the answer, then complete the install from the journal entry."""
         key = auth_code_key(suite_id, auth_code)
         entry = self._journal.get(suite_id, key)
@@ -197,7 +200,16 @@ class AuthorizationSync:
             if entry is not None:
                 return self._resume(entry)
             return SyncResult(Outcome.INSTALL_LOST, suite_id)
-        entry = JournalEntry(suite_id, key, grant.corp_id, obtained_at, rotate, grant.context, grant.permanent_code)
+        entry = JournalEntry(
+            suite_id,
+            key,
+            grant.corp_id,
+            obtained_at,
+            rotate,
+            grant.context,
+            grant.permanent_code,
+            event_time=event_time,
+        )
         # The one write that must not fail: retried until shortly before the function's end.
         budget = (remaining() if remaining is not None else MIN_EXCHANGE_TIME) - EXCHANGE_RESERVE
         try:
@@ -226,13 +238,28 @@ class AuthorizationSync:
         suite_id, corp_id = entry.suite_id, entry.corp_id
         state = self._snapshots.get(suite_id, corp_id)
         cancelled_at = state.cancelled_at if state is not None and state.status == "cancelled" else None
-        if resume_action(entry, cancelled_at) is ResumeAction.SUPERSEDE:
-            if journaled:
-                self._journal.close(entry, JournalStatus.SUPERSEDED)
-            return SyncResult(Outcome.SKIPPED_CANCELLED, suite_id, corp_id, detail="superseded")
+        lifecycle_at = state.lifecycle_at if state is not None else None
+        if resume_action(entry, cancelled_at, lifecycle_at=lifecycle_at) is ResumeAction.SUPERSEDE:
+            return self._superseded(entry, journaled=journaled)
         if self._codes.put(suite_id, corp_id, entry.permanent_code, entry.obtained_at):
             self._tokens.forget_corp_token(suite_id, corp_id)  # a token of the previous code is void
-        self._snapshots.record(suite_id, corp_id, "install", entry.context, entry.obtained_at, reactivate=True)
+        recorded = self._snapshots.record(
+            suite_id,
+            corp_id,
+            "install",
+            entry.context,
+            entry.obtained_at,
+            reactivate=True,
+            lifecycle_at=entry.event_time,
+        )
+        if recorded.superseded:
+            # A newer lifecycle event landed since the read above (a cancel_auth in the corp's own
+            # group, processed concurrently): if it left the corp cancelled, the code just stored
+            # must go too; a newer install keeps its own (newer) code.
+            after = self._snapshots.get(suite_id, corp_id)
+            if after is not None and after.status == "cancelled":
+                self._tokens.forget_corp(suite_id, corp_id)
+            return self._superseded(entry, journaled=journaled)
         # The install record reactivated a tombstone; a fetch already made after this exchange
         # (by the delivery that crashed before closing the entry) coalesces: no second call.
         result = self.fetch_auth_info(suite_id, corp_id, requested_at=entry.obtained_at)
@@ -247,11 +274,26 @@ class AuthorizationSync:
             detail="resumed" if resumed else None if journaled else "unjournaled",
         )
 
-    def cancel(self, suite_id: str, corp_id: str) -> SyncResult:
-        # ⚠️ WeCom requires providers to delete a cancelled corp's data (spec §2): credentials
-        # go at once; the snapshot store keeps only a dated tombstone that expires.
+    def _superseded(self, entry: JournalEntry, *, journaled: bool) -> SyncResult:
+        if journaled:
+            self._journal.close(entry, JournalStatus.SUPERSEDED)
+        return SyncResult(Outcome.SUPERSEDED, entry.suite_id, entry.corp_id, detail="install older than a cancel")
+
+    def cancel(self, suite_id: str, corp_id: str, *, event_time: int | None = None) -> SyncResult:
+        """Tombstone the corp, then delete its credentials, unless an install newer than this cancel is stored.
+
+        ⚠️ WeCom requires providers to delete a cancelled corp's data (spec §2): credentials go
+        at once; the snapshot store keeps only a dated tombstone that expires. The tombstone is
+        written first, on the lifecycle rule's condition (a late cancel_auth never deletes a
+        newer install); a crash before the credentials are deleted is finished by the retry,
+        which finds the corp already cancelled.
+        """
+        cancelled = self._snapshots.mark_cancelled(
+            suite_id, corp_id, self._clock(), CANCELLED_RETENTION, lifecycle_at=event_time
+        )
+        if cancelled.superseded:
+            return SyncResult(Outcome.SUPERSEDED, suite_id, corp_id, detail="cancel older than an install")
         self._tokens.forget_corp(suite_id, corp_id)
-        self._snapshots.mark_cancelled(suite_id, corp_id, self._clock(), CANCELLED_RETENTION)
         return SyncResult(Outcome.CANCELLED, suite_id, corp_id)
 
     def fetch_auth_info(
@@ -303,52 +345,4 @@ class AuthorizationSync:
         )
         if not recorded.stale:
             self._chatdata.request(ChatdataRequest(suite_id, corp_id, fetched_at))
-        return SyncResult(Outcome.FETCHED, suite_id, corp_id, recorded.version, recorded.changed)
-
-
-class ChatdataSync:
-    """The chatdata function's logic, over the ports of :mod:`authsync.app.ports` (adapters: :mod:`authsync.wiring`)."""
-
-    def __init__(
-        self,
-        *,
-        client: WeComApi,
-        tokens: AccessTokens,
-        snapshots: Snapshots,
-        clock: Clock = time.time,
-    ) -> None:
-        self._client = client
-        self._tokens = tokens
-        self._snapshots = snapshots
-        self._clock = clock
-
-    def handle(self, request: ChatdataRequest) -> SyncResult:
-        from authsync.wecom.chatdata import not_authorized, snapshot_document, summarize
-
-        suite_id, corp_id = request.suite_id, request.corp_id
-        state = self._snapshots.get(suite_id, corp_id)
-        if state is None or state.status == "cancelled":
-            return SyncResult(Outcome.SKIPPED_INACTIVE, suite_id, corp_id)
-        if (state.chatdata_fetched_at or 0) >= request.requested_at:
-            return SyncResult(Outcome.FRESH, suite_id, corp_id, state.chatdata_version)
-        fetched_at = self._clock()
-        try:
-            info = self._tokens.with_corp_token(suite_id, corp_id, self._client.get_corp_chat_auth_info)
-            users = self._tokens.with_corp_token(
-                suite_id, corp_id, lambda token: list(self._client.iter_auth_users(token))
-            )
-            document = snapshot_document(info, users)
-            summary = summarize(document)
-        except WeComPermissionError as exc:
-            # 48002: 数据与智能专区 not authorized — a state of the corp, not an error loop.
-            errcode = exc.errcode or 48002
-            document = {"not_authorized": True, "errcode": errcode}
-            summary = not_authorized(errcode)
-        except CorpNotAuthorizedError:
-            return SyncResult(Outcome.UNKNOWN_CORP, suite_id, corp_id)
-        except WeComAuthorizationInvalidError:
-            return SyncResult(Outcome.AUTHORIZATION_INVALID, suite_id, corp_id)  # see AuthorizationSync
-        recorded = self._snapshots.record(
-            suite_id, corp_id, "chatdata", document, fetched_at, derived={"chatdata": summary}
-        )
         return SyncResult(Outcome.FETCHED, suite_id, corp_id, recorded.version, recorded.changed)

@@ -85,6 +85,7 @@ class ExchangeJournal:
             "context": {"S": json.dumps(entry.context, ensure_ascii=False, sort_keys=True)},
             "code_blob": {"B": blob},
             "status": {"S": entry.status.value},
+            **({"event_time": {"N": str(entry.event_time)}} if entry.event_time is not None else {}),
             "pending_suite": {"S": entry.suite_id},
             "expires_at": {"N": str(int(entry.obtained_at) + JOURNAL_RETENTION)},
         }
@@ -146,6 +147,7 @@ class ExchangeJournal:
             context=json.loads(item["context"]["S"]),
             permanent_code="",
             status=JournalStatus(item["status"]["S"]),
+            event_time=int(item["event_time"]["N"]) if "event_time" in item else None,
         )
         if not entry.open:
             return entry  # a closed entry's code is never needed again: not decrypted

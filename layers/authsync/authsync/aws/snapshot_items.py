@@ -13,6 +13,7 @@ Item layout (partition ``pk = "CORP#{suite_id}#{corp_id}"``)::
         updated_at
         activations, cancellations     N   counters
         cancelled_at, expires_at       N   tombstone only; expires_at is the table's TTL attribute
+        lifecycle_at                   N   WeCom's TimeStamp of the last install/rotation/cancel applied
         for kind in ("auth_info", "chatdata"):
           {kind}_doc                   S   the latest fetched document, JSON (absent in a tombstone)
           {kind}_version               N   number of the newest version item (kept in a tombstone)
@@ -42,13 +43,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
+from authsync.domain.corp_state import CorpState, KindState, Version
 from authsync.domain.diff import Change
-from authsync.domain.snapshot_rules import KINDS, CorpState, Fetch, KindState, RecordDecision, Version
+from authsync.domain.snapshot_rules import KINDS, CancelAction, CancelDecision, Fetch, Lifecycle, RecordDecision
 
 STATE_SK = "STATE"
 ACTIVE_INDEX = "ActiveCorps"
@@ -121,6 +124,7 @@ def read_state(state: Mapping[str, Any], suite_id: str, corp_id: str) -> CorpSta
         activations=_int(state.get("activations")) or 0,
         cancellations=_int(state.get("cancellations")) or 0,
         kinds={kind: _kind_state(state, kind) for kind in KINDS},
+        lifecycle_at=_float(state.get("lifecycle_at")),
     )
 
 
@@ -282,3 +286,103 @@ class Expression:
         if self._conditions:
             result["ConditionExpression"] = " AND ".join(self._conditions)
         return result
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """A fetch on its way into :meth:`SnapshotStore.record`, serialized once for every attempt."""
+
+    suite_id: str
+    corp_id: str
+    fetch: Fetch
+    doc_json: str = field(repr=False)
+    derived_json: str | None = field(repr=False)
+
+
+def state_update(incoming: Incoming, decision: RecordDecision, state: Mapping[str, Any]) -> Expression:
+    """The state item's update for a writing ``decision`` on ``state`` (as read), and its condition.
+
+    The condition is the compare-and-swap that makes concurrent writers safe: a creation
+    requires that no state item exists; an update that the corp is still active, a
+    reactivation that the status is still the one read (the tombstone's); both that the
+    kind's version and fetched_at are still what was read (or still absent). A write that
+    lands therefore was decided on the state it replaces. Each part alone stops one race
+    (a cancellation, another kind's reactivation, a refresh: the fixed-order twins in
+    tests/authsync/test_snapshots.py); the version check backs up fetched_at, which every
+    write of the kind advances.
+    """
+    suite_id, kind, now = incoming.suite_id, incoming.fetch.kind, decision.at
+    update = Expression()
+    update.set(f"{kind}_doc", incoming.doc_json)
+    update.set(f"{kind}_fetched_at", incoming.fetch.fetched_at)
+    update.set("updated_at", now)
+    update.add(f"{kind}_fetches", 1)
+    if incoming.derived_json is not None:
+        update.set(f"{kind}_derived", incoming.derived_json)
+    if decision.changed:
+        update.set(f"{kind}_version", decision.version)
+        update.set(f"{kind}_updated_at", now)
+    if decision.lifecycle is Lifecycle.CREATE:
+        if incoming.fetch.lifecycle_at is not None:
+            update.set("lifecycle_at", incoming.fetch.lifecycle_at)
+        update.set("suite_id", suite_id)
+        update.set("corp_id", incoming.corp_id)
+        update.set("status", "active")
+        update.set("active_suite", suite_id)
+        update.set("created_at", now)
+        update.set("activated_at", now)
+        update.add("activations", 1)
+        update.require_absent("pk")
+        return update
+    if decision.lifecycle is Lifecycle.REACTIVATE:
+        update.set("status", "active")
+        update.set("active_suite", suite_id)
+        update.set("activated_at", now)
+        update.add("activations", 1)
+        update.remove("cancelled_at")
+        update.remove("expires_at")
+        update.require_equal("status", state.get("status"))
+    else:
+        update.require_equal("status", "active")
+    update.require_equal_or_absent(f"{kind}_version", state.get(f"{kind}_version"))
+    update.require_equal_or_absent(f"{kind}_fetched_at", state.get(f"{kind}_fetched_at"))
+    if incoming.fetch.lifecycle_at is not None:  # rule 0, decided on the lifecycle time read
+        update.set("lifecycle_at", incoming.fetch.lifecycle_at)
+        update.require_equal_or_absent("lifecycle_at", state.get("lifecycle_at"))
+    return update
+
+
+def tombstone_update(suite_id: str, corp_id: str, decision: CancelDecision, state: Mapping[str, Any]) -> Expression:
+    """The state item's update into a tombstone, conditioned on the status and versions read (or on no item).
+
+    For a corp already cancelled, only a newer cancellation's ``lifecycle_at`` (rule 0), on the same condition.
+    """
+    update = Expression()
+    if decision.action is CancelAction.ALREADY_CANCELLED:
+        update.set("lifecycle_at", decision.lifecycle_at)
+        update.set("updated_at", decision.at)
+        update.require_equal("status", "cancelled")
+        update.require_equal_or_absent("lifecycle_at", state.get("lifecycle_at"))
+        return update
+    update.set("status", "cancelled")
+    update.set("cancelled_at", decision.cancelled_at)
+    update.set("expires_at", decision.expires_at)
+    update.set("updated_at", decision.at)
+    update.add("cancellations", 1)
+    update.remove("active_suite")
+    if decision.lifecycle_at is not None:  # rule 0, decided on the lifecycle time read
+        update.set("lifecycle_at", decision.lifecycle_at)
+    for kind in KINDS:
+        update.remove(f"{kind}_doc")
+        update.remove(f"{kind}_derived")
+    if decision.action is CancelAction.TOMBSTONE_UNSEEN:
+        update.set("suite_id", suite_id)
+        update.set("corp_id", corp_id)
+        update.set("created_at", decision.at)
+        update.require_absent("pk")
+    else:
+        update.require_equal("status", state.get("status"))
+        for kind in KINDS:
+            update.require_equal_or_absent(f"{kind}_version", state.get(f"{kind}_version"))
+        update.require_equal_or_absent("lifecycle_at", state.get("lifecycle_at"))
+    return update

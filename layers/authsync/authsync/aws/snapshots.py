@@ -15,7 +15,6 @@ import math
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
@@ -24,7 +23,7 @@ from authsync.aws.snapshot_items import (
     ACTIVE_INDEX,
     MAX_ITEM_BYTES,
     STATE_SK,
-    Expression,
+    Incoming,
     SnapshotTooLargeError,
     decode_item,
     dumps,
@@ -36,24 +35,21 @@ from authsync.aws.snapshot_items import (
     read_state,
     read_version,
     state_pk,
+    state_update,
+    tombstone_update,
     version_item,
     version_sk,
 )
+from authsync.domain.corp_state import CorpState, KindState, Version
 from authsync.domain.diff import NATURAL_KEYS, Change, diff
 from authsync.domain.snapshot_rules import (
     KINDS,
     VOLATILE_PATHS,
     CancelAction,
-    CancelDecision,
     CancelResult,
-    CorpState,
     Fetch,
     Kind,
-    KindState,
-    Lifecycle,
-    RecordDecision,
     RecordResult,
-    Version,
     check_kind,
     decide_cancel,
     decide_record,
@@ -132,8 +128,11 @@ class SnapshotStore:
         derived: Mapping[str, Any] | None = None,
         *,
         reactivate: bool = False,
+        lifecycle_at: float | None = None,
     ) -> RecordResult:
-        """Store a freshly fetched document; :func:`snapshot_rules.decide_record` states the rules."""
+        """Store a freshly fetched document; :func:`snapshot_rules.decide_record` states the rules.
+
+        ``lifecycle_at``: an install's or rotation's WeCom ``TimeStamp`` (rule 0 orders it)."""
         check_kind(kind)
         if not isinstance(document, Mapping):
             raise TypeError("document must be a JSON object")
@@ -141,8 +140,8 @@ class SnapshotStore:
             raise ValueError("fetched_at must be a finite number")
         stored = strip_secrets(document)
         derived_json = dumps(strip_secrets(derived)) if derived is not None else None
-        fetch = Fetch(kind, stored, fetched_at, reactivate)
-        incoming = _Incoming(suite_id, corp_id, fetch, dumps(stored), derived_json)
+        fetch = Fetch(kind, stored, fetched_at, reactivate, lifecycle_at)
+        incoming = Incoming(suite_id, corp_id, fetch, dumps(stored), derived_json)
         for attempt in range(self._attempts):
             if attempt:
                 self._backoff(attempt)
@@ -151,7 +150,7 @@ class SnapshotStore:
                 return result
         raise SnapshotConflictError(f"snapshot write for {kind} kept losing its condition ({self._attempts} attempts)")
 
-    def _try_record(self, incoming: _Incoming) -> RecordResult | None:
+    def _try_record(self, incoming: Incoming) -> RecordResult | None:
         """One read-decide-write round; None when a condition was lost (re-read and decide again).
 
         A new version is one ``TransactWriteItems``: the version item's Put on condition that
@@ -164,12 +163,12 @@ class SnapshotStore:
         decision = decide_record(stored, incoming.fetch, self._clock())
         if not decision.writes:
             return decision.result()
-        update = _state_update(incoming, decision, state or {})
+        update = state_update(incoming, decision, state or {})
         guard_size({**(state or {}), **update.assigned}, f"state item ({incoming.fetch.kind})")
-        state_update: Any = {"TableName": self._table, "Key": key(pk, STATE_SK), **update.kwargs()}
+        state_request: Any = {"TableName": self._table, "Key": key(pk, STATE_SK), **update.kwargs()}
         if not decision.changed:
             try:
-                self._client.update_item(**state_update)
+                self._client.update_item(**state_request)
             except ClientError as exc:
                 if _code(exc) == "ConditionalCheckFailedException":
                     return None
@@ -179,14 +178,16 @@ class SnapshotStore:
         put: Any = {"TableName": self._table, "Item": encode_item(item)}
         put["ConditionExpression"] = "attribute_not_exists(pk)"  # version numbers are never reused
         try:
-            self._client.transact_write_items(TransactItems=[{"Put": put}, {"Update": state_update}])
+            self._client.transact_write_items(TransactItems=[{"Put": put}, {"Update": state_request}])
         except ClientError as exc:
             if _lost_transaction(exc):
                 return None
             raise
         return decision.result()
 
-    def mark_cancelled(self, suite_id: str, corp_id: str, at: float, retention_seconds: int) -> CancelResult:
+    def mark_cancelled(
+        self, suite_id: str, corp_id: str, at: float, retention_seconds: int, *, lifecycle_at: float | None = None
+    ) -> CancelResult:
         """Turn the corp into a tombstone and delete its version items (:func:`snapshot_rules.decide_cancel`).
 
         Idempotent: a repeated call keeps the first cancellation's times and finishes any
@@ -202,9 +203,11 @@ class SnapshotStore:
                 self._backoff(attempt)
             state = self._get_item(pk, STATE_SK)
             stored = read_state(state, suite_id, corp_id) if state is not None else None
-            decision = decide_cancel(stored, at, retention_seconds, self._clock())
-            if decision.action is not CancelAction.ALREADY_CANCELLED:
-                update = _tombstone(suite_id, corp_id, decision, state or {})
+            decision = decide_cancel(stored, at, retention_seconds, self._clock(), lifecycle_at=lifecycle_at)
+            if decision.action is CancelAction.SUPERSEDED:
+                return decision.result(0)
+            if decision.action is not CancelAction.ALREADY_CANCELLED or decision.lifecycle_at is not None:
+                update = tombstone_update(suite_id, corp_id, decision, state or {})
                 try:
                     self._client.update_item(TableName=self._table, Key=key(pk, STATE_SK), **update.kwargs())
                 except ClientError as exc:
@@ -297,89 +300,6 @@ class SnapshotStore:
 
 
 # -- decisions as writes ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Incoming:
-    """A fetch on its way into :meth:`SnapshotStore.record`, serialized once for every attempt."""
-
-    suite_id: str
-    corp_id: str
-    fetch: Fetch
-    doc_json: str = field(repr=False)
-    derived_json: str | None = field(repr=False)
-
-
-def _state_update(incoming: _Incoming, decision: RecordDecision, state: Mapping[str, Any]) -> Expression:
-    """The state item's update for a writing ``decision`` on ``state`` (as read), and its condition.
-
-    The condition is the compare-and-swap that makes concurrent writers safe: a creation
-    requires that no state item exists; an update that the corp is still active, a
-    reactivation that the status is still the one read (the tombstone's); both that the
-    kind's version and fetched_at are still what was read (or still absent). A write that
-    lands therefore was decided on the state it replaces. Each part alone stops one race
-    (a cancellation, another kind's reactivation, a refresh: the fixed-order twins in
-    tests/authsync/test_snapshots.py); the version check backs up fetched_at, which every
-    write of the kind advances.
-    """
-    suite_id, kind, now = incoming.suite_id, incoming.fetch.kind, decision.at
-    update = Expression()
-    update.set(f"{kind}_doc", incoming.doc_json)
-    update.set(f"{kind}_fetched_at", incoming.fetch.fetched_at)
-    update.set("updated_at", now)
-    update.add(f"{kind}_fetches", 1)
-    if incoming.derived_json is not None:
-        update.set(f"{kind}_derived", incoming.derived_json)
-    if decision.changed:
-        update.set(f"{kind}_version", decision.version)
-        update.set(f"{kind}_updated_at", now)
-    if decision.lifecycle is Lifecycle.CREATE:
-        update.set("suite_id", suite_id)
-        update.set("corp_id", incoming.corp_id)
-        update.set("status", "active")
-        update.set("active_suite", suite_id)
-        update.set("created_at", now)
-        update.set("activated_at", now)
-        update.add("activations", 1)
-        update.require_absent("pk")
-        return update
-    if decision.lifecycle is Lifecycle.REACTIVATE:
-        update.set("status", "active")
-        update.set("active_suite", suite_id)
-        update.set("activated_at", now)
-        update.add("activations", 1)
-        update.remove("cancelled_at")
-        update.remove("expires_at")
-        update.require_equal("status", state.get("status"))
-    else:
-        update.require_equal("status", "active")
-    update.require_equal_or_absent(f"{kind}_version", state.get(f"{kind}_version"))
-    update.require_equal_or_absent(f"{kind}_fetched_at", state.get(f"{kind}_fetched_at"))
-    return update
-
-
-def _tombstone(suite_id: str, corp_id: str, decision: CancelDecision, state: Mapping[str, Any]) -> Expression:
-    """The state item's update into a tombstone, conditioned on the status and versions read (or on no item)."""
-    update = Expression()
-    update.set("status", "cancelled")
-    update.set("cancelled_at", decision.cancelled_at)
-    update.set("expires_at", decision.expires_at)
-    update.set("updated_at", decision.at)
-    update.add("cancellations", 1)
-    update.remove("active_suite")
-    for kind in KINDS:
-        update.remove(f"{kind}_doc")
-        update.remove(f"{kind}_derived")
-    if decision.action is CancelAction.TOMBSTONE_UNSEEN:
-        update.set("suite_id", suite_id)
-        update.set("corp_id", corp_id)
-        update.set("created_at", decision.at)
-        update.require_absent("pk")
-    else:
-        update.require_equal("status", state.get("status"))
-        for kind in KINDS:
-            update.require_equal_or_absent(f"{kind}_version", state.get(f"{kind}_version"))
-    return update
 
 
 def _code(exc: ClientError) -> str:

@@ -22,8 +22,8 @@ Write order of an exchange, each step safe to repeat:
 A crash after step 2 leaves an incomplete entry that the next delivery of the message, or
 the reconcile schedule's sweep of incomplete entries, resumes at step 3.
 
-Resuming never resurrects a corp cancelled *after* the exchange (:func:`resume_action`):
-its tombstone is newer than the grant, so the entry is closed as superseded.
+Resuming never resurrects a corp cancelled *after* the install (:func:`resume_action`, and
+the snapshot store's lifecycle rule behind it): the entry is closed as superseded.
 """
 
 from __future__ import annotations
@@ -80,6 +80,9 @@ class JournalEntry:
     """The grant minus credentials (:attr:`authsync.wecom.responses.PermanentCodeGrant.context`)."""
     permanent_code: str = field(repr=False)
     status: JournalStatus = JournalStatus.EXCHANGED
+    event_time: int | None = None
+    """The create_auth/reset_permanent_code's ``TimeStamp`` (WeCom's clock): orders the install (rule 0 of
+    :mod:`authsync.domain.snapshot_rules`)."""
 
     @property
     def open(self) -> bool:
@@ -98,16 +101,22 @@ class ResumeAction(StrEnum):
     """Store the code, write the first state, fetch: the remaining steps, all idempotent."""
 
 
-def resume_action(entry: JournalEntry, cancelled_at: float | None) -> ResumeAction:
-    """What an entry still needs, given the corp's tombstone time (None: not cancelled).
+def resume_action(
+    entry: JournalEntry, cancelled_at: float | None, *, lifecycle_at: float | None = None
+) -> ResumeAction:
+    """What an entry still needs, given the corp's tombstone (``cancelled_at``, None: not cancelled).
 
-    ⚠️ Both times are our clocks (the exchange's start and the cancellation's processing),
-    not WeCom's event times: a cancel processed after this exchange began is taken to be
-    newer. A cancel that WeCom sent *before* the install but that we processed after it
-    is the ordering problem of issue #10 part 3, not solved here.
+    With WeCom's times on both sides (the install's ``event_time``, the corp's ``lifecycle_at``),
+    a cancellation newer than the install supersedes it, whenever either was processed. Without
+    them (entries and tombstones written before lifecycle ordering) our clocks decide: a cancel
+    processed after this exchange began is taken to be newer.
     """
     if not entry.open:
         return ResumeAction.DONE
-    if cancelled_at is not None and cancelled_at > entry.obtained_at:
+    if cancelled_at is None:
+        return ResumeAction.CONTINUE
+    if entry.event_time is not None and lifecycle_at is not None:
+        return ResumeAction.SUPERSEDE if lifecycle_at > entry.event_time else ResumeAction.CONTINUE
+    if cancelled_at > entry.obtained_at:
         return ResumeAction.SUPERSEDE
     return ResumeAction.CONTINUE

@@ -8,6 +8,14 @@ consistent read.
 
 Rules of a fetch (:func:`decide_record`), in the order they apply:
 
+0. **Lifecycle order.** Install, rotation and cancellation are applied in WeCom's order: by the
+   events' ``TimeStamp`` (``lifecycle_at``), then by arrival. The state keeps the time of the
+   last lifecycle event applied; an install (a fetch with ``lifecycle_at``) older than it is
+   :attr:`Action.SUPERSEDED` (nothing written), and so is a cancellation older than it
+   (:attr:`CancelAction.SUPERSEDED`, nothing deleted): a late cancel_auth never deletes a newer
+   install, a late create_auth never revives a corp cancelled after it, a replayed old event
+   never changes state. Equal times apply in arrival order. Both writes are conditioned on the
+   ``lifecycle_at`` they read, so the rule holds under any interleaving of writers.
 1. A cancelled corp ignores fetches (:attr:`Action.IGNORED`, nothing written) unless the
    fetch reactivates it (``reactivate=True``: a new ``create_auth``).
 2. A fetch that started before the stored one (``fetched_at`` smaller) never overwrites it
@@ -36,8 +44,9 @@ tombstone too (the install ended). Cancelling a cancelled corp keeps the first
 cancellation's times and only finishes the deletion. The tombstone is what lets a late,
 stale fetch be recognized as such instead of recreating the corp.
 
-⚠️ Cancellation is not ordered against fetches by timestamps (WeCom's and Lambda's clocks
-differ): callers rely on the per-corp FIFO ordering of the authorization queue.
+⚠️ Fetches (``get_auth_info``, chatdata) are ordered by *our* clock (``fetched_at``); only the
+lifecycle events carry WeCom's. A lifecycle event without a time (written before the rule
+existed) is applied in arrival order.
 """
 
 from __future__ import annotations
@@ -48,6 +57,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
+from authsync.domain.corp_state import CorpState, KindState
 from authsync.domain.diff import Change, diff
 
 __all__ = [
@@ -57,18 +67,16 @@ __all__ = [
     "CancelAction",
     "CancelDecision",
     "CancelResult",
-    "CorpState",
     "Fetch",
     "Kind",
-    "KindState",
     "Lifecycle",
     "RecordDecision",
     "RecordResult",
-    "Version",
     "check_kind",
     "comparable",
     "decide_cancel",
     "decide_record",
+    "older_lifecycle",
 ]
 
 Kind = Literal["install", "auth_info", "chatdata"]
@@ -111,98 +119,6 @@ def _without(document: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any]:
     return {**document, head: _without(dict(child), path[1:])}
 
 
-# -- read models -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class KindState:
-    """One kind's part of the state item."""
-
-    version: int = 0
-    document: dict[str, Any] | None = field(default=None, repr=False)
-    fetched_at: float | None = None
-    updated_at: float | None = None
-    derived: dict[str, Any] | None = field(default=None, repr=False)
-    fetches: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class CorpState:
-    """The state item of a corp: an active corp, or a cancelled corp's tombstone."""
-
-    suite_id: str
-    corp_id: str
-    status: str
-    created_at: float | None
-    activated_at: float | None
-    updated_at: float | None
-    cancelled_at: float | None
-    expires_at: int | None
-    activations: int
-    cancellations: int
-    kinds: dict[str, KindState]
-
-    @property
-    def active(self) -> bool:
-        return self.status == "active"
-
-    def kind(self, kind: str) -> KindState:
-        return self.kinds.get(kind) or KindState()
-
-    @property
-    def auth_info_version(self) -> int:
-        return self.kind("auth_info").version
-
-    @property
-    def auth_info_fetched_at(self) -> float | None:
-        return self.kind("auth_info").fetched_at
-
-    @property
-    def chatdata_version(self) -> int:
-        return self.kind("chatdata").version
-
-    @property
-    def chatdata_fetched_at(self) -> float | None:
-        return self.kind("chatdata").fetched_at
-
-    @property
-    def verification(self) -> dict[str, Any] | None:
-        """``derived["verification"]`` of the auth_info kind (a dumped :class:`authinfo.Verification`)."""
-        return _named(self.kind("auth_info").derived, "verification")
-
-    @property
-    def chatdata_summary(self) -> dict[str, Any] | None:
-        """``derived["chatdata"]`` of the chatdata kind (a dumped :class:`chatdata.ChatdataSummary`)."""
-        return _named(self.kind("chatdata").derived, "chatdata")
-
-    @property
-    def chatdata_authorized(self) -> bool | None:
-        """Whether 数据与智能专区 is authorized, per the chatdata summary; None before any chatdata fetch."""
-        summary = self.chatdata_summary
-        if summary is None or "authorized" not in summary:
-            return None
-        return bool(summary["authorized"])
-
-
-def _named(derived: dict[str, Any] | None, name: str) -> dict[str, Any] | None:
-    value = (derived or {}).get(name)
-    return value if isinstance(value, dict) else None
-
-
-@dataclass(frozen=True, slots=True)
-class Version:
-    """A version item: a document as fetched, with its diff from ``diff_base``."""
-
-    kind: str
-    version: int
-    document: dict[str, Any] = field(repr=False)
-    diff: list[Change] = field(repr=False)
-    diff_base: int | None
-    fetched_at: float
-    recorded_at: float
-    diff_truncated: bool = False
-
-
 # -- results ---------------------------------------------------------------------------------------
 
 
@@ -221,6 +137,8 @@ class RecordResult:
     ignored: bool = False
     reactivated: bool = False
     diff: list[Change] = field(default_factory=list)
+    superseded: bool = False
+    """An install older than the corp's last lifecycle event (rule 0): nothing written."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +148,8 @@ class CancelResult:
     already_cancelled: bool
     deleted_versions: int
     expires_at: int
+    superseded: bool = False
+    """The cancellation is older than the corp's last install (rule 0): nothing written or deleted."""
 
 
 # -- recording a fetch -----------------------------------------------------------------------------
@@ -244,11 +164,15 @@ class Fetch:
     fetched_at: float
     reactivate: bool = False
     """A new ``create_auth``: a cancelled corp comes back instead of ignoring the fetch."""
+    lifecycle_at: float | None = None
+    """For an install or rotation: the event's ``TimeStamp`` (rule 0); None for a plain fetch."""
 
 
 class Action(StrEnum):
     """What a fetch does to the store (rules 1-6 of the module docstring)."""
 
+    SUPERSEDED = "superseded"
+    """An install older than the corp's last lifecycle event (rule 0): nothing written."""
     IGNORED = "ignored"
     """The corp is cancelled and the fetch does not reactivate it: nothing written."""
     STALE = "stale"
@@ -307,12 +231,15 @@ class RecordDecision:
             ignored=self.action is Action.IGNORED,
             reactivated=self.lifecycle is Lifecycle.REACTIVATE,
             diff=list(self.changes),
+            superseded=self.action is Action.SUPERSEDED,
         )
 
 
 def decide_record(stored: CorpState | None, fetch: Fetch, now: float) -> RecordDecision:
     """What storing ``fetch`` does, given the corp's ``stored`` state (None: never seen) and the store clock."""
     current = stored.kind(fetch.kind) if stored is not None else KindState()
+    if older_lifecycle(fetch.lifecycle_at, stored):
+        return RecordDecision(Action.SUPERSEDED, current.version, now)
     if stored is None:
         lifecycle = Lifecycle.CREATE
     elif stored.active:
@@ -342,9 +269,17 @@ def decide_record(stored: CorpState | None, fetch: Fetch, now: float) -> RecordD
 # -- cancellation ----------------------------------------------------------------------------------
 
 
-class CancelAction(StrEnum):
-    """What a cancellation does to the state item (versions 1..read are deleted in every case)."""
+def older_lifecycle(event_at: float | None, stored: CorpState | None) -> bool:
+    """Rule 0: a lifecycle event older than the last one applied (equal times: arrival order)."""
+    last = stored.lifecycle_at if stored is not None else None
+    return event_at is not None and last is not None and event_at < last
 
+
+class CancelAction(StrEnum):
+    """What a cancellation does to the state item (versions 1..read are deleted, unless superseded)."""
+
+    SUPERSEDED = "superseded"
+    """Older than the corp's last install or rotation (rule 0): nothing written, nothing deleted."""
     TOMBSTONE = "tombstone"
     """An active corp becomes a tombstone."""
     TOMBSTONE_UNSEEN = "tombstone_unseen"
@@ -367,15 +302,36 @@ class CancelDecision:
     delete_through: dict[Kind, int]
     """Per kind, the newest version read: items 1..n are deleted (a reactivation's later ones never)."""
 
+    lifecycle_at: float | None = None
+    """The cancel_auth's ``TimeStamp`` to write (rule 0): with a new tombstone, or alone on a cancelled
+    corp whose last lifecycle event is older (None: nothing to write)."""
+
     def result(self, deleted_versions: int) -> CancelResult:
-        return CancelResult(self.action is CancelAction.ALREADY_CANCELLED, deleted_versions, self.expires_at)
+        return CancelResult(
+            self.action is CancelAction.ALREADY_CANCELLED,
+            deleted_versions,
+            self.expires_at,
+            superseded=self.action is CancelAction.SUPERSEDED,
+        )
 
 
-def decide_cancel(stored: CorpState | None, at: float, retention_seconds: int, now: float) -> CancelDecision:
-    """What cancelling the corp at ``at`` does, given its ``stored`` state (None: never seen) and the store clock."""
+def decide_cancel(
+    stored: CorpState | None,
+    at: float,
+    retention_seconds: int,
+    now: float,
+    *,
+    lifecycle_at: float | None = None,
+) -> CancelDecision:
+    """What cancelling the corp at ``at`` (WeCom's ``lifecycle_at``) does, given its ``stored`` state and the clock."""
+    if older_lifecycle(lifecycle_at, stored):
+        return CancelDecision(CancelAction.SUPERSEDED, at, 0, now, {}, lifecycle_at)
     last: dict[Kind, int] = {kind: stored.kind(kind).version if stored is not None else 0 for kind in KINDS}
     if stored is not None and stored.status == "cancelled":
         expires = stored.expires_at if stored.expires_at is not None else 0
-        return CancelDecision(CancelAction.ALREADY_CANCELLED, at, expires, now, last)
+        # A later cancellation of a cancelled corp (uninstalled again after a re-install whose
+        # create_auth is still queued) moves lifecycle_at on, so that late install stays superseded.
+        newer = lifecycle_at if lifecycle_at is not None and lifecycle_at != stored.lifecycle_at else None
+        return CancelDecision(CancelAction.ALREADY_CANCELLED, at, expires, now, last, newer)
     action = CancelAction.TOMBSTONE_UNSEEN if stored is None else CancelAction.TOMBSTONE
-    return CancelDecision(action, at, math.ceil(at + retention_seconds), now, last)
+    return CancelDecision(action, at, math.ceil(at + retention_seconds), now, last, lifecycle_at)
