@@ -18,6 +18,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from authsync.aws.snapshot_items import decode_item
 from authsync.aws.snapshots import (
     MAX_ITEM_BYTES,
     Change,
@@ -455,7 +456,8 @@ def test_the_store_takes_a_low_level_client_only(table: str) -> None:
 
 
 def test_the_size_guard_refuses_oversized_documents(store: SnapshotStore, client: Any, table: str) -> None:
-    huge = {"auth_user_list": [{"userid": f"user{i:06d}", "edition_list": [1, 2, 3]} for i in range(12_000)]}
+    # A list the store does not page (the member list is paged: see below) still meets the guard.
+    huge = {"auth_scope": {"userid_list": [f"user{i:027d}" for i in range(12_000)]}}
     with pytest.raises(SnapshotTooLargeError, match="limit is"):
         store.record(SUITE, CORP, "chatdata", huge, 100.0)
     assert all_items(client, table) == []
@@ -813,3 +815,69 @@ def test_an_install_that_read_before_a_newer_cancel_of_a_cancelled_corp_is_super
     state = store.get(SUITE, CORP)
     assert state is not None
     assert (state.status, state.lifecycle_at, state.activations) == ("cancelled", 4_000, 1)
+
+
+# .. lists that grow with the corp: pages beside the snapshot .....................................................
+
+
+def members(n: int, *, start: int = 0) -> list[dict[str, Any]]:
+    return [{"userid": f"user{i:027d}", "edition_list": [1, 2]} for i in range(start, start + n)]  # 32-char ids
+
+
+def test_a_corp_with_100000_members_is_stored_in_pages_and_its_diff_names_who_came_and_went(
+    store: SnapshotStore, client: Any, table: str
+) -> None:
+    big = members(100_000)
+    first = store.record(SUITE, CORP, "chatdata", {"auth_edition_list": [], "auth_user_list": big}, 100.0)
+
+    state = store.get(SUITE, CORP)
+    assert state is not None
+    document = state.kind("chatdata").document
+    assert document is not None
+    assert document["auth_user_list"]["$list"]["count"] == 100_000  # a reference, not the list
+    (state_item,) = [i for i in corp_items(client, table) if i["sk"]["S"] == "STATE"]
+    assert item_size(decode_item(state_item)) < 10_000
+    assert store.list_items(SUITE, CORP, "chatdata", "auth_user_list") == big
+    pages = [i for i in corp_items(client, table) if i["sk"]["S"].startswith("L#")]
+    assert 25 <= len(pages) <= 40
+
+    changed = [m for m in big[2:] if m["userid"] != big[500]["userid"]] + members(3, start=100_000)
+    changed[10] = {**changed[10], "edition_list": [1]}
+    second = store.record(SUITE, CORP, "chatdata", {"auth_edition_list": [], "auth_user_list": changed}, 200.0)
+
+    assert (first.version, second.version, second.changed) == (1, 2, True)
+    ops = sorted((c.op, c.path) for c in second.diff)
+    assert ops == sorted(
+        [("removed", f"auth_user_list[userid={big[i]['userid']}]") for i in (0, 1, 500)]
+        + [("added", f"auth_user_list[userid={m['userid']}]") for m in members(3, start=100_000)]
+        + [("changed", f"auth_user_list[userid={changed[10]['userid']}].edition_list")]
+    )
+    (version,) = [v for v in store.versions(SUITE, CORP, "chatdata") if v.version == 2]
+    assert len(version.diff) == 7
+    assert store.list_items(SUITE, CORP, "chatdata", "auth_user_list") == changed
+    tags = {i["sk"]["S"].split("#")[2] for i in corp_items(client, table) if i["sk"]["S"].startswith("L#")}
+    assert len(tags) == 1  # the old list's pages are gone
+
+    store.mark_cancelled(SUITE, CORP, at=300.0, retention_seconds=60)
+    assert [i["sk"]["S"] for i in corp_items(client, table)] == ["STATE"]  # pages deleted with the data
+
+
+def test_a_wholesale_member_change_keeps_a_bounded_diff(store: SnapshotStore) -> None:
+    from authsync.aws.snapshots import MAX_LIST_CHANGES
+
+    store.record(SUITE, CORP, "chatdata", {"auth_user_list": members(3_000)}, 100.0)
+    result = store.record(SUITE, CORP, "chatdata", {"auth_user_list": members(3_000, start=3_000)}, 200.0)
+    assert len(result.diff) == MAX_LIST_CHANGES + 1
+    assert result.diff[-1] == Change("auth_user_list", "changed", {"count": 3_000}, {"count": 3_000})
+
+
+def test_pages_of_a_snapshot_that_never_landed_are_dropped_by_the_next_write(
+    store: SnapshotStore, client: Any, table: str
+) -> None:
+    store.record(SUITE, CORP, "chatdata", {"auth_user_list": members(10)}, 100.0)
+    orphan = members(5, start=50)
+    store._pages.write(state_pk(SUITE, CORP), "auth_user_list", "f" * 64, orphan)  # a crashed writer's pages
+    store.record(SUITE, CORP, "chatdata", {"auth_user_list": members(11)}, 200.0)
+    tags = {i["sk"]["S"].split("#")[2] for i in corp_items(client, table) if i["sk"]["S"].startswith("L#")}
+    assert len(tags) == 1
+    assert "f" * 16 not in tags

@@ -12,6 +12,7 @@ import boto3
 import pytest
 
 from authsync.aws.credentials import SecretNames
+from authsync_dev.emulator import sample_chat_editions
 from authsync_dev.sqs import deliver_batch, lambda_sqs_event
 from authsync_dev.world import World
 from tests.functions.pipeline import install, publish, settle, store
@@ -275,3 +276,27 @@ def test_a_late_cancel_auth_never_deletes_a_newer_install_end_to_end(world: Worl
     )
     stored = json.loads(secret["SecretString"])
     assert stored["permanent_code"] == world.wecom.authorization(world.suite.suite_id, CORP).permanent_code
+
+
+def test_a_corp_with_100000_authorized_members_syncs(world: World) -> None:
+    """chatdata's member list is paged beside the snapshot: 100 get_auth_user_list pages, one snapshot."""
+    corp_id = "wwcorpbig000000001"
+    members = [{"userid": f"member{i:026d}", "edition_list": [1]} for i in range(100_000)]
+    world.wecom.add_corp(corp_id)
+    code = world.wecom.create_auth(
+        world.suite.suite_id, corp_id, push=False, chat_editions=sample_chat_editions(), members=members
+    ).auth_code
+    publish(world, {"AuthCode": str(code), "InfoType": "create_auth", "TimeStamp": int(world.wecom.now())})
+
+    auth_batches, chat_batches = settle(world)
+
+    assert [b.failed for b in auth_batches + chat_batches] == [[], []]
+    assert world.wecom.calls("chatdata/get_auth_user_list") == 100
+    snapshots = store(world)
+    state = snapshots.get(world.suite.suite_id, corp_id)
+    assert state is not None
+    assert state.chatdata_version == 1
+    stored = snapshots.list_items(world.suite.suite_id, corp_id, "chatdata", "auth_user_list")
+    assert stored is not None
+    assert len(stored) == 100_000
+    assert stored[0] == members[0]

@@ -297,6 +297,9 @@ class Incoming:
     fetch: Fetch
     doc_json: str = field(repr=False)
     derived_json: str | None = field(repr=False)
+    externals: tuple[tuple[str, dict[str, Any], list[Any]], ...] = field(default=(), repr=False)
+    """Lists stored in pages (:mod:`authsync.aws.list_pages`): (name, reference, items); the document holds the
+    references."""
 
 
 def state_update(incoming: Incoming, decision: RecordDecision, state: Mapping[str, Any]) -> Expression:

@@ -11,14 +11,17 @@ Credentials (:data:`authinfo.SECRET_KEYS`) are stripped from every document befo
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
 
+from authsync.aws.list_pages import LIST_MARKER, ListPages, list_ref, ref_of
 from authsync.aws.snapshot_items import (
     ACTIVE_INDEX,
     MAX_ITEM_BYTES,
@@ -84,6 +87,15 @@ __all__ = [
 _ATTEMPTS = 8
 _BATCH = 25
 
+EXTERNAL_LISTS: dict[str, tuple[str, ...]] = {"chatdata": ("auth_user_list",)}
+"""Per kind, the top-level lists stored in pages beside the snapshot (:mod:`authsync.aws.list_pages`):
+they grow with the corp (one entry per authorized member) and would not fit a snapshot item."""
+
+MAX_LIST_CHANGES = 1_000
+"""Per paged list, the changes a version item keeps (then one summary change with the counts)."""
+
+log = logging.getLogger(__name__)
+
 
 class SnapshotConflictError(RuntimeError):
     """Lost the conditional write more often than plausible; the caller should fail so the message is retried."""
@@ -115,6 +127,7 @@ class SnapshotStore:
         self._attempts = attempts
         self._sleep = sleep
         self._jitter = random.Random()  # noqa: S311 - backoff jitter, not security
+        self._pages = ListPages(client, table_name)
 
     # .. writes ....................................................................................
 
@@ -139,9 +152,16 @@ class SnapshotStore:
         if not math.isfinite(fetched_at):
             raise ValueError("fetched_at must be a finite number")
         stored = strip_secrets(document)
+        externals: list[tuple[str, dict[str, Any], list[Any]]] = []
+        for name in EXTERNAL_LISTS.get(kind, ()):
+            value = stored.get(name)
+            if isinstance(value, list):  # grows with the corp: pages beside the snapshot, a reference in it
+                ref = list_ref(value)
+                externals.append((name, ref, value))
+                stored = {**stored, name: {LIST_MARKER: ref}}
         derived_json = dumps(strip_secrets(derived)) if derived is not None else None
         fetch = Fetch(kind, stored, fetched_at, reactivate, lifecycle_at)
-        incoming = Incoming(suite_id, corp_id, fetch, dumps(stored), derived_json)
+        incoming = Incoming(suite_id, corp_id, fetch, dumps(stored), derived_json, tuple(externals))
         for attempt in range(self._attempts):
             if attempt:
                 self._backoff(attempt)
@@ -163,6 +183,10 @@ class SnapshotStore:
         decision = decide_record(stored, incoming.fetch, self._clock())
         if not decision.writes:
             return decision.result()
+        for name, ref, items in incoming.externals:  # before the snapshot that references them
+            self._pages.write(pk, name, ref["digest"], items)
+        if decision.changed and incoming.externals and stored is not None:
+            decision = replace(decision, changes=self._list_changes(pk, incoming, stored, decision.changes))
         update = state_update(incoming, decision, state or {})
         guard_size({**(state or {}), **update.assigned}, f"state item ({incoming.fetch.kind})")
         state_request: Any = {"TableName": self._table, "Key": key(pk, STATE_SK), **update.kwargs()}
@@ -183,7 +207,46 @@ class SnapshotStore:
             if _lost_transaction(exc):
                 return None
             raise
+        self._drop_old_pages(pk, incoming)
         return decision.result()
+
+    def _list_changes(
+        self, pk: str, incoming: Incoming, stored: CorpState, changes: tuple[Change, ...]
+    ) -> tuple[Change, ...]:
+        """The diff with each paged list's reference change replaced by who was added, removed or changed.
+
+        The previous list is read back from its pages (by the stored reference); at most
+        :data:`MAX_LIST_CHANGES` changes per list are kept, then one summary change with the counts.
+        """
+        previous = stored.kind(incoming.fetch.kind).document or {}
+        names = {name for name, _, _ in incoming.externals}
+        kept = [c for c in changes if c.path.split(".", 1)[0].split("[", 1)[0] not in names]
+        for name, ref, items in incoming.externals:
+            old_ref = ref_of(previous.get(name))
+            if old_ref is None or old_ref.get("digest") == ref["digest"]:
+                continue
+            old_items = self._pages.read(pk, name, str(old_ref["digest"])) or []
+            list_changes = diff({name: old_items}, {name: items})
+            if len(list_changes) > MAX_LIST_CHANGES:
+                summary = Change(name, "changed", {"count": len(old_items)}, {"count": len(items)})
+                list_changes = [*list_changes[:MAX_LIST_CHANGES], summary]
+            kept.extend(list_changes)
+        return tuple(kept)
+
+    def _drop_old_pages(self, pk: str, incoming: Incoming) -> None:
+        """After the snapshot landed: pages no snapshot references any more (best effort; the next write retries)."""
+        for name, ref, _ in incoming.externals:
+            try:
+                self._pages.delete_others(pk, name, keep=str(ref["digest"]))
+            except ClientError as exc:
+                log.warning("old %s pages of %s not deleted yet (%s)", name, pk, _code(exc))
+
+    def list_items(self, suite_id: str, corp_id: str, kind: Kind, name: str) -> list[Any] | None:
+        """A paged list of the corp's current ``kind`` document (e.g. chatdata's ``auth_user_list``), whole."""
+        state = self.get(suite_id, corp_id)
+        document = state.kind(kind).document if state is not None else None
+        ref = ref_of((document or {}).get(name))
+        return None if ref is None else self._pages.read(state_pk(suite_id, corp_id), name, str(ref["digest"]))
 
     def mark_cancelled(
         self, suite_id: str, corp_id: str, at: float, retention_seconds: int, *, lifecycle_at: float | None = None
@@ -214,7 +277,9 @@ class SnapshotStore:
                     if _code(exc) == "ConditionalCheckFailedException":
                         continue
                     raise
-            return decision.result(self._delete_versions(pk, decision.delete_through))
+            deleted = self._delete_versions(pk, decision.delete_through)
+            self._pages.delete_others(pk)  # the data goes: paged lists too
+            return decision.result(deleted)
         raise SnapshotConflictError(f"cancellation kept losing its condition ({self._attempts} attempts)")
 
     def _delete_versions(self, pk: str, last: Mapping[Kind, int]) -> int:
