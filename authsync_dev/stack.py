@@ -574,6 +574,7 @@ class LocalStack:
                 "note": "AWS_IAM routes are served locally without SigV4 checks",
             },
             "suites": [suite_credentials(s) for s in self.config.suites],
+            "outputs": self.deployment.outputs(),
         }
 
     # -- driving ----------------------------------------------------------------------------

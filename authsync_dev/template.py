@@ -101,6 +101,19 @@ class Deployment:
             return physical
         raise KeyError(f"attribute {logical_id}.{name} is not supported locally")
 
+    def outputs(self) -> dict[str, str]:
+        """The template's Outputs that name data resources or parameters (what the operator CLI reads).
+
+        Outputs of resources this local deployment does not create (the HTTP API, functions) are left out.
+        """
+        resolved: dict[str, str] = {}
+        for name, output in (self.template.get("Outputs") or {}).items():
+            try:
+                resolved[name] = str(self.resolve(output.get("Value")))
+            except (KeyError, ValueError):
+                continue
+        return resolved
+
     def resolve(self, value: Any) -> Any:
         """Resolve Ref / Fn::Sub / Fn::GetAtt / Fn::Join against parameters and created resources."""
         if isinstance(value, list):

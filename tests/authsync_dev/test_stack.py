@@ -163,6 +163,22 @@ def stack() -> Iterator[LocalStack]:
         yield running
 
 
+def test_authsync_ops_works_against_the_local_stack_through_its_json_line(stack: LocalStack, tmp_path):
+    """``--local``: the moto endpoint and outputs of serve's first line (a real server, not in-process moto)."""
+    import io
+
+    from authsync_ops.cli import main
+
+    line = tmp_path / "serve.json"
+    line.write_text(json.dumps(stack.describe()) + "\n", encoding="utf-8")
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["--local", str(line), "corps", "list"], stdout=out, stderr=err) == 0, err.getvalue()
+    assert out.getvalue().splitlines()[0].split()[:3] == ["suite", "corp", "status"]
+    out = io.StringIO()
+    assert main(["--local", str(line), "redrive", "--dry-run"], stdout=out, stderr=err) == 0
+    assert "would redrive 0, refused 0" in out.getvalue()
+
+
 def _wait_for(predicate: Any, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -178,6 +194,8 @@ class TestRunningStack:
         assert info["query_url"] == stack.api_base_url + "/corps/{suite_id}/{corp_id}"
         for key in ("api_base_url", "emulator_admin_url", "moto_endpoint", "wecom_api_base"):
             assert info[key].startswith("http://127.0.0.1:"), key
+        assert info["outputs"]["CorpsTableName"] == stack.deployment.physical["CorpsTable"]  # for authsync-ops
+        assert info["outputs"]["AuthEventsDLQUrl"] == stack.queue_url("AuthEventsDLQ")
         assert info["iam_auth"]["enforced"] is False
         assert info["iam_auth"]["routes"] == ["GET /corps/{suite_id}/{corp_id}"]
         assert info["suites"] == [

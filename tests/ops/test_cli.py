@@ -1,0 +1,161 @@
+"""authsync-ops against moto (resources from template.yaml): redrive, corps, refetch, inbox drain.
+
+The CLI reads the stack like it reads ``make serve``'s first JSON line (``--local``): the
+template's outputs, here resolved for the test deployment (``moto_endpoint`` null: moto in this
+process).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from authsync.aws.queues import SqsEventPublisher, queued_event
+from authsync.aws.snapshots import SnapshotStore
+from authsync.wecom.callbacks import AuthEvent, parse_event
+from authsync_dev.template import Deployment
+from authsync_dev.wecom import TEST_SUITE, event_xml, sign_event
+from authsync_ops.cli import main
+from tests.conftest import put_suite_config
+
+SUITE = TEST_SUITE.suite_id
+
+
+@pytest.fixture
+def serve_line(deployment: Deployment, tmp_path: Path) -> Path:
+    path = tmp_path / "serve.json"
+    described = {"moto_endpoint": None, "region": "us-east-1", "outputs": deployment.outputs()}
+    path.write_text(json.dumps(described) + "\n", encoding="utf-8")
+    return path
+
+
+def run(serve_line: Path, *args: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["--local", str(serve_line), *args], stdout=out, stderr=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def event(fields: dict[str, str | int]) -> tuple[AuthEvent, bytes]:
+    xml = event_xml({"SuiteId": SUITE, **fields}).encode()
+    parsed = parse_event(xml)
+    assert isinstance(parsed, AuthEvent)
+    return parsed, xml
+
+
+def to_dlq(deployment: Deployment, fields: dict[str, str | int]) -> str:
+    """A message as auth-info's queue gave up on it: same body, group, dedup id and attributes, in the DLQ."""
+    parsed, xml = event(fields)
+    item = queued_event(parsed, xml)
+    SqsEventPublisher(boto3.client("sqs"), deployment.physical["AuthEventsDLQ"]).publish(item)
+    return item.dedup_id
+
+
+def drain(queue_url: str) -> list[dict[str, Any]]:
+    sqs = boto3.client("sqs")
+    out: list[dict[str, Any]] = []
+    while True:
+        got = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, AttributeNames=["All"]).get(
+            "Messages", []
+        )
+        if not got:
+            return out
+        for message in got:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        out.extend(dict(m) for m in got)
+
+
+def test_redrive_resends_with_fresh_dedup_ids_and_refuses_expired_auth_codes(
+    deployment: Deployment, serve_line: Path
+) -> None:
+    now = int(time.time())
+    # The original went through the source queue minutes ago (its dedup id is remembered for 5 minutes).
+    parsed, xml = event({"InfoType": "change_auth", "TimeStamp": now - 60, "AuthCorpId": "wwcorpops000000001"})
+    original = queued_event(parsed, xml)
+    SqsEventPublisher(boto3.client("sqs"), deployment.physical["AuthEventsQueue"]).publish(original)
+    assert len(drain(deployment.physical["AuthEventsQueue"])) == 1
+    to_dlq(deployment, {"InfoType": "change_auth", "TimeStamp": now - 60, "AuthCorpId": "wwcorpops000000001"})
+    to_dlq(deployment, {"InfoType": "create_auth", "TimeStamp": now - 700, "AuthCode": "AUTHCODE-EXPIRED"})
+    to_dlq(deployment, {"InfoType": "create_auth", "TimeStamp": now - 30, "AuthCode": "AUTHCODE-FRESH"})
+
+    dry = run(serve_line, "redrive", "--dry-run")
+    code, out, _ = run(serve_line, "redrive")
+
+    assert dry[0] == 1
+    assert "would redrive 2, refused 1" in dry[1]
+    assert code == 1  # one refused: the operator must decide
+    assert "redriven 2, refused 1" in out
+    moved = drain(deployment.physical["AuthEventsQueue"])
+    assert len(moved) == 2  # an old dedup id would have been dropped by SQS: the redrive's are fresh
+    assert original.dedup_id not in {m["Attributes"]["MessageDeduplicationId"] for m in moved}
+    assert {m["Attributes"]["MessageGroupId"] for m in moved} >= {f"{SUITE}:wwcorpops000000001"}
+    assert "AUTHCODE-EXPIRED" not in json.dumps(moved)
+
+    forced = run(serve_line, "redrive", "--force")
+    assert (forced[0], "redriven 1, refused 0" in forced[1]) == (0, True)
+    assert "AUTHCODE-EXPIRED" in json.dumps(drain(deployment.physical["AuthEventsQueue"]))
+    assert drain(deployment.physical["AuthEventsDLQ"]) == []
+
+
+def test_corps_list_show_and_refetch(deployment: Deployment, serve_line: Path) -> None:
+    store = SnapshotStore(boto3.client("dynamodb"), deployment.physical["CorpsTable"])
+    for corp in ("wwcorpops000000002", "wwcorpops000000003"):
+        store.record(SUITE, corp, "auth_info", {"auth_corp_info": {"corpid": corp, "corp_type": "verified"}}, 100.0)
+    store.mark_cancelled(SUITE, "wwcorpops000000003", at=200.0, retention_seconds=60)
+
+    code, out, _ = run(serve_line, "corps", "list")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split()[:3] == ["suite", "corp", "status"]
+    assert [line.split()[1:3] for line in lines[2:4]] == [
+        ["wwcorpops000000002", "active"],
+        ["wwcorpops000000003", "cancelled"],
+    ]
+    assert lines[-1] == "2 corp(s)"
+
+    code, out, _ = run(serve_line, "corps", "show", SUITE, "wwcorpops000000002", "--history")
+    shown = json.loads(out)
+    assert (code, shown["status"], shown["versions"]["auth_info"]) == (0, "active", 1)
+    assert "history" in shown
+    missing = run(serve_line, "corps", "show", SUITE, "wwnosuchcorp000001")
+    assert missing[0] == 1
+    assert "no corp" in missing[2]
+
+    code, out, _ = run(serve_line, "refetch", SUITE, "wwcorpops000000002")
+    (message,) = drain(deployment.physical["AuthEventsQueue"])
+    assert code == 0
+    assert json.loads(message["Body"]) == {"kind": "reconcile", "suite_id": SUITE, "corp_id": "wwcorpops000000002"}
+
+
+def test_inbox_drain_replays_kept_callbacks(deployment: Deployment, serve_line: Path) -> None:
+    from authsync.aws.inbox import DynamoInbox, KeptCallback
+
+    put_suite_config(deployment, TEST_SUITE)
+    signed = sign_event(
+        TEST_SUITE.crypto(),
+        event_xml({"SuiteId": SUITE, "InfoType": "change_auth", "TimeStamp": 7, "AuthCorpId": "wwcorpops000000004"}),
+    )
+    assert signed.body is not None
+    query = signed.query
+    kept = KeptCallback(
+        SUITE, query["msg_signature"], query["timestamp"], query["nonce"], signed.body, time.time(), "X"
+    )
+    DynamoInbox(boto3.client("dynamodb"), deployment.physical["InboxTable"]).put(kept)
+
+    code, out, _ = run(serve_line, "inbox", "drain")
+
+    assert (code, json.loads(out)["replayed"]) == (0, {"enqueued": 1})
+    assert len(drain(deployment.physical["AuthEventsQueue"])) == 1
+
+
+def test_an_unreadable_local_description_is_a_usage_error(tmp_path: Path) -> None:
+    path = tmp_path / "serve.json"
+    path.write_text('{"api_base_url": "http://127.0.0.1:1"}\n', encoding="utf-8")
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["--local", str(path), "corps", "list"], stdout=out, stderr=err) == 2
+    assert "moto_endpoint" in err.getvalue()
