@@ -25,9 +25,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import ClientError
-
-from authsync.aws.credentials import error_code
+from authsync.aws.dynamo import put_new
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -86,13 +84,7 @@ class DynamoInbox:
             "reason": {"S": kept.reason[:64]},
             "expires_at": {"N": str(int(kept.received_at) + INBOX_RETENTION)},
         }
-        try:
-            self._client.put_item(TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)")
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return put_new(self._client, self._table, item)
 
     def items(self) -> Iterator[KeptCallback]:
         """Every kept request, oldest pages first as DynamoDB returns them (the inbox is small: a scan)."""

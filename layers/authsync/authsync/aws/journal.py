@@ -23,9 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from botocore.exceptions import ClientError
-
-from authsync.aws.credentials import error_code
+from authsync.aws.dynamo import put_new
 from authsync.aws.kms import KmsSealer, SealError
 from authsync.aws.retrying import DeadlineExceededError, is_transient, retry_until
 from authsync.domain.install import JOURNAL_RETENTION, JournalEntry, JournalStatus
@@ -90,16 +88,7 @@ class ExchangeJournal:
             "expires_at": {"N": str(int(entry.obtained_at) + JOURNAL_RETENTION)},
         }
 
-        def put() -> bool:
-            try:
-                self._client.put_item(TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)")
-            except ClientError as exc:
-                if error_code(exc) == "ConditionalCheckFailedException":
-                    return False
-                raise
-            return True
-
-        if self._until(deadline, "put", put):
+        if self._until(deadline, "put", lambda: put_new(self._client, self._table, item)):
             return entry
         existing = self.get(entry.suite_id, entry.key)
         if existing is None:  # written and expired in between: cannot happen within the retention
