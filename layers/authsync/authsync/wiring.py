@@ -124,7 +124,8 @@ def build_ingestor(settings: IngestSettings, *, fail_fast: bool = True) -> Callb
     names = SecretNames(settings.suite_secret_prefix)
     suites = SuiteDirectory(SecretsManagerJson(secrets), names, max_age=settings.suite_config_max_age)
     publisher = SqsEventPublisher(_client("sqs", config), settings.events_queue_url)
-    inbox = DynamoInbox(_client("dynamodb", config), settings.inbox_table)
+    # Built on first use: the inbox is written only when SQS or Secrets Manager failed (cold start).
+    inbox = DynamoInbox(lambda: _client("dynamodb", config), settings.inbox_table)
     return CallbackIngestor(suites, TicketStore(secrets, names.ticket), publisher, inbox=inbox)
 
 

@@ -64,12 +64,29 @@ class KeptCallback:
 
 
 class DynamoInbox:
-    """The inbox table: ``put`` (callback-ingest), ``items``/``delete`` (inbox-drain)."""
+    """The inbox table: ``put`` (callback-ingest), ``items``/``delete`` (inbox-drain).
 
-    def __init__(self, client: DynamoDBClient, table: str, *, clock: Callable[[], float] = time.time) -> None:
-        self._client = client
+    ``client`` may be a factory: callback-ingest writes here only when something failed, so it
+    does not pay for a DynamoDB client (its service model) in the init WeCom's first callback
+    waits for; the factory runs on the first ``put``.
+    """
+
+    def __init__(
+        self,
+        client: DynamoDBClient | Callable[[], DynamoDBClient],
+        table: str,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._client_or_factory = client
         self._table = table
         self._clock = clock
+
+    @property
+    def _client(self) -> DynamoDBClient:
+        if callable(self._client_or_factory) and not hasattr(self._client_or_factory, "put_item"):
+            self._client_or_factory = self._client_or_factory()
+        return self._client_or_factory  # type: ignore[return-value]
 
     def put(self, kept: KeptCallback) -> bool:
         """Keep ``kept``; False if the same request is kept already (the first one stays)."""
