@@ -881,3 +881,18 @@ def test_pages_of_a_snapshot_that_never_landed_are_dropped_by_the_next_write(
     tags = {i["sk"]["S"].split("#")[2] for i in corp_items(client, table) if i["sk"]["S"].startswith("L#")}
     assert len(tags) == 1
     assert "f" * 16 not in tags
+
+
+def test_a_refetch_with_the_same_members_rewrites_no_page(client: Any, table: str, clock: Clock) -> None:
+    counting: Any = Counting(client)
+    store = SnapshotStore(counting, table, clock=clock)
+    store.record(SUITE, CORP, "chatdata", {"auth_user_list": members(5_000)}, 100.0)
+    written = counting.calls.get("put_item", 0)
+    assert written >= 2  # the pages of the first fetch
+
+    refreshed = store.record(SUITE, CORP, "chatdata", {"auth_user_list": members(5_000)}, 200.0)
+    other = store.record(SUITE, CORP, "chatdata", {"auth_user_list": members(5_000), "x": 1}, 300.0)
+
+    assert (refreshed.changed, other.changed) == (False, True)
+    assert counting.calls.get("put_item", 0) == written  # the referenced pages are already there
+    assert store.list_items(SUITE, CORP, "chatdata", "auth_user_list") == members(5_000)

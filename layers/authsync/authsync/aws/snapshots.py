@@ -184,7 +184,8 @@ class SnapshotStore:
         if not decision.writes:
             return decision.result()
         for name, ref, items in incoming.externals:  # before the snapshot that references them
-            self._pages.write(pk, name, ref["digest"], items)
+            if _stored_digest(stored, incoming.fetch.kind, name) != ref["digest"]:  # else its pages are there
+                self._pages.write(pk, name, ref["digest"], items)
         if decision.changed and incoming.externals and stored is not None:
             decision = replace(decision, changes=self._list_changes(pk, incoming, stored, decision.changes))
         update = state_update(incoming, decision, state or {})
@@ -218,14 +219,13 @@ class SnapshotStore:
         The previous list is read back from its pages (by the stored reference); at most
         :data:`MAX_LIST_CHANGES` changes per list are kept, then one summary change with the counts.
         """
-        previous = stored.kind(incoming.fetch.kind).document or {}
         names = {name for name, _, _ in incoming.externals}
         kept = [c for c in changes if c.path.split(".", 1)[0].split("[", 1)[0] not in names]
         for name, ref, items in incoming.externals:
-            old_ref = ref_of(previous.get(name))
-            if old_ref is None or old_ref.get("digest") == ref["digest"]:
+            old_digest = _stored_digest(stored, incoming.fetch.kind, name)
+            if old_digest is None or old_digest == ref["digest"]:
                 continue
-            old_items = self._pages.read(pk, name, str(old_ref["digest"])) or []
+            old_items = self._pages.read(pk, name, old_digest) or []
             list_changes = diff({name: old_items}, {name: items})
             if len(list_changes) > MAX_LIST_CHANGES:
                 summary = Change(name, "changed", {"count": len(old_items)}, {"count": len(items)})
@@ -243,10 +243,8 @@ class SnapshotStore:
 
     def list_items(self, suite_id: str, corp_id: str, kind: Kind, name: str) -> list[Any] | None:
         """A paged list of the corp's current ``kind`` document (e.g. chatdata's ``auth_user_list``), whole."""
-        state = self.get(suite_id, corp_id)
-        document = state.kind(kind).document if state is not None else None
-        ref = ref_of((document or {}).get(name))
-        return None if ref is None else self._pages.read(state_pk(suite_id, corp_id), name, str(ref["digest"]))
+        digest = _stored_digest(self.get(suite_id, corp_id), kind, name)
+        return None if digest is None else self._pages.read(state_pk(suite_id, corp_id), name, digest)
 
     def mark_cancelled(
         self, suite_id: str, corp_id: str, at: float, retention_seconds: int, *, lifecycle_at: float | None = None
@@ -365,6 +363,13 @@ class SnapshotStore:
 
 
 # -- decisions as writes ---------------------------------------------------------------------------
+
+
+def _stored_digest(stored: CorpState | None, kind: Kind, name: str) -> str | None:
+    """The digest of the paged list ``name`` that the stored ``kind`` document references (None: none)."""
+    document = stored.kind(kind).document if stored is not None else None
+    ref = ref_of((document or {}).get(name))
+    return None if ref is None else str(ref["digest"])
 
 
 def _code(exc: ClientError) -> str:
