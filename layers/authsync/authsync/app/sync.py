@@ -22,11 +22,12 @@ chatdata function (:mod:`authsync.app.chatdata_sync`) coalesces the same way.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from authsync.aws.queues import AuthMessage, ChatdataRequest
+from authsync.domain.codes import with_fresh_code
 from authsync.domain.install import JournalEntry, JournalStatus, ResumeAction, auth_code_key, resume_action
 from authsync.wecom.callbacks import (
     AuthDataPermission,
@@ -159,14 +160,13 @@ class AuthorizationSync:
             return SyncResult(Outcome.IGNORED, message.suite_id, event.corp_id, detail=event.kind)
         suite_id = event.suite_id
         if isinstance(event, CreateAuth | ResetPermanentCode):
-            result = self._exchange(
+            return self._exchange(
                 suite_id,
                 event.auth_code.get_secret_value(),
                 rotate=isinstance(event, ResetPermanentCode),
                 remaining=remaining,
                 event_time=event.timestamp,
             )
-            return replace(result, event_time=event.timestamp) if result.outcome is Outcome.INSTALL_LOST else result
         if isinstance(event, CancelAuth):
             return self.cancel(suite_id, event.auth_corp_id, event_time=event.timestamp)
         if isinstance(event, ChangeAuth | AuthDataPermission):
@@ -199,7 +199,7 @@ class AuthorizationSync:
             entry = self._journal.get(suite_id, key)
             if entry is not None:
                 return self._resume(entry)
-            return SyncResult(Outcome.INSTALL_LOST, suite_id)
+            return SyncResult(Outcome.INSTALL_LOST, suite_id, event_time=event_time)
         entry = JournalEntry(
             suite_id,
             key,
@@ -296,13 +296,11 @@ class AuthorizationSync:
         self._tokens.forget_corp(suite_id, corp_id)
         return SyncResult(Outcome.CANCELLED, suite_id, corp_id)
 
-    def fetch_auth_info(
-        self, suite_id: str, corp_id: str, *, requested_at: float, reactivate: bool = False
-    ) -> SyncResult:
+    def fetch_auth_info(self, suite_id: str, corp_id: str, *, requested_at: float) -> SyncResult:
         from authsync.wecom.authinfo import derive_verification
 
         state = self._snapshots.get(suite_id, corp_id)
-        if state is not None and not reactivate:
+        if state is not None:
             if state.status == "cancelled":
                 return SyncResult(Outcome.SKIPPED_CANCELLED, suite_id, corp_id)
             if (state.auth_info_fetched_at or 0) >= requested_at:
@@ -314,18 +312,14 @@ class AuthorizationSync:
             return SyncResult(Outcome.UNKNOWN_CORP, suite_id, corp_id)
         fetched_at = self._clock()  # taken before the call: an earlier fetch never wins over a later one
         try:
-            try:
-                document = self._tokens.with_suite_token(
-                    suite_id, lambda token: self._client.get_auth_info(token, corp_id, code)
-                )
-            except WeComAuthorizationInvalidError:
-                # This container's cached code may be stale (rotated by another instance): re-read once.
-                fresh = self._codes.get(suite_id, corp_id, force=True)
-                if fresh is None or fresh == code:
-                    raise
-                document = self._tokens.with_suite_token(
-                    suite_id, lambda token: self._client.get_auth_info(token, corp_id, fresh)
-                )
+            document = with_fresh_code(  # a code rotated by another container is re-read once
+                code,
+                lambda current: self._tokens.with_suite_token(
+                    suite_id, lambda token: self._client.get_auth_info(token, corp_id, current)
+                ),
+                reread=lambda: self._codes.get(suite_id, corp_id, force=True),
+                stale=lambda exc: isinstance(exc, WeComAuthorizationInvalidError),
+            )
         except WeComAuthorizationInvalidError:
             # ⚠️ 40084: the permanent code stopped working: a lost cancel_auth, or a 代开发 secret
             # reset whose own event is still queued. Deleting the corp's data on a guess could
@@ -341,7 +335,6 @@ class AuthorizationSync:
             document,
             fetched_at,
             derived={"verification": verification.model_dump(mode="json")},
-            reactivate=reactivate,
         )
         if not recorded.stale:
             self._chatdata.request(ChatdataRequest(suite_id, corp_id, fetched_at))

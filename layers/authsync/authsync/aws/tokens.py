@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from authsync.aws.credentials import ForwardOnlySecrets, SecretNames, SecretReader, WriteOutcome
 from authsync.aws.leases import Leases
+from authsync.domain.codes import with_fresh_code
 from authsync.wecom.client import WeComClient
 from authsync.wecom.errors import WeComError, WeComTokenError
 from authsync.wecom.responses import IssuedToken
@@ -277,18 +278,12 @@ class Tokens:
             return self.with_suite_token(suite_id, lambda token: self._client.get_corp_token(token, corp_id, code))
 
         def fetch() -> IssuedToken:
-            code = self.permanent_code(suite_id, corp_id)
-            try:
-                return issue(code)
-            except WeComError as exc:
-                if exc.errcode not in STALE_CODE_ERRCODES:
-                    raise
-                # The code this container cached may be stale (a 代开发 secret reset or a rotation
-                # stored by another instance): read it past the cache once; the same code re-raises.
-                fresh = self._codes.get(suite_id, corp_id, force=True)
-                if fresh is None or fresh == code:
-                    raise
-            return issue(fresh)
+            return with_fresh_code(
+                self.permanent_code(suite_id, corp_id),
+                issue,
+                reread=lambda: self._codes.get(suite_id, corp_id, force=True),
+                stale=lambda exc: isinstance(exc, WeComError) and exc.errcode in STALE_CODE_ERRCODES,
+            )
 
         return self._store.get(self._names.corp_token(suite_id, corp_id), fetch, not_value=not_value).value
 
