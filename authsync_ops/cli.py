@@ -191,22 +191,21 @@ def _progress(stream: TextIO, text: str) -> None:
 
 
 def _inbox_drain(target: Target, stdout: TextIO) -> int:
-    """Replay the kept callbacks here, with the operator's credentials (the same code inbox-drain runs)."""
-    from authsync.app.ingest import CallbackIngestor, drain_inbox
-    from authsync.aws.credentials import SecretNames
-    from authsync.aws.inbox import DynamoInbox
-    from authsync.aws.queues import SqsEventPublisher
-    from authsync.aws.suites import SecretsManagerJson, SuiteDirectory
-    from authsync.aws.tickets import TicketStore
+    """Replay the kept callbacks here, with the operator's credentials (the objects inbox-drain builds)."""
+    from authsync.app.ingest import drain_inbox
+    from authsync.settings import IngestSettings, load
+    from authsync.wiring import build_inbox_drain
 
-    secrets = target.client("secretsmanager")
-    names = SecretNames(target.output("SuiteSecretPrefix"))
-    ingestor = CallbackIngestor(
-        SuiteDirectory(SecretsManagerJson(secrets), names, max_age=0),
-        TicketStore(secrets, names.ticket),
-        SqsEventPublisher(target.client("sqs"), target.output("AuthEventsQueueUrl")),
+    settings = load(
+        IngestSettings,
+        {
+            "SUITE_SECRET_PREFIX": target.output("SuiteSecretPrefix"),
+            "EVENTS_QUEUE_URL": target.output("AuthEventsQueueUrl"),
+            "INBOX_TABLE": target.output("InboxTableName"),
+        },
     )
-    report = drain_inbox(ingestor, DynamoInbox(target.client("dynamodb"), target.output("InboxTableName")))
+    drain = build_inbox_drain(settings, client=target.client)
+    report = drain_inbox(drain.ingestor, drain.inbox)
     stdout.write(json.dumps(asdict(report)) + "\n")
     return 1 if report.failed else 0
 

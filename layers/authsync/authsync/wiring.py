@@ -104,14 +104,37 @@ INGEST_CLIENT_CONFIG: dict[str, Any] = {
 (botocore's defaults wait up to 60 s per attempt, five attempts)."""
 
 
-def build_ingestor(settings: IngestSettings, *, fail_fast: bool = True) -> CallbackIngestor:
+def build_ingestor(settings: IngestSettings) -> CallbackIngestor:
     """callback-ingest: suite configs (cached), the ticket store, the FIFO publisher and the inbox.
 
     Nothing here imports boto3 or Powertools parameters (see :mod:`authsync.aws.suites`):
     this builder runs inside the init phase that a cold container's first callback waits for.
-    ``fail_fast`` gives the clients short timeouts (WeCom's clock); inbox-drain has time and
-    uses botocore's defaults.
+    The clients have short timeouts (WeCom's clock); the inbox's is built on first use (it is
+    written only when SQS or Secrets Manager failed).
     """
+    return _ingestor(settings, lambda service: _client(service, INGEST_CLIENT_CONFIG))
+
+
+@dataclass(frozen=True)
+class InboxDrain:
+    """inbox-drain's objects: the ingest that replays and the inbox it replays from."""
+
+    ingestor: CallbackIngestor
+    inbox: DynamoInbox
+
+
+def build_inbox_drain(settings: IngestSettings, *, client: Callable[[str], Any] = _client) -> InboxDrain:
+    """inbox-drain (botocore's default timeouts: it has time). ``client`` makes the clients: the operator CLI
+    passes its own, for the stack it was pointed at."""
+    from authsync.aws.inbox import DynamoInbox
+
+    inbox = DynamoInbox(client("dynamodb"), settings.inbox_table)
+    return InboxDrain(_ingestor(settings, client, inbox), inbox)
+
+
+def _ingestor(
+    settings: IngestSettings, client: Callable[[str], Any], inbox: DynamoInbox | None = None
+) -> CallbackIngestor:
     from authsync.app.ingest import CallbackIngestor
     from authsync.aws.credentials import SecretNames
     from authsync.aws.inbox import DynamoInbox
@@ -119,28 +142,12 @@ def build_ingestor(settings: IngestSettings, *, fail_fast: bool = True) -> Callb
     from authsync.aws.suites import SecretsManagerJson, SuiteDirectory
     from authsync.aws.tickets import TicketStore
 
-    config = INGEST_CLIENT_CONFIG if fail_fast else None
-    secrets = _client("secretsmanager", config)
+    secrets = client("secretsmanager")
     names = SecretNames(settings.suite_secret_prefix)
     suites = SuiteDirectory(SecretsManagerJson(secrets), names, max_age=settings.suite_config_max_age)
-    publisher = SqsEventPublisher(_client("sqs", config), settings.events_queue_url)
-    # Built on first use: the inbox is written only when SQS or Secrets Manager failed (cold start).
-    inbox = DynamoInbox(lambda: _client("dynamodb", config), settings.inbox_table)
-    return CallbackIngestor(suites, TicketStore(secrets, names.ticket), publisher, inbox=inbox)
-
-
-@dataclass(frozen=True)
-class InboxDrain:
-    """inbox-drain's objects: the ingest that replays (no inbox fallback of its own) and the inbox."""
-
-    ingestor: CallbackIngestor
-    inbox: DynamoInbox
-
-
-def build_inbox_drain(settings: IngestSettings) -> InboxDrain:
-    from authsync.aws.inbox import DynamoInbox
-
-    return InboxDrain(build_ingestor(settings, fail_fast=False), DynamoInbox(_client("dynamodb"), settings.inbox_table))
+    publisher = SqsEventPublisher(client("sqs"), settings.events_queue_url)
+    kept = inbox if inbox is not None else DynamoInbox(lambda: client("dynamodb"), settings.inbox_table)
+    return CallbackIngestor(suites, TicketStore(secrets, names.ticket), publisher, inbox=kept)
 
 
 def build_pipeline(
