@@ -21,20 +21,18 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from authsync.aws.dynamo import put_new
 from authsync.aws.kms import KmsSealer, SealError
-from authsync.aws.retrying import DeadlineExceededError, is_transient, retry_until
+from authsync.aws.retrying import is_transient, retry_until
 from authsync.domain.install import JOURNAL_RETENTION, JournalEntry, JournalStatus
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
 
-__all__ = ["PENDING_INDEX", "DeadlineExceededError", "ExchangeJournal", "PendingExchanges"]
-
-T = TypeVar("T")
+__all__ = ["PENDING_INDEX", "ExchangeJournal", "PendingExchanges"]
 
 PENDING_INDEX = "PendingExchanges"
 _PURPOSE = "exchange-journal"
@@ -95,7 +93,7 @@ class ExchangeJournal:
             raise RuntimeError("journal entry vanished after a conditional put failed")
         return existing
 
-    def _until(self, deadline: float, what: str, call: Callable[[], T]) -> T:
+    def _until[T](self, deadline: float, what: str, call: Callable[[], T]) -> T:
         return retry_until(
             call,
             deadline=deadline,
