@@ -8,6 +8,13 @@ if it had one warm container; different functions run concurrently. Powertools r
 ``POWERTOOLS_SERVICE_NAME`` when a module creates its Logger/Metrics/Tracer, so that one
 variable is set around each module's import; every other variable is the same for all
 functions and lives in the process environment (see :func:`merged_environment`).
+
+Concurrency: a function runs up to ``concurrency`` invocations at once, each in its own
+*container* -- its own import of the handler module (Lambda's init phase: its own clients,
+caches and module globals), reused warm by later invocations. A container is created only
+when every existing one is busy. An invocation the runtime ends (:class:`Killed`, raised
+by a chaos hook from inside the handler; a ``BaseException`` so no handler code catches
+it) discards its container, as Lambda does: the next invocation starts a new one, cold.
 """
 
 from __future__ import annotations
@@ -34,6 +41,8 @@ __all__ = [
     "FunctionSpec",
     "FunctionStats",
     "Handler",
+    "InvocationKilled",
+    "Killed",
     "LocalContext",
     "LocalFunction",
     "ModuleLoader",
@@ -52,6 +61,18 @@ PER_FUNCTION_VARIABLES = frozenset({"POWERTOOLS_SERVICE_NAME"})
 
 class FunctionNotReady(RuntimeError):
     """The function's handler cannot be loaded (missing file, import error, no handler attribute)."""
+
+
+class Killed(BaseException):
+    """The runtime ends the invocation here (a chaos hook raises it inside the handler).
+
+    Not an ``Exception``: no ``except Exception`` of the handler, Powertools' batch processor
+    or its idempotency layer runs, exactly as when Lambda stops a container mid-message.
+    """
+
+
+class InvocationKilled(RuntimeError):
+    """What the caller of a killed invocation sees (Lambda's ``Runtime.ExitError``): a failed invocation."""
 
 
 def describe_error(exc: BaseException) -> str:
@@ -150,6 +171,11 @@ class FunctionStats:
     last_error: str | None = None
     """Exception type name of the latest error (never its message: it may carry data)."""
     total_seconds: float = 0.0
+    containers: int = 0
+    """Containers started (cold starts): one per concurrent invocation beyond the warm ones, and
+    one after every killed invocation."""
+    killed: int = 0
+    """Invocations ended by :class:`Killed`."""
 
 
 def function_arn(spec: FunctionSpec, region: str) -> str:
@@ -209,11 +235,12 @@ class ModuleLoader:
         self._prefix = f"_authsync_local{next(_instances)}_"
         self._loaded: set[str] = set()
 
-    def load(self, spec: FunctionSpec) -> ModuleType:
+    def load(self, spec: FunctionSpec, container: int = 1) -> ModuleType:
+        """Import the handler module afresh for ``container`` (1 keeps the plain module name)."""
         path = spec.module_file
         if not path.is_file():
             raise FunctionNotReady(f"{spec.logical_id}: {path} does not exist")
-        name = f"{self._prefix}{spec.logical_id}"
+        name = f"{self._prefix}{spec.logical_id}" + (f"_c{container}" if container > 1 else "")
         with self._lock:
             module_spec = importlib.util.spec_from_file_location(name, path)
             if module_spec is None or module_spec.loader is None:
@@ -258,11 +285,23 @@ def _set_env(name: str, value: str | None) -> None:
         os.environ[name] = value
 
 
+class _Container:
+    """One execution environment: its own import of the handler module."""
+
+    def __init__(self, number: int) -> None:
+        self.number = number
+        self.module: ModuleType | None = None
+
+
+InitHook = Callable[[ModuleType], None]
+
+
 class LocalFunction:
-    """One function: lazy handler, serialized invocations, counters.
+    """One function: lazy handler, up to ``concurrency`` containers, counters.
 
     ``override`` replaces the handler from the file (tests, or a function still being
-    written); it runs with the same serialization, context and counters.
+    written); it runs with the same slots, context and counters. ``on_init`` hooks run
+    after each container's import (chaos: wrap a container's ports to kill it mid-step).
     """
 
     def __init__(
@@ -273,14 +312,22 @@ class LocalFunction:
         activity: Activity,
         region: str,
         override: Handler | None = None,
+        concurrency: int = 1,
     ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be >= 1")
         self.spec = spec
+        self.concurrency = concurrency
         self._loader = loader
         self._activity = activity
         self._region = region
         self._override = override
-        self._module: ModuleType | None = None
-        self._invoke_lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(concurrency)
+        self._pool_lock = threading.Lock()
+        self._idle: list[_Container] = []
+        self._live: set[_Container] = set()
+        self._numbers = itertools.count(1)
+        self._init_hooks: list[InitHook] = []
         self._stats_lock = threading.Lock()
         self._stats = FunctionStats()
 
@@ -300,30 +347,68 @@ class LocalFunction:
         with self._stats_lock:
             self._stats.failed_items += count
 
-    def handler(self) -> Handler:
-        """The handler, importing its module on first use; raises :class:`FunctionNotReady`."""
+    def on_init(self, hook: InitHook) -> None:
+        """Run ``hook(module)`` after every container's import from now on (not for ``override``)."""
+        self._init_hooks.append(hook)
+
+    def modules(self) -> list[ModuleType]:
+        """The imported handler modules of the live containers."""
+        with self._pool_lock:
+            return [c.module for c in self._live if c.module is not None]
+
+    def _handler(self, container: _Container) -> Handler:
+        """The container's handler, importing its module on first use; raises :class:`FunctionNotReady`."""
         if self._override is not None:
             return self._override
-        if self._module is None:
-            self._module = self._loader.load(self.spec)
-        handler = getattr(self._module, self.spec.handler_name, None)
+        if container.module is None:
+            container.module = self._loader.load(self.spec, container.number)
+            with self._stats_lock:
+                self._stats.containers += 1
+            for hook in self._init_hooks:
+                hook(container.module)
+        handler = getattr(container.module, self.spec.handler_name, None)
         if not callable(handler):
             # Not cached: a placeholder may be replaced by the real handler while the stack runs.
-            self._loader.unload(self._module)
-            self._module = None
+            self._loader.unload(container.module)
+            container.module = None
             raise FunctionNotReady(
                 f"{self.logical_id}: {self.spec.module_file} has no callable {self.spec.handler_name!r} "
                 "(is the handler still a placeholder?)"
             )
         return handler  # type: ignore[no-any-return]
 
+    @contextmanager
+    def _container(self) -> Iterator[_Container]:
+        """A free slot and a warm container (a new one when all are busy); a killed one is discarded."""
+        with self._slots:
+            with self._pool_lock:
+                container = self._idle.pop() if self._idle else _Container(next(self._numbers))
+                self._live.add(container)
+            keep = True
+            try:
+                yield container
+            except InvocationKilled:
+                keep = False
+                raise
+            finally:
+                with self._pool_lock:
+                    if keep:
+                        self._idle.append(container)
+                    else:
+                        self._live.discard(container)
+                if not keep and container.module is not None:
+                    self._loader.unload(container.module)
+
     def invoke(self, event: Any) -> Any:
-        """Invoke as Lambda would (one at a time); the handler's result or its exception."""
-        with self._activity.busy(), self._invoke_lock:
+        """Invoke as Lambda would; the handler's result or its exception (:class:`InvocationKilled` if killed)."""
+        with self._activity.busy(), self._container() as container:
             started = time.monotonic()
             error: BaseException | None = None
             try:
-                return self.handler()(event, LocalContext(self.spec, self._region))
+                return self._handler(container)(event, LocalContext(self.spec, self._region))
+            except Killed as exc:
+                error = exc
+                raise InvocationKilled(f"{self.logical_id}: the runtime ended the invocation ({exc})") from None
             except BaseException as exc:
                 error = exc
                 raise
@@ -335,6 +420,7 @@ class LocalFunction:
                     if error is not None:
                         self._stats.errors += 1
                         self._stats.last_error = type(error).__name__
+                        self._stats.killed += isinstance(error, Killed)
                 if elapsed > self.spec.timeout:
                     log.warning(
                         "%s ran %.1f s, past its Timeout of %d s: Lambda would have stopped it",
@@ -344,9 +430,12 @@ class LocalFunction:
                     )
 
     def unload(self) -> None:
-        if self._module is not None:
-            self._loader.unload(self._module)
-            self._module = None
+        with self._pool_lock:
+            containers, self._idle, self._live = list(self._live), [], set()
+        for container in containers:
+            if container.module is not None:
+                self._loader.unload(container.module)
+                container.module = None
 
 
 class BackgroundWorker:

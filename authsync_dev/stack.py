@@ -15,7 +15,9 @@
 * **HTTP API**: :mod:`authsync_dev.local_api` serves the functions' ``HttpApi`` routes.
   ``AWS_IAM`` routes are served without SigV4 checks.
 * **Functions** run in this process (:mod:`authsync_dev.local_functions`), loaded lazily from
-  ``CodeUri``/``Handler``, one invocation at a time per function.
+  ``CodeUri``/``Handler``: up to ``concurrency`` (config) invocations of one function at a time,
+  each in its own container (its own import of the handler module), with as many poller
+  threads per SQS source.
 * **Event source mappings** (:mod:`authsync_dev.local_sqs`) and **schedules**
   (:mod:`authsync_dev.local_schedules`, ``time_scale``) run in daemon threads.
 
@@ -33,8 +35,8 @@ in-process state); never inside moto's ``mock_aws`` (it uses the server). CLI:
 ``python -m authsync_dev.serve`` (:mod:`authsync_dev.serve`).
 
 Where one process differs from Lambda: a function's ``Timeout`` is only warned about, not
-enforced; each function has one "container" (no scaling out); Powertools' cold-start flag
-and its Metrics buffer are process-wide, so only the first invocation overall reports a cold
+enforced; containers share one process (and its GIL) and scale out to ``concurrency`` at most;
+Powertools' cold-start flag and its Metrics buffer are process-wide, so only the first invocation overall reports a cold
 start and an EMF line may carry another concurrently running function's metrics.
 """
 
@@ -265,6 +267,7 @@ class LocalStack:
                 activity=self._activity,
                 region=config.region,
                 override=self._handlers.get(logical_id),
+                concurrency=config.concurrency,
             )
             for logical_id, spec in specs.items()
         }
@@ -419,16 +422,20 @@ class LocalStack:
             if not source.enabled:
                 log.info("event source %s is disabled in the template; not polled", source.name)
                 continue
-            poller = QueuePoller(
-                source,
-                self._functions[source.function],
-                self._sqs,
-                queue_url=self.queue_url(source.queue),
-                activity=self._activity,
-                region=self.config.region,
-                visibility_scale=self.visibility_scale,
-            )
-            self._pollers.append(poller.start())
+            function = self._functions[source.function]
+            # Lambda scales an SQS source out to concurrent batches (for FIFO: one message group
+            # in flight at a time, which SQS itself enforces); here one poller thread per container.
+            for _ in range(function.concurrency):
+                poller = QueuePoller(
+                    source,
+                    function,
+                    self._sqs,
+                    queue_url=self.queue_url(source.queue),
+                    activity=self._activity,
+                    region=self.config.region,
+                    visibility_scale=self.visibility_scale,
+                )
+                self._pollers.append(poller.start())
 
     def _start_schedules(self) -> None:
         assert self._deployment is not None

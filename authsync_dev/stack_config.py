@@ -17,6 +17,7 @@
       "push_ticket_on_start": true,        # one ticket per suite as soon as the stack is up
       "time_scale": 1,                     # schedules (and ticket pushes) run this many times faster
       "visibility_scale": 1,               # failed SQS messages reappear after VisibilityTimeout × this
+      "concurrency": 1,                    # invocations of one function at once (containers, SQS pollers)
       "parameters": {"ReconcileSchedule": "rate(1 hour)"}   # other template parameters
     }
 
@@ -53,6 +54,7 @@ _KEYS = frozenset(
         "push_ticket_on_start",
         "time_scale",
         "visibility_scale",
+        "concurrency",
         "parameters",
     }
 )
@@ -97,6 +99,8 @@ class StackConfig:
     push_ticket_on_start: bool = True
     time_scale: float = 1.0
     visibility_scale: float = 1.0
+    concurrency: int = 1
+    """Containers per function (and poller threads per SQS source): invocations that may run at once."""
     parameters: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -117,6 +121,8 @@ class StackConfig:
             raise ValueError("time_scale must be positive")
         if self.visibility_scale < 0:
             raise ValueError("visibility_scale must be zero or positive")
+        if isinstance(self.concurrency, bool) or not isinstance(self.concurrency, int) or self.concurrency < 1:
+            raise ValueError("concurrency must be an integer >= 1")
         if self.ticket_interval < 0:
             raise ValueError("ticket_interval must be zero (off) or positive")
         reserved = RESERVED_PARAMETERS & set(self.parameters)
@@ -157,6 +163,8 @@ class StackConfig:
                 if isinstance(number, bool) or not isinstance(number, int | float):
                     raise ValueError(f"{name} must be a number")
                 values[name] = float(number)
+        if "concurrency" in document:
+            values["concurrency"] = document["concurrency"]  # checked in __post_init__
         if "push_ticket_on_start" in document:
             if not isinstance(document["push_ticket_on_start"], bool):
                 raise ValueError("push_ticket_on_start must be true or false")

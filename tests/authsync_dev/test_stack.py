@@ -13,8 +13,10 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,14 @@ import requests
 
 from authsync_dev.emulator import sample_chat_editions
 from authsync_dev.local_api import Route, api_response, http_routes, is_text
-from authsync_dev.local_functions import Activity, FunctionNotReady, FunctionSpec, LocalFunction, ModuleLoader
+from authsync_dev.local_functions import (
+    Activity,
+    FunctionNotReady,
+    FunctionSpec,
+    InvocationKilled,
+    LocalFunction,
+    ModuleLoader,
+)
 from authsync_dev.local_schedules import UnsupportedSchedule, rate_seconds, scheduled_events
 from authsync_dev.local_sqs import sqs_event_sources
 from authsync_dev.stack import LocalStack
@@ -150,6 +159,61 @@ def test_a_placeholder_handler_fails_at_invocation_then_loads_once_written(tmp_p
     assert 0 < result["left"] <= 10_000
     stats = function.stats()
     assert (stats.invocations, stats.errors, stats.last_error) == (2, 1, "FunctionNotReady")
+    function.unload()
+
+
+def test_concurrent_invocations_run_in_separate_warm_containers_and_a_killed_one_is_replaced(tmp_path):
+    (tmp_path / "app.py").write_text(
+        "import threading\n"
+        "from authsync_dev.local_functions import Killed\n"
+        "STATE = {'calls': 0}\n"
+        "def lambda_handler(event, context):\n"
+        "    STATE['calls'] += 1\n"
+        "    if event.get('barrier'):\n"
+        "        event['barrier'].wait(timeout=10)\n"
+        "    if event.get('kill'):\n"
+        "        raise Killed('chaos')\n"
+        "    return (id(STATE), STATE['calls'])\n",
+        encoding="utf-8",
+    )
+    spec = FunctionSpec("BusyFunction", tmp_path, "app", "lambda_handler", 10, 128, "local-Busy", {})
+    function = LocalFunction(spec, loader=ModuleLoader(), activity=Activity(), region="us-east-1", concurrency=2)
+    inits: list[str] = []
+    function.on_init(lambda module: inits.append(module.__name__))
+    barrier = threading.Barrier(2)
+    with ThreadPoolExecutor(2) as pool:  # both wait on one barrier: only two containers at once get past it
+        first, second = pool.map(function.invoke, [{"barrier": barrier}, {"barrier": barrier}])
+    assert first[0] != second[0]  # two imports of the module: two containers
+    assert len(inits) == 2
+    assert len(set(inits)) == 2
+    warm = function.invoke({})
+    assert warm[0] in {first[0], second[0]}  # a warm container, reused
+    assert warm[1] == 2
+    with pytest.raises(InvocationKilled):
+        function.invoke({"kill": True})
+    survivors = {function.invoke({})[0] for _ in range(2)}
+    stats = function.stats()
+    assert (stats.killed, stats.errors) == (1, 1)
+    assert stats.containers == 2  # the killed container was discarded; the other one stays warm
+    assert len(survivors) == 1
+    barrier = threading.Barrier(2)
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(function.invoke, [{"barrier": barrier}, {"barrier": barrier}]))
+    assert function.stats().containers == 3  # a new (cold) one in place of the killed one
+    function.unload()
+
+
+def test_one_container_runs_one_invocation_at_a_time(tmp_path):
+    (tmp_path / "app.py").write_text(
+        "def lambda_handler(event, context):\n    event['barrier'].wait(timeout=0.5)\n", encoding="utf-8"
+    )
+    spec = FunctionSpec("SoloFunction", tmp_path, "app", "lambda_handler", 10, 128, "local-Solo", {})
+    function = LocalFunction(spec, loader=ModuleLoader(), activity=Activity(), region="us-east-1")
+    barrier = threading.Barrier(2)
+    with ThreadPoolExecutor(2) as pool:
+        futures = [pool.submit(function.invoke, {"barrier": barrier}) for _ in range(2)]
+    assert all(isinstance(f.exception(), threading.BrokenBarrierError) for f in futures)
+    assert function.stats().containers == 1
     function.unload()
 
 
