@@ -20,7 +20,7 @@ HTTP: ``/admin/...`` (see :mod:`authsync_dev.emulator.admin`). CLI: ``python -m 
 """
 
 from authsync_dev.emulator.clock import Clock
-from authsync_dev.emulator.emulator import Emulator, PushResult, sample_chat_editions
+from authsync_dev.emulator.emulator import Emulator, HeldPush, PushResult, sample_chat_editions
 from authsync_dev.emulator.errors import NotFoundError, WeComError
 from authsync_dev.emulator.faults import EndpointCounters, Fault
 from authsync_dev.emulator.model import (
@@ -54,6 +54,7 @@ __all__ = [
     "Emulator",
     "EndpointCounters",
     "Fault",
+    "HeldPush",
     "HttpRequest",
     "HttpResponse",
     "Member",

@@ -8,6 +8,17 @@ default; pass ``push=False`` to change state silently.
 
 State changes happen under the state lock; pushes happen after it is released,
 so a receiver may call straight back into the emulator while being pushed to.
+
+Chaos knobs for a receiver's idempotency and ordering: ``copies`` (``Emulator(copies=3)`` or
+``emulator.pusher.copies = 3``) delivers every event that many times, and
+:meth:`Emulator.holding` holds back the calling thread's pushes -- each keeps the
+TimeStamp of the moment it happened -- for :meth:`Emulator.deliver_held` to deliver late,
+in any order::
+
+    with wecom.holding() as held:
+        wecom.change_auth(suite_id, corpid)   # held: not delivered yet
+    wecom.cancel_auth(suite_id, corpid)       # delivered now
+    wecom.deliver_held(held[0])               # the older change_auth arrives after it
 """
 
 from __future__ import annotations
@@ -17,9 +28,10 @@ import logging
 import secrets
 import string
 import threading
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from typing import Any, Literal
 from urllib.parse import parse_qsl
 
@@ -57,7 +69,7 @@ from authsync_dev.emulator.pusher import (
 from authsync_dev.emulator.state import DEFAULT_TOKEN_TTL, EmulatorState
 from authsync_dev.httpserver import BackgroundHTTPServer, HttpRequest, HttpResponse
 
-__all__ = ["Emulator", "NotFoundError", "PushResult", "sample_chat_editions"]
+__all__ = ["Emulator", "HeldPush", "NotFoundError", "PushResult", "sample_chat_editions"]
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +97,26 @@ class PushResult:
         if self.suite_ticket is not None:
             document["suite_ticket"] = self.suite_ticket
         return document
+
+
+@dataclass(frozen=True)
+class HeldPush:
+    """A push captured by :meth:`Emulator.holding`, to be delivered late by :meth:`Emulator.deliver_held`.
+
+    ``fields`` is the InfoType document exactly as it would have been pushed (its TimeStamp is
+    when the event happened); it carries AuthCodes and tickets, so it stays out of ``repr``.
+    """
+
+    delivery_id: int
+    suite_id: str
+    event: str
+    corpid: str | None
+    fields: Mapping[str, str | int] = field(repr=False, hash=False)
+
+    @property
+    def timestamp(self) -> int:
+        """The event's TimeStamp: when it happened, not when it is delivered."""
+        return int(self.fields["TimeStamp"])
 
 
 def _alnum(length: int) -> str:
@@ -138,6 +170,7 @@ class Emulator:
         auth_deadline: float = AUTH_DEADLINE,
         seed: int | None = None,
         has_more_as_int: bool = False,
+        copies: int = 1,
     ) -> None:
         self.clock: Clock = clock or Clock()
         self.callback_url = callback_url.rstrip("/") if callback_url else None
@@ -163,7 +196,9 @@ class Emulator:
             stopping=self._stopping,
             retry_on=retry_on,
             auth_deadline=auth_deadline,
+            copies=copies,
         )
+        self._holding = threading.local()
         self._server = BackgroundHTTPServer(self._handle, port=port, name="emulator-http")
         self._ticket_thread: threading.Thread | None = None
         self._ticket_stop = threading.Event()
@@ -307,7 +342,40 @@ class Emulator:
             fields["AuthCode"] = extra.pop("AuthCode")
         fields.update({"InfoType": event, "TimeStamp": int(self.clock.now())})
         fields.update(extra)
+        held: list[HeldPush] | None = getattr(self._holding, "held", None)
+        if held is not None:
+            push = HeldPush(self.pusher.next_id(), suite.suite_id, event, corpid, MappingProxyType(fields))
+            held.append(push)
+            return Delivery(push.delivery_id, event, suite.suite_id, corpid, ())
         return self.pusher.deliver(suite, self.url_for(suite), event, fields, corpid=corpid)
+
+    @contextmanager
+    def holding(self) -> Iterator[list[HeldPush]]:
+        """Hold back the calling thread's pushes (other threads keep delivering) instead of delivering them.
+
+        Inside ``with wecom.holding() as held:`` every push changes state and mints codes as
+        usual, and its PushResult still carries them, but its document is appended to ``held``
+        and its delivery has no attempts. :meth:`deliver_held` delivers one later, in any order.
+        Not reentrant: a nested ``holding()`` in the same thread raises RuntimeError.
+        """
+        if getattr(self._holding, "held", None) is not None:
+            raise RuntimeError("this thread is already holding pushes")
+        held: list[HeldPush] = []
+        self._holding.held = held
+        try:
+            yield held
+        finally:
+            self._holding.held = None
+
+    def deliver_held(self, push: HeldPush) -> Delivery:
+        """Deliver a held push now, with its original document (and TimeStamp); ``copies`` apply.
+
+        It goes to the suite's current callback URL, under the held delivery's id.
+        """
+        suite = self.suite(push.suite_id)
+        return self.pusher.deliver(
+            suite, self.url_for(suite), push.event, push.fields, corpid=push.corpid, delivery_id=push.delivery_id
+        )
 
     def push_suite_ticket(self, suite_id: str) -> PushResult:
         """Mint a new ticket (the old one stays valid as "previous") and push it."""

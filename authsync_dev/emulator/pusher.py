@@ -14,6 +14,15 @@ non-``success`` answer is retried), kept for tests of a receiver's idempotency. 
 retries ("总共重试三次"; ⚠️ we read it as 3 retries, 4 attempts). Every attempt is
 recorded with its latency and the receiver's answer, never with the plaintext event (it
 carries tickets and auth codes).
+
+Duplicate deliveries: WeCom may deliver one callback more than once (a re-send after a
+timeout carries the same event), so a receiver must be idempotent. With ``copies=N``
+(``CallbackPusher(copies=N)``, ``Emulator(copies=N)``, or ``pusher.copies = N`` on a running
+emulator) :meth:`CallbackPusher.deliver` POSTs the *same signed request* -- the same query
+and body -- N times, one copy after the other. Each copy is a complete delivery with its
+own retry loop under ``retry_on``; its attempts carry ``copy`` (1..N) and are numbered
+from 1 again. The :class:`Delivery` holds every attempt of every copy and is ``delivered``
+only when each copy's last attempt succeeded.
 """
 
 from __future__ import annotations
@@ -22,7 +31,7 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -65,7 +74,7 @@ AUTH_DEADLINE = 1.0
 
 @dataclass(frozen=True)
 class DeliveryAttempt:
-    """One POST of one event. ``attempt`` 1 is the first delivery, 2..4 the retries."""
+    """One POST of one event. ``attempt`` 1 is the first delivery, 2..4 the retries, within copy ``copy`` (1..N)."""
 
     delivery_id: int
     event: str
@@ -78,6 +87,7 @@ class DeliveryAttempt:
     latency_ms: float
     answer: str
     at: float
+    copy: int = 1
 
     @property
     def ok(self) -> bool:
@@ -89,6 +99,7 @@ class DeliveryAttempt:
             "event": self.event,
             "suite_id": self.suite_id,
             "corpid": self.corpid,
+            "copy": self.copy,
             "attempt": self.attempt,
             "url": self.url,
             "status": self.status,
@@ -101,17 +112,22 @@ class DeliveryAttempt:
 
 @dataclass(frozen=True)
 class Delivery:
-    """All attempts of one event."""
+    """All attempts of one event, of all its ``copies``. No attempts: not (yet) delivered."""
 
     delivery_id: int
     event: str
     suite_id: str
     corpid: str | None
     attempts: tuple[DeliveryAttempt, ...]
+    copies: int = 1
 
     @property
     def delivered(self) -> bool:
-        return bool(self.attempts) and self.attempts[-1].ok
+        """Whether every copy was attempted and its last attempt succeeded."""
+        last: dict[int, DeliveryAttempt] = {}
+        for attempt in self.attempts:
+            last[attempt.copy] = attempt
+        return len(last) == self.copies and all(a.ok for a in last.values())
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -119,13 +135,17 @@ class Delivery:
             "event": self.event,
             "suite_id": self.suite_id,
             "corpid": self.corpid,
+            "copies": self.copies,
             "delivered": self.delivered,
             "attempts": [a.to_json() for a in self.attempts],
         }
 
 
 class CallbackPusher:
-    """Delivers events for suites; thread-safe, blocking per delivery."""
+    """Delivers events for suites; thread-safe, blocking per delivery.
+
+    ``copies`` (settable while running) is how many times each event is delivered (see the module docstring).
+    """
 
     def __init__(
         self,
@@ -137,6 +157,7 @@ class CallbackPusher:
         stopping: threading.Event | None = None,
         retry_on: RetryPolicy = "network",
         auth_deadline: float = AUTH_DEADLINE,
+        copies: int = 1,
     ) -> None:
         if timeout <= 0 or auth_deadline <= 0 or retries < 0 or any(d < 0 for d in retry_delays):
             raise ValueError("timeouts must be > 0, retries and retry delays >= 0")
@@ -148,62 +169,94 @@ class CallbackPusher:
         self.auth_deadline = auth_deadline
         self.retries = retries
         self.retry_delays = tuple(retry_delays) or (0.0,)
+        self._copies = 1
+        self.copies = copies
         self._stopping = stopping or threading.Event()
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._log: list[DeliveryAttempt] = []
         self._deliveries: list[Delivery] = []
 
+    @property
+    def copies(self) -> int:
+        """How many times each event is delivered (>= 1); 1 is a single delivery."""
+        return self._copies
+
+    @copies.setter
+    def copies(self, value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError("copies must be an integer >= 1")
+        self._copies = value
+
+    def next_id(self) -> int:
+        """Reserve a delivery id (for an event delivered later with ``deliver(..., delivery_id=...)``)."""
+        return next(self._ids)
+
     def deliver(
         self,
         suite: SuiteRecord,
         url: str | None,
         event: str,
-        fields: dict[str, str | int],
+        fields: Mapping[str, str | int],
         *,
         corpid: str | None = None,
+        delivery_id: int | None = None,
     ) -> Delivery:
-        """Encrypt and sign ``fields`` (an InfoType document) for ``suite`` and deliver it to ``url``."""
-        delivery_id = next(self._ids)
+        """Encrypt and sign ``fields`` (an InfoType document) for ``suite`` and deliver it to ``url``.
+
+        The one signed request is POSTed :attr:`copies` times, each copy with its own retries.
+        """
+        if delivery_id is None:
+            delivery_id = self.next_id()
+        copies = self._copies
         if not url:
-            attempt = DeliveryAttempt(
-                delivery_id, event, suite.suite_id, corpid, 1, "", None, "no_callback_url", 0.0, "", self._clock.now()
+            at = self._clock.now()
+            missing = tuple(
+                DeliveryAttempt(
+                    delivery_id, event, suite.suite_id, corpid, 1, "", None, "no_callback_url", 0.0, "", at, copy
+                )
+                for copy in range(1, copies + 1)
             )
             with self._lock:
-                self._log.append(attempt)
-            return self._finish(Delivery(delivery_id, event, suite.suite_id, corpid, (attempt,)))
+                self._log.extend(missing)
+            return self._finish(Delivery(delivery_id, event, suite.suite_id, corpid, missing, copies))
         signed = sign_event(
-            suite.crypto(), event_xml(fields), to_user_name=suite.suite_id, timestamp=int(self._clock.now())
+            suite.crypto(), event_xml(dict(fields)), to_user_name=suite.suite_id, timestamp=int(self._clock.now())
         )
         attempts: list[DeliveryAttempt] = []
-        for number in range(1, self.retries + 2):
-            if number > 1:
-                delay = self.retry_delays[min(number - 2, len(self.retry_delays) - 1)]
-                if self._stopping.wait(delay):
-                    break
-            attempt = self._attempt(
-                delivery_id=delivery_id,
-                event=event,
-                suite_id=suite.suite_id,
-                corpid=corpid,
-                number=number,
-                url=url,
-                query=signed.query,
-                body=signed.body,
-                deadline=self.deadline(event),
-            )
-            attempts.append(attempt)
-            with self._lock:
-                self._log.append(attempt)
-            if attempt.ok or not self.retried(attempt):
+        for copy in range(1, copies + 1):
+            if self._stopping.is_set():
                 break
-        delivery = Delivery(delivery_id, event, suite.suite_id, corpid, tuple(attempts))
+            for number in range(1, self.retries + 2):
+                if number > 1:
+                    delay = self.retry_delays[min(number - 2, len(self.retry_delays) - 1)]
+                    if self._stopping.wait(delay):
+                        break
+                attempt = self._attempt(
+                    delivery_id=delivery_id,
+                    event=event,
+                    suite_id=suite.suite_id,
+                    corpid=corpid,
+                    copy=copy,
+                    number=number,
+                    url=url,
+                    query=signed.query,
+                    body=signed.body,
+                    deadline=self.deadline(event),
+                )
+                attempts.append(attempt)
+                with self._lock:
+                    self._log.append(attempt)
+                if attempt.ok or not self.retried(attempt):
+                    break
+        delivery = Delivery(delivery_id, event, suite.suite_id, corpid, tuple(attempts), copies)
         if not delivery.delivered:
             last = attempts[-1] if attempts else None
             log.warning(
-                "callback delivery failed: event=%s suite_id=%s attempts=%d last_outcome=%s last_status=%s",
+                "callback delivery failed: event=%s suite_id=%s copies=%d attempts=%d last_outcome=%s last_status=%s",
                 event,
                 suite.suite_id,
+                copies,
                 len(attempts),
                 last.outcome if last else "stopped",
                 last.status if last else None,
@@ -230,6 +283,7 @@ class CallbackPusher:
         event: str,
         suite_id: str,
         corpid: str | None,
+        copy: int,
         number: int,
         url: str,
         query: dict[str, str],
@@ -266,7 +320,7 @@ class CallbackPusher:
         if outcome == "success" and latency_ms > deadline * 1000:
             outcome = "timeout"  # answered, but after WeCom had given up on it
         return DeliveryAttempt(
-            delivery_id, event, suite_id, corpid, number, url, status, outcome, latency_ms, answer, at
+            delivery_id, event, suite_id, corpid, number, url, status, outcome, latency_ms, answer, at, copy
         )
 
     def log(self) -> list[DeliveryAttempt]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Iterator
 from urllib.parse import parse_qsl
@@ -20,7 +21,7 @@ from authsync.wecom.callbacks import (
     parse_envelope,
     parse_event,
 )
-from authsync_dev.emulator import ChatEdition, Emulator, HttpRequest, SuiteRecord
+from authsync_dev.emulator import ChatEdition, Emulator, HeldPush, HttpRequest, SuiteRecord
 
 
 def _open(suite: SuiteRecord, request: HttpRequest):
@@ -247,3 +248,192 @@ def test_periodic_pushes_can_wait_a_period_and_run_inside_a_guard(clock, receive
     assert entered[0] - started >= 0.25  # the first round waited one period
     pushed = [r for r in receiver.requests if suite.suite_id in r.path]
     assert len(pushed) == len(entered)  # every round ran inside the guard
+
+
+# -- duplicate deliveries (copies) -----------------------------------------------------------
+
+
+def test_copies_post_the_same_signed_request_that_many_times(pushing, receiver):
+    pushing.pusher.copies = 3
+    suite = pushing.add_suite()
+    result = pushing.push_suite_ticket(suite.suite_id)
+    assert result.delivered
+    assert len(receiver.requests) == 3
+    assert len({r.query_string for r in receiver.requests}) == 1
+    assert len({r.body for r in receiver.requests}) == 1
+    tickets = [_open(suite, r) for r in receiver.requests]
+    assert {t.suite_ticket.get_secret_value() for t in tickets} == {result.suite_ticket}
+    assert result.delivery is not None
+    assert result.delivery.copies == 3
+    assert [(a.copy, a.attempt, a.outcome) for a in result.delivery.attempts] == [
+        (1, 1, "success"),
+        (2, 1, "success"),
+        (3, 1, "success"),
+    ]
+    document = result.delivery.to_json()
+    assert document["copies"] == 3
+    assert document["delivered"] is True
+    assert [a["copy"] for a in document["attempts"]] == [1, 2, 3]
+    assert pushing.delivery_log() == list(result.delivery.attempts)
+
+
+def test_copies_given_to_the_emulator(clock, receiver):
+    with Emulator(clock=clock, callback_url=receiver.url, copies=2) as wecom:
+        suite = wecom.add_suite()
+        corp = wecom.add_corp()
+        result = wecom.create_auth(suite.suite_id, corp.corpid)
+    assert result.delivered
+    assert wecom.pusher.copies == 2
+    first, second = (_open(suite, r) for r in receiver.requests)
+    assert isinstance(first, CreateAuth)
+    assert first.auth_code.get_secret_value() == second.auth_code.get_secret_value() == result.auth_code
+
+
+def test_each_copy_follows_the_default_retry_policy(pushing, receiver):
+    """A copy answered 503 is not re-sent (network-only retries); the next copy is still delivered."""
+    pushing.pusher.copies = 2
+    receiver.script[:] = [(503, b"busy", 0.0)]
+    suite = pushing.add_suite()
+    result = pushing.push_suite_ticket(suite.suite_id)
+    assert result.delivery is not None
+    assert [(a.copy, a.attempt, a.status, a.outcome) for a in result.delivery.attempts] == [
+        (1, 1, 503, "http_status"),
+        (2, 1, 200, "success"),
+    ]
+    assert not result.delivered  # the first copy's last attempt failed
+    assert len(receiver.requests) == 2
+
+
+def test_each_copy_has_its_own_retries(pushing, receiver):
+    pushing.pusher.retry_on = "any"
+    pushing.pusher.copies = 2
+    receiver.script[:] = [(500, b"oops", 0.0), (200, b"ok", 0.0), (200, b"success", 0.0), (503, b"", 0.0)]
+    suite = pushing.add_suite()
+    result = pushing.push_suite_ticket(suite.suite_id)
+    assert result.delivery is not None
+    assert [(a.copy, a.attempt, a.outcome) for a in result.delivery.attempts] == [
+        (1, 1, "http_status"),
+        (1, 2, "bad_answer"),
+        (1, 3, "success"),
+        (2, 1, "http_status"),
+        (2, 2, "success"),
+    ]
+    assert result.delivered
+    assert len(receiver.requests) == 5
+    assert len({(r.query_string, r.body) for r in receiver.requests}) == 1
+
+
+def test_copies_must_be_at_least_one(clock, pushing):
+    from authsync_dev.emulator.pusher import CallbackPusher
+
+    with pytest.raises(ValueError, match="copies"):
+        CallbackPusher(clock, copies=0)
+    with pytest.raises(ValueError, match="copies"):
+        Emulator(clock=clock, copies=0)
+    with pytest.raises(ValueError, match="copies"):
+        pushing.pusher.copies = 0
+    assert pushing.pusher.copies == 1
+
+
+def test_copies_without_a_callback_url_log_one_failed_attempt_each(wecom):
+    wecom.pusher.copies = 2
+    suite = wecom.add_suite()
+    result = wecom.push_suite_ticket(suite.suite_id)
+    assert result.delivery is not None
+    assert not result.delivered
+    assert [(a.copy, a.outcome) for a in result.delivery.attempts] == [(1, "no_callback_url"), (2, "no_callback_url")]
+
+
+# -- late deliveries (holding) ---------------------------------------------------------------
+
+
+def test_held_push_is_delivered_later_with_its_original_timestamp(pushing, receiver):
+    suite = pushing.add_suite()
+    corp = pushing.add_corp()
+    happened = int(pushing.now())
+    with pushing.holding() as held:
+        result = pushing.create_auth(suite.suite_id, corp.corpid)
+    assert result.auth_code
+    assert result.delivery is not None
+    assert result.delivery.attempts == ()
+    assert not result.delivered
+    assert receiver.requests == []
+    assert pushing.deliveries() == []
+    (push,) = held
+    assert isinstance(push, HeldPush)
+    assert (push.suite_id, push.event, push.corpid) == (suite.suite_id, "create_auth", corp.corpid)
+    assert push.timestamp == happened
+
+    pushing.advance(600)
+    delivery = pushing.deliver_held(push)
+    assert delivery.delivered
+    assert delivery.delivery_id == result.delivery.delivery_id
+    (request,) = receiver.requests
+    event = _open(suite, request)
+    assert isinstance(event, CreateAuth)
+    assert event.auth_code.get_secret_value() == result.auth_code
+    assert event.timestamp == happened
+    assert event.timestamp < int(pushing.now())
+
+
+def test_held_pushes_can_arrive_out_of_order(pushing, receiver):
+    """A change_auth held back arrives after the later cancel_auth: the receiver must order by TimeStamp."""
+    suite = pushing.add_suite()
+    corp = pushing.add_corp()
+    pushing.create_auth(suite.suite_id, corp.corpid, push=False)
+    with pushing.holding() as held:
+        pushing.change_auth(suite.suite_id, corp.corpid)
+    pushing.advance(5)
+    assert pushing.cancel_auth(suite.suite_id, corp.corpid).delivered
+    assert pushing.deliver_held(held[0]).delivered
+    cancel, change = (_open(suite, r) for r in receiver.requests)
+    assert isinstance(cancel, CancelAuth)
+    assert isinstance(change, ChangeAuth)
+    assert change.timestamp == cancel.timestamp - 5
+
+
+def test_holding_is_per_thread(pushing, receiver):
+    suite = pushing.add_suite()
+    other: list[bool] = []
+    with pushing.holding() as held:
+        pushing.push_suite_ticket(suite.suite_id)
+        worker = threading.Thread(target=lambda: other.append(pushing.push_suite_ticket(suite.suite_id).delivered))
+        worker.start()
+        worker.join(timeout=10)
+        assert other == [True]
+        assert len(receiver.requests) == 1  # the other thread's push went out at once
+    assert [p.event for p in held] == ["suite_ticket"]
+    assert pushing.push_suite_ticket(suite.suite_id).delivered  # holding ended with the block
+    assert len(receiver.requests) == 2
+
+
+def test_held_push_repr_hides_codes_and_tickets(pushing):
+    suite = pushing.add_suite(kind="customized")
+    corp = pushing.add_corp()
+    with pushing.holding() as held:
+        created = pushing.create_auth(suite.suite_id, corp.corpid)
+        reset = pushing.reset_permanent_code(suite.suite_id, corp.corpid)
+        ticket = pushing.push_suite_ticket(suite.suite_id)
+    assert [p.event for p in held] == ["create_auth", "reset_permanent_code", "suite_ticket"]
+    secrets = [created.auth_code, reset.auth_code, ticket.suite_ticket]
+    assert all(s for s in secrets)
+    for push in held:
+        for text in (repr(push), str(push)):
+            assert not any(s in text for s in secrets if s)
+    assert held[0].fields["AuthCode"] == created.auth_code
+
+
+def test_copies_apply_to_a_held_push_and_holding_does_not_nest(pushing, receiver):
+    suite = pushing.add_suite()
+    with pushing.holding() as held:
+        pushing.push_suite_ticket(suite.suite_id)
+        with pytest.raises(RuntimeError), pushing.holding():
+            pass
+        pushing.push_suite_ticket(suite.suite_id)  # still held after the refused nesting
+    assert len(held) == 2
+    pushing.pusher.copies = 2
+    delivery = pushing.deliver_held(held[1])
+    assert delivery.delivered
+    assert [a.copy for a in delivery.attempts] == [1, 2]
+    assert len(receiver.requests) == 2
+    assert receiver.requests[0].body == receiver.requests[1].body
