@@ -23,15 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-import requests
-
-from authsync.aws.credentials import SecretNames
 from authsync.aws.suites import SuiteConfig
-from authsync.aws.tickets import TicketStore
 from authsync_dev.emulator import ChatEdition, PushResult, sample_chat_editions
 from authsync_dev.stack import LocalStack
 from authsync_dev.stack_config import DEFAULT_SUITE, StackConfig
 from authsync_dev.template import ROOT
+from authsync_dev.truth import Truth
 
 __all__ = ["main"]
 
@@ -137,15 +134,6 @@ def _answer(push: PushResult) -> str:
     return f"{last.status} {last.answer!r}"
 
 
-def query(stack: LocalStack, corp: Corp) -> dict[str, Any] | None:
-    response = requests.get(stack.query_url(corp.suite_id, corp.corp_id), timeout=10)
-    if response.status_code == 404:
-        return None
-    response.raise_for_status()
-    result: dict[str, Any] = response.json()
-    return result
-
-
 def editions_text(view: dict[str, Any] | None) -> str:
     chat = (view or {}).get("chatdata") or {}
     if not chat:
@@ -162,7 +150,7 @@ def summary(stack: LocalStack, corps: list[Corp], console: Console) -> None:
     console.line(header)
     console.line("-" * len(header))
     for corp in corps:
-        view = query(stack, corp) or {}
+        view = Truth(stack).view(corp.suite_id, corp.corp_id) or {}
         verification = view.get("verification") or {}
         cap = verification.get("customer_cap", "-") if verification else "-"
         versions = view.get("versions") or {}
@@ -178,56 +166,12 @@ def summary(stack: LocalStack, corps: list[Corp], console: Console) -> None:
     console.line(f"WeCom calls in all: {sum(c.calls for c in counters.values())} ({used})")
 
 
-def check_truth(stack: LocalStack, corps: list[Corp], cancelled: str) -> Check:
+def check_truth(stack: LocalStack, corps: list[Corp]) -> Check:
     """Compare what the pipeline stored with what the emulator (WeCom) says is true."""
-    check = Check()
-    wecom = stack.emulator
-    environment = stack.deployment.function_environment("AuthInfoFunction")
-    tickets = TicketStore(stack.client("secretsmanager"), SecretNames(environment["SUITE_SECRET_PREFIX"]).ticket)
-    names = SecretNames(environment["SUITE_SECRET_PREFIX"], environment["CORP_SECRET_PREFIX"])
-    for suite in stack.suites:
-        stored = tickets.load(suite.suite_id)
-        check.expect(
-            stored is not None and stored.ticket == wecom.ticket(suite.suite_id),
-            f"{suite.suite_id}: stored suite_ticket is not WeCom's newest",
-        )
+    truth = Truth(stack)
+    check = Check(truth.ticket_divergences())
     for corp in corps:
-        view = query(stack, corp)
-        if corp.corp_id == cancelled:
-            check.expect(view is None or view.get("status") == "cancelled", f"{corp.key}: not cancelled")
-            for name in (
-                names.permanent_code(corp.suite_id, corp.corp_id),
-                names.corp_token(corp.suite_id, corp.corp_id),
-            ):
-                check.expect(stack.secret(name) is None, f"{corp.key}: credentials kept after cancel_auth")
-            continue
-        if view is None:
-            check.problems.append(f"{corp.key}: missing from the query API")
-            continue
-        truth = wecom.corp(corp.corp_id)
-        verification = view.get("verification") or {}
-        check.expect(view.get("status") == "active", f"{corp.key}: status {view.get('status')}")
-        check.expect((view.get("corp") or {}).get("corp_name") == truth.corp_name, f"{corp.key}: corp_name differs")
-        check.expect(verification.get("verified") is truth.verified, f"{corp.key}: verified differs")
-        check.expect(
-            verification.get("customer_cap") == (None if truth.verified else 100), f"{corp.key}: customer cap wrong"
-        )
-        authorization = wecom.authorization(corp.suite_id, corp.corp_id)
-        stored_code = stack.secret(names.permanent_code(corp.suite_id, corp.corp_id))
-        check.expect(
-            stored_code is not None and stored_code.get("permanent_code") == authorization.permanent_code,
-            f"{corp.key}: stored permanent code is not WeCom's",
-        )
-        expected = sorted((e.edition, e.status) for e in authorization.chat_editions)
-        chat = view.get("chatdata") or {}
-        got = sorted((e["edition"], e["status"]) for e in chat.get("editions", []))
-        check.expect(got == expected, f"{corp.key}: chatdata editions {got} != WeCom's {expected}")
-        if corp.key == "E":
-            shared = [a.get("shared_from") for a in view.get("agents", [])]
-            check.expect(
-                any(s and s.get("share_type") == 1 and s.get("corpid") == SHARING_PARENT for s in shared),
-                "E: 上下游 sharing not recorded",
-            )
+        check.problems.extend(truth.corp_divergences(corp.suite_id, corp.corp_id, corp.key))
     return check
 
 
@@ -261,7 +205,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
 
         console.line()
         summary(stack, corps, console)
-        check = check_truth(stack, corps, cancelled="wwdemodownstream01")
+        check = check_truth(stack, corps)
         failures = {name: stack.errors(name) for name in stack.stats() if stack.errors(name)}
         console.line()
         if failures:

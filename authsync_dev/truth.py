@@ -1,0 +1,97 @@
+"""What the pipeline stored, held against what the emulator (WeCom) says is true, per corp.
+
+Used by ``make run`` (:mod:`authsync_dev.demo`) and ``make chaos`` (``bench/chaos.py``). A corp
+is read the way the provider's services read it -- through the query route -- and its
+permanent code from the credential store; each difference is one line naming the field,
+never a value that is a secret.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import requests
+
+from authsync.aws.credentials import SecretNames
+from authsync.aws.tickets import TicketStore
+
+if TYPE_CHECKING:
+    from authsync_dev.stack import LocalStack
+
+__all__ = ["Truth"]
+
+
+@dataclass(frozen=True)
+class Truth:
+    """Reads a running :class:`LocalStack` and its emulator."""
+
+    stack: LocalStack
+
+    @property
+    def names(self) -> SecretNames:
+        environment = self.stack.deployment.function_environment("AuthInfoFunction")
+        return SecretNames(environment["SUITE_SECRET_PREFIX"], environment["CORP_SECRET_PREFIX"])
+
+    def view(self, suite_id: str, corp_id: str) -> dict[str, Any] | None:
+        """The query route's answer (``None`` for 404)."""
+        response = requests.get(self.stack.query_url(suite_id, corp_id), timeout=10)
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        result: dict[str, Any] = response.json()
+        return result
+
+    def ticket_divergences(self) -> list[str]:
+        names = self.names
+        tickets = TicketStore(self.stack.client("secretsmanager"), names.ticket)
+        problems = []
+        for suite in self.stack.suites:
+            stored = tickets.load(suite.suite_id)
+            if stored is None or stored.ticket != self.stack.emulator.ticket(suite.suite_id):
+                problems.append(f"{suite.suite_id}: stored suite_ticket is not WeCom's newest")
+        return problems
+
+    def stored_code(self, suite_id: str, corp_id: str) -> str | None:
+        secret = self.stack.secret(self.names.permanent_code(suite_id, corp_id))
+        return None if secret is None else secret.get("permanent_code")
+
+    def corp_divergences(self, suite_id: str, corp_id: str, label: str | None = None) -> list[str]:
+        """Every way the stored state of one install differs from WeCom's (empty: converged)."""
+        who = label or f"{suite_id}/{corp_id}"
+        wecom = self.stack.emulator
+        authorization = wecom.authorization(suite_id, corp_id)
+        view = self.view(suite_id, corp_id)
+        names = self.names
+        if not authorization.active:
+            problems = []
+            if view is not None and view.get("status") != "cancelled":
+                problems.append(f"{who}: WeCom says cancelled, stored status {view.get('status')}")
+            for name in (names.permanent_code(suite_id, corp_id), names.corp_token(suite_id, corp_id)):
+                if self.stack.secret(name) is not None:
+                    problems.append(f"{who}: credentials kept after cancel_auth")
+            return problems
+        if view is None:
+            return [f"{who}: installed at WeCom, missing from the query route"]
+        truth = wecom.corp(corp_id)
+        verification = view.get("verification") or {}
+        code_ok = self.stored_code(suite_id, corp_id) == authorization.permanent_code
+        checks = [
+            (view.get("status") == "active", f"status {view.get('status')}"),
+            ((view.get("corp") or {}).get("corp_name") == truth.corp_name, "corp_name differs"),
+            (verification.get("verified") is truth.verified, "verified differs"),
+            (verification.get("customer_cap") == (None if truth.verified else 100), "customer cap wrong"),
+            (code_ok, "stored permanent code is not WeCom's"),
+        ]
+        problems = [f"{who}: {message}" for ok, message in checks if not ok]
+        expected = sorted((e.edition, e.status) for e in authorization.chat_editions)
+        got = sorted((e["edition"], e["status"]) for e in (view.get("chatdata") or {}).get("editions", []))
+        if got != expected:
+            problems.append(f"{who}: chatdata editions {got} != WeCom's {expected}")
+        shared = {(a.shared_from.corpid, a.shared_from.share_type) for a in authorization.agents if a.shared_from}
+        stored_shared = {
+            (s.get("corpid"), s.get("share_type")) for s in (a.get("shared_from") for a in view.get("agents", [])) if s
+        }
+        if shared != stored_shared:
+            problems.append(f"{who}: 上下游 sharing {sorted(stored_shared)} != WeCom's {sorted(shared)}")
+        return problems
