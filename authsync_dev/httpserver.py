@@ -97,7 +97,13 @@ class _RequestHandler(BaseHTTPRequestHandler):
         except Exception as exc:
             log.exception("handler failed on %s %s (%s)", self.command, path, type(exc).__name__)
             response = owner.reject(500, "Internal Server Error")
-        self._send(response)
+        try:
+            self._send(response)
+        except (BrokenPipeError, ConnectionResetError):
+            # The client stopped waiting (WeCom's 1 s deadline, a timeout): what API Gateway
+            # does too -- the answer is dropped, the work is done. Not a server error.
+            log.info("client gone before the answer to %s %s", self.command, path)
+            self.close_connection = True
 
     def _send(self, response: HttpResponse) -> None:
         pairs = list(response.headers.items()) if isinstance(response.headers, Mapping) else list(response.headers)

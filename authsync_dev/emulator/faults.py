@@ -82,6 +82,11 @@ class Faults:
         # Not for security: a seeded RNG makes injected-fault sequences reproducible.
         self._rng = random.Random(seed)  # noqa: S311
 
+    def reseed(self, seed: int | None) -> None:
+        """Restart the fault sequence from ``seed`` (a campaign replays the same faults)."""
+        with self._lock:
+            self._rng.seed(seed)
+
     def add(
         self,
         endpoint: str,
