@@ -68,9 +68,17 @@ class _RawBody(BytesIO):
 class AwsFaults:
     """A ``before-send`` handler failing calls inside its windows; seeded, thread-safe."""
 
-    def __init__(self, seed: int | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        seed: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        scope: Callable[[], bool] | None = None,
+    ) -> None:
+        """``scope``: only calls for which it answers true can fail (e.g. calls made inside a
+        function's invocation, not the local stack's own SQS pollers, which stand for AWS's)."""
         self._rng = random.Random(seed)  # noqa: S311 - fault injection, not cryptography
         self._clock = clock
+        self._scope = scope
         self._lock = threading.Lock()
         self._windows: list[Window] = []
         self._injected: dict[str, Counter[str]] = {}
@@ -137,6 +145,8 @@ class AwsFaults:
     def __call__(self, request: AWSPreparedRequest, event_name: str, **kwargs: Any) -> AWSResponse | None:
         """The ``before-send.<service-id>.<Operation>`` handler: ``None`` lets the call through."""
         _, service, operation = event_name.split(".", 2)
+        if self._scope is not None and not self._scope():
+            return None
         kind = self._draw(service)
         if kind is None:
             return None

@@ -48,6 +48,7 @@ __all__ = [
     "ModuleLoader",
     "describe_error",
     "function_specs",
+    "in_invocation",
     "merged_environment",
 ]
 
@@ -61,6 +62,14 @@ PER_FUNCTION_VARIABLES = frozenset({"POWERTOOLS_SERVICE_NAME"})
 
 class FunctionNotReady(RuntimeError):
     """The function's handler cannot be loaded (missing file, import error, no handler attribute)."""
+
+
+_current = threading.local()
+
+
+def in_invocation() -> bool:
+    """Whether this thread is running a function's handler (its AWS calls are the function's own)."""
+    return getattr(_current, "depth", 0) > 0
 
 
 class Killed(BaseException):
@@ -404,6 +413,7 @@ class LocalFunction:
         with self._activity.busy(), self._container() as container:
             started = time.monotonic()
             error: BaseException | None = None
+            _current.depth = getattr(_current, "depth", 0) + 1
             try:
                 return self._handler(container)(event, LocalContext(self.spec, self._region))
             except Killed as exc:
@@ -413,6 +423,7 @@ class LocalFunction:
                 error = exc
                 raise
             finally:
+                _current.depth -= 1
                 elapsed = time.monotonic() - started
                 with self._stats_lock:
                     self._stats.invocations += 1

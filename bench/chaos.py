@@ -55,7 +55,7 @@ from authsync_dev.aws_faults import AwsFaults
 from authsync_dev.demo import CUSTOMIZED_SUITE, Console, chat_mix, handler_output_to
 from authsync_dev.emulator import Emulator, HeldPush, sample_chat_editions
 from authsync_dev.emulator.faults import FAULT_KINDS
-from authsync_dev.local_functions import Killed
+from authsync_dev.local_functions import Killed, in_invocation
 from authsync_dev.stack import LocalStack
 from authsync_dev.stack_config import DEFAULT_SUITE, StackConfig
 from authsync_dev.template import ROOT
@@ -462,7 +462,8 @@ def _ratio(calls: int, bound: int) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    aws = AwsFaults(seed=args.seed).install()  # before any botocore session exists
+    # Before any botocore session exists; the functions' calls fail, not the pollers' (Lambda's, AWS's own).
+    aws = AwsFaults(seed=args.seed, scope=in_invocation).install()
     chaos = Chaos(args.wecom_faults, args.copies, args.reorder, args.aws_window, args.kills)
     with handler_output_to(args.log) as terminal:
         console = Console(terminal)

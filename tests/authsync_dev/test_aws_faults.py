@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -195,6 +196,16 @@ def test_windows_that_do_not_cover_the_call_leave_it_alone(endpoint: str) -> Non
             dynamodb.list_tables()
     finally:
         faults.uninstall()
+
+
+def test_only_calls_in_scope_fail() -> None:
+    inside = threading.local()
+    faults = AwsFaults(seed=0, scope=lambda: getattr(inside, "yes", False))
+    faults.window("dynamodb", 60, kinds=["throttle"])
+    assert faults(prepared(), "before-send.dynamodb.PutItem") is None  # e.g. the local stack's own poller
+    inside.yes = True
+    assert faults(prepared(), "before-send.dynamodb.PutItem") is not None  # a function's call
+    assert faults.injected() == {"dynamodb": Counter({"throttle": 1})}
 
 
 def test_counters_are_per_service_and_kind_and_a_copy() -> None:

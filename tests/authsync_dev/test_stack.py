@@ -32,6 +32,7 @@ from authsync_dev.local_functions import (
     InvocationKilled,
     LocalFunction,
     ModuleLoader,
+    in_invocation,
 )
 from authsync_dev.local_schedules import UnsupportedSchedule, rate_seconds, scheduled_events
 from authsync_dev.local_sqs import sqs_event_sources
@@ -165,10 +166,11 @@ def test_a_placeholder_handler_fails_at_invocation_then_loads_once_written(tmp_p
 def test_concurrent_invocations_run_in_separate_warm_containers_and_a_killed_one_is_replaced(tmp_path):
     (tmp_path / "app.py").write_text(
         "import threading\n"
-        "from authsync_dev.local_functions import Killed\n"
+        "from authsync_dev.local_functions import Killed, in_invocation\n"
         "STATE = {'calls': 0}\n"
         "def lambda_handler(event, context):\n"
         "    STATE['calls'] += 1\n"
+        "    assert in_invocation()\n"
         "    if event.get('barrier'):\n"
         "        event['barrier'].wait(timeout=10)\n"
         "    if event.get('kill'):\n"
@@ -200,6 +202,7 @@ def test_concurrent_invocations_run_in_separate_warm_containers_and_a_killed_one
     with ThreadPoolExecutor(2) as pool:
         list(pool.map(function.invoke, [{"barrier": barrier}, {"barrier": barrier}]))
     assert function.stats().containers == 3  # a new (cold) one in place of the killed one
+    assert not in_invocation()
     function.unload()
 
 
