@@ -19,7 +19,7 @@ TRANSLATED := .aws-sam/translated.json
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help python312 run venv test lock lock-check lint typecheck pytest validate build deploy bench coldstart events serve clean
+.PHONY: help python312 run venv test lock lock-check lint typecheck pytest validate build deploy bench chaos coldstart events serve clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -95,6 +95,9 @@ bench: venv ## benchmarks: prints ratios against baselines measured in the same 
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/economy.py
 	$(BIN)/python bench/coldstart.py
+
+chaos: venv ## the chaos campaign: 300 corps on WeCom's and AWS's bad day, checked against WeCom's truth (ARGS="--corps 50")
+	$(BIN)/python bench/chaos.py $(ARGS)
 
 coldstart: venv ## cold-start benchmark only (builds its own host-CPU copy of the layer in .aws-sam/coldstart)
 	$(BIN)/python bench/coldstart.py $(ARGS)

@@ -1,6 +1,7 @@
 """The local stack: the whole pipeline on 127.0.0.1, read from ``template.yaml`` (dev tooling only).
 
-* **AWS** is moto in server mode (``ThreadedMotoServer``, ephemeral port). The process
+* **AWS** is moto in server mode (``ThreadedMotoServer``, ephemeral port; or, with
+  ``moto="process"``, moto's server in a child process: :mod:`authsync_dev.moto_process`). The process
   gets ``AWS_ENDPOINT_URL``, fake credentials and a region (and no profile, config file
   or instance metadata), so the *unmodified* handlers' default boto3 clients reach it.
   Every queue, DLQ, table and topic of the template is created through
@@ -71,6 +72,7 @@ from authsync_dev.local_functions import (
 )
 from authsync_dev.local_schedules import ScheduleRunner, ScheduleSpec, scheduled_events
 from authsync_dev.local_sqs import EventSource, QueuePoller, sqs_event_sources
+from authsync_dev.moto_process import MotoProcess
 from authsync_dev.stack_config import REAL_WECOM_API_BASE, StackConfig, suite_credentials
 from authsync_dev.template import TEMPLATE, Deployment, load_template
 from authsync_dev.world import World, provision
@@ -193,7 +195,7 @@ class LocalStack:
         self._env = _EnvironmentPatch()
         self._session: boto3.session.Session | None = None
         self._sqs: SQSClient | None = None
-        self._moto: ThreadedMotoServer | None = None
+        self._moto: ThreadedMotoServer | MotoProcess | None = None
         self._moto_endpoint: str | None = None
         self._api: HttpApiServer | None = None
         self._emulator: Emulator | None = None
@@ -355,10 +357,15 @@ class LocalStack:
 
     def _start_moto(self) -> None:
         _check_port(self.config.moto_port)
-        self._moto = ThreadedMotoServer(ip_address=HOST, port=self.config.moto_port, verbose=False)
-        self._moto.start()
-        _, port = self._moto.get_host_and_port()
-        self._moto_endpoint = f"http://{HOST}:{port}"
+        if self.config.moto == "process":
+            self._moto = MotoProcess(HOST, self.config.moto_port).start()
+            self._moto_endpoint = self._moto.endpoint
+        else:
+            threaded = ThreadedMotoServer(ip_address=HOST, port=self.config.moto_port, verbose=False)
+            self._moto = threaded
+            threaded.start()
+            _, port = threaded.get_host_and_port()
+            self._moto_endpoint = f"http://{HOST}:{port}"
         self._env.set("AWS_ENDPOINT_URL", self._moto_endpoint)
         # One moto state per process: start from an empty account even if a stack ran before.
         requests.post(f"{self._moto_endpoint}/moto-api/reset", timeout=10).raise_for_status()

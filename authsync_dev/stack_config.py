@@ -18,6 +18,7 @@
       "time_scale": 1,                     # schedules (and ticket pushes) run this many times faster
       "visibility_scale": 1,               # failed SQS messages reappear after VisibilityTimeout × this
       "concurrency": 1,                    # invocations of one function at once (containers, SQS pollers)
+      "moto": "thread",                    # or "process": moto's server in a child process (a core of its own)
       "parameters": {"ReconcileSchedule": "rate(1 hour)"}   # other template parameters
     }
 
@@ -55,12 +56,14 @@ _KEYS = frozenset(
         "time_scale",
         "visibility_scale",
         "concurrency",
+        "moto",
         "parameters",
     }
 )
 _PORTS = frozenset({"api", "emulator", "moto"})
 
 WeComMode = Literal["emulator", "real"]
+MotoMode = Literal["thread", "process"]
 
 
 def _suite(document: Any, where: str) -> SuiteConfig:
@@ -101,6 +104,8 @@ class StackConfig:
     visibility_scale: float = 1.0
     concurrency: int = 1
     """Containers per function (and poller threads per SQS source): invocations that may run at once."""
+    moto: MotoMode = "thread"
+    """``thread``: moto's server in this process; ``process``: in a child process (its own core)."""
     parameters: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -121,6 +126,8 @@ class StackConfig:
             raise ValueError("time_scale must be positive")
         if self.visibility_scale < 0:
             raise ValueError("visibility_scale must be zero or positive")
+        if self.moto not in ("thread", "process"):
+            raise ValueError("moto must be 'thread' or 'process'")
         if isinstance(self.concurrency, bool) or not isinstance(self.concurrency, int) or self.concurrency < 1:
             raise ValueError("concurrency must be an integer >= 1")
         if self.ticket_interval < 0:
@@ -152,7 +159,7 @@ class StackConfig:
             raise ValueError(f"ports must be an object with keys among {sorted(_PORTS)}")
         for name, port in ports.items():
             values[f"{name}_port"] = port
-        for name in ("wecom", "stack_name", "stage", "region"):
+        for name in ("wecom", "stack_name", "stage", "region", "moto"):
             if name in document:
                 if not isinstance(document[name], str):
                     raise ValueError(f"{name} must be a string")

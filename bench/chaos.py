@@ -318,9 +318,8 @@ class Campaign:
         args, chaos = self.args, self.chaos
         corps = plan_corps(args.corps, random.Random(args.seed))
         kills = KillPlan({step: chaos.kills for step, *_ in KILL_STEPS})
-        config = StackConfig(
-            suites=(DEFAULT_SUITE, CUSTOMIZED_SUITE), ticket_interval=0.0, concurrency=args.concurrency
-        )
+        suites = (DEFAULT_SUITE, CUSTOMIZED_SUITE)
+        config = StackConfig(suites=suites, ticket_interval=0.0, concurrency=args.concurrency, moto="process")
         self.console.step(f"{chaos}; {len(corps)} corps, {args.concurrency} containers per function")
         with LocalStack(config, visibility_scale=0.1) as stack:
             stack.wait_idle(60)

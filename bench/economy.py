@@ -44,7 +44,7 @@ way): it reaches the handlers' clients from boto3's default session *and* the
 idempotency layer's clients from its own ``boto3.session.Session()``. Only calls made
 while a handler runs are counted, not the benchmark's own polling and publishing.
 moto's SQS clock is swapped for ``time.time`` during the run (same values, see
-:func:`quick_moto_sqs_clock`): about a minute on 2 cores instead of four.
+:func:`authsync_dev.moto_process.quick_sqs_clock`): about a minute on 2 cores instead of four.
 
 Target (issue #4): total WeCom calls within 1.10x of the lower bound. Printed, not asserted.
 """
@@ -62,11 +62,9 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
-from unittest import mock
 
 import boto3
 from botocore.handlers import BUILTIN_HANDLERS
@@ -76,6 +74,7 @@ from authsync.aws.queues import SqsEventPublisher, queued_event
 from authsync.aws.snapshots import SnapshotStore
 from authsync.wecom.callbacks import AuthEvent, parse_event
 from authsync_dev.emulator import Emulator, sample_chat_editions
+from authsync_dev.moto_process import quick_sqs_clock
 from authsync_dev.sqs import deliver_batch
 from authsync_dev.wecom import event_xml
 from authsync_dev.world import World, build_world
@@ -226,32 +225,6 @@ def deliver_all(world: World, invokers: dict[str, Callable[..., Any]], limit: in
     raise SystemExit(f"the queues did not drain in {limit} rounds: {dict(result.failed)} messages failed")
 
 
-@contextmanager
-def quick_moto_sqs_clock() -> Iterator[None]:
-    """moto's SQS with its clock functions replaced by ``time.time``: the same epoch seconds, ~40x cheaper.
-
-    moto re-evaluates every queued message's visibility on each read of a queue's
-    attributes -- twice per SendMessage, once per *received* message, once per
-    GetQueueAttributes -- through a datetime-based ``unix_time`` (~9 µs a call). With
-    1,000 messages queued that is O(n²): minutes of this benchmark spent in moto's clock.
-    The replacement returns the same value; what SQS does is unchanged.
-    """
-    from moto.core import utils
-    from moto.sqs import models
-
-    def unix_time(dt: datetime | None = None) -> float:
-        return time.time() if dt is None else utils.unix_time(dt)
-
-    def unix_time_millis(dt: datetime | None = None) -> float:
-        return time.time() * 1000.0 if dt is None else utils.unix_time_millis(dt)
-
-    with (
-        mock.patch.object(models, "unix_time", unix_time),
-        mock.patch.object(models, "unix_time_millis", unix_time_millis),
-    ):
-        yield
-
-
 def ratio(calls: int, bound: int) -> str:
     if bound == 0:
         return "    -" if calls == 0 else "  inf"
@@ -285,7 +258,7 @@ def main() -> int:
     try:
         with (
             mock_aws(),
-            quick_moto_sqs_clock(),
+            quick_sqs_clock(),
             Emulator(retry_delays=(0.0, 0.0, 0.0), seed=3) as emulator,  # wall clock, as Lambda has
         ):
             world = build_world(emulator, stack_name="authsync-bench")
