@@ -76,8 +76,9 @@ KILL_STEPS: tuple[tuple[str, str, str, bool, str | None], ...] = (
     ("after snapshot", "_snapshots", "record", False, "auth_info"),
 )
 ENDED_EARLY = "(a token for each WeCom ended early)"
-WECOMS_FAULT = frozenset({"-1", "45009", "45033", "http5xx", "invalidate_token"})
-"""Injected faults that answer for WeCom (the call did nothing): not counted against the bound."""
+WECOMS_FAULT = frozenset({"-1", "45009", "45033", "http5xx", "invalidate_token", "ended_early"})
+"""Calls a fault answered for WeCom (the call did nothing), or that presented a token WeCom had ended
+early (every container holding it fails once before it knows): not counted against the bound."""
 
 
 @dataclass
@@ -405,8 +406,13 @@ class Campaign:
             for name, s in sorted(stats.items())
             if s.invocations
         )
+        errors = {
+            endpoint: dict(c.errors - Counter({int(k): n for k, n in c.faults.items() if k.lstrip("-").isdigit()}))
+            for endpoint, c in sorted(stack.emulator.counters().items())
+        }
         return [
             f"WeCom faults injected: {dict(sorted(run.wecom_faults.items()))}",
+            f"WeCom error answers (faults excluded): { {e: n for e, n in errors.items() if n} }",
             f"AWS faults injected: { {s: dict(c) for s, c in self.aws.injected().items()} }",
             f"auth-info killed: {dict(kills.done)}",
             f"callbacks: {len(deliveries)} deliveries, {len(attempts)} POSTs, "

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, Literal
 
-from authsync_dev.emulator.errors import WeComError, error_body
+from authsync_dev.emulator.errors import TokenEndedEarly, WeComError, error_body
 from authsync_dev.emulator.faults import CallCounters, Faults, RateLimiter
 from authsync_dev.emulator.model import Authorization, IssuedToken
 from authsync_dev.emulator.state import EmulatorState
@@ -180,7 +180,8 @@ class WeComApi:
                     call.body = self._json_body(request.body)
                 document = endpoint.handler(self, call)
         except WeComError as exc:
-            return self._error(name, exc.errcode, exc.detail, now, request, fault=fault.kind if fault else None)
+            label = "ended_early" if isinstance(exc, TokenEndedEarly) else None
+            return self._error(name, exc.errcode, exc.detail, now, request, fault=fault.kind if fault else label)
         corpid = _corp_of(call, request, document)
         if corpid:
             with self._corp_calls_lock:
@@ -220,7 +221,7 @@ class WeComApi:
             if token is None or token.kind != "suite" or token.revoked:
                 raise WeComError(40082)
             if not token.live(now):
-                raise WeComError(42009)
+                raise TokenEndedEarly(42009) if token.invalidated else WeComError(42009)
             return token
         value = query.get("access_token", "")
         token = tokens.get(value) if value else None
@@ -230,7 +231,7 @@ class WeComApi:
         if token is None or token.revoked:
             raise WeComError(40014)
         if not token.live(now):
-            raise WeComError(42001)
+            raise TokenEndedEarly(42001) if token.invalidated else WeComError(42001)
         return token
 
     def _token(self, call: Call) -> IssuedToken:

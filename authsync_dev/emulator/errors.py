@@ -56,6 +56,13 @@ class WeComError(Exception):
         self.detail = detail
 
 
+class TokenEndedEarly(WeComError):
+    """A token WeCom ended before its ``expires_in`` (a fault, or the admin API) was presented.
+
+    Counted under the fault label ``ended_early``: the call failed because of WeCom, not the client.
+    """
+
+
 class NotFoundError(LookupError):
     """No such suite, corp or authorization in the emulator (a control-API error; admin API: 404)."""
 

@@ -62,6 +62,9 @@ def test_invalidate_token_fault_ends_the_presented_token(wecom, call, provider):
     assert call("service/get_auth_info", body, suite_access_token=installed.suite_token)["errcode"] == 42009
     wecom.inject_fault("chatdata/get_corp_auth_info", "invalidate_token", times=1)
     assert call("chatdata/get_corp_auth_info", {}, access_token=installed.corp_token)["errcode"] == 42001
+    # Every later holder of an ended token fails too: counted as WeCom's doing (ended_early), not the client's.
+    assert call("service/get_auth_info", body, suite_access_token=installed.suite_token)["errcode"] == 42009
+    assert wecom.counters()["service/get_auth_info"].faults == {"invalidate_token": 1, "ended_early": 1}
     # Asking again hands out a new corp token.
     again = call("service/get_corp_token", body, suite_access_token=_new_suite_token(wecom, call, installed.suite))
     assert again["access_token"] != installed.corp_token
