@@ -120,6 +120,38 @@ def test_a_journal_that_cannot_be_written_falls_back_to_the_credential_store() -
     assert "journal.close" not in fakes.log.names()
 
 
+class DynamoDBDown:
+    """A DynamoDB-backed port during an outage: every call fails."""
+
+    def __getattr__(self, name: str) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            raise ConnectionError("DynamoDB unreachable")
+
+        return call
+
+
+def test_dynamodb_down_across_the_exchange_keeps_the_code_in_the_credential_store_first() -> None:
+    """Journal and snapshots share DynamoDB: when both fail, the answer's one durable home is the credential store,
+    written before any step that needs DynamoDB."""
+    fakes = Fakes()
+    code = fakes.wecom.create_auth(CORP)
+    fakes.journal.fail()
+    ports: dict[str, Any] = {
+        "client": fakes.wecom,
+        "tokens": fakes.tokens,
+        "permanent_codes": fakes.codes,
+        "snapshots": DynamoDBDown(),
+        "chatdata": fakes.chatdata,
+        "journal": fakes.journal,
+    }
+
+    with pytest.raises(ConnectionError):
+        AuthorizationSync(**ports, clock=fakes.clock).handle(callback("create_auth", fakes.clock(), AuthCode=code))
+
+    assert fakes.codes.codes[(SUITE, CORP)][0] == fakes.wecom.corp(CORP).permanent_code
+    assert fakes.log.names("wecom.").count("wecom.get_permanent_code") == 1
+
+
 def test_a_journal_and_a_credential_store_both_down_lose_the_install_and_the_retry_says_so() -> None:
     fakes = Fakes()
     code = fakes.wecom.create_auth(CORP)
