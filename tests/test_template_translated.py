@@ -217,6 +217,8 @@ def test_no_inline_statement_grants_data_services_on_a_wildcard() -> None:
         for statement in role["Properties"].get("Policies", []) and statements(role):
             actions = as_list(statement["Action"])
             assert all(a != "*" and not a.endswith(":*") for a in actions), name
+            if name == "ReconcileFunctionRole" and actions == ["secretsmanager:ListSecrets"]:
+                continue  # names only; IAM has no resource scope for it (tests/test_template.py: UNSCOPABLE)
             if any(a.split(":")[0] in {"secretsmanager", "dynamodb", "sqs", "kms"} for a in actions):
                 for resource in as_list(statement["Resource"]):
                     assert resource != "*", (name, actions)

@@ -1,4 +1,5 @@
-"""reconcile (scheduled): one reconcile message per active corp, one resume message per stale open install.
+"""reconcile (scheduled): one reconcile message per active corp, one resume message per stale open install,
+one reconcile message per corp that holds a permanent code but no stored state.
 
 No WeCom call happens here: auth-info does the fetching, one message at a time, so a
 large provider never has one invocation looping WeCom calls over every corp.
@@ -31,9 +32,20 @@ reconcile = build_reconcile(load(ReconcileSettings, on_error=logger.error))
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     report = fan_out_reconcile(
-        reconcile.snapshots, reconcile.sqs, reconcile.queue_url, reconcile.suite_ids, pending=reconcile.pending
+        reconcile.snapshots,
+        reconcile.sqs,
+        reconcile.queue_url,
+        reconcile.suite_ids,
+        pending=reconcile.pending,
+        holders=reconcile.holders,
     )
-    logger.info("reconcile requested", requested=report.requested, total=report.total, resumed=report.resumed)
+    logger.info(
+        "reconcile requested",
+        requested=report.requested,
+        total=report.total,
+        resumed=report.resumed,
+        orphans=report.orphans,
+    )
     metrics.add_metric(name="ReconcileRequests", unit=MetricUnit.Count, value=report.total)
     metrics.add_metric(name="InstallsResumed", unit=MetricUnit.Count, value=sum(report.resumed.values()))
     if report.failures:
@@ -41,4 +53,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         # window's deduplication ids keep the served suites' messages from being sent twice).
         logger.error("reconcile failed for some suites", failures=report.failures)
         raise ReconcileIncompleteError(f"reconcile failed for suites {sorted(report.failures)}")
-    return {"requested": report.requested, "resumed": report.resumed}
+    return {"requested": report.requested, "resumed": report.resumed, "orphans": report.orphans}

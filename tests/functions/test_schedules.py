@@ -30,7 +30,11 @@ def test_a_lost_callback_is_caught_by_the_next_reconcile(suite_env: World) -> No
     world.wecom.reset_counters()
 
     result = reconcile.lambda_handler({}, FakeLambdaContext())
-    assert result == {"requested": {world.suite.suite_id: 12}, "resumed": {world.suite.suite_id: 0}}
+    assert result == {
+        "requested": {world.suite.suite_id: 12},
+        "resumed": {world.suite.suite_id: 0},
+        "orphans": {world.suite.suite_id: 0},
+    }
     assert sum(c.calls for c in world.wecom.counters().values()) == 0  # the fan-out itself calls no WeCom API
     settle(world)
 
@@ -42,6 +46,39 @@ def test_a_lost_callback_is_caught_by_the_next_reconcile(suite_env: World) -> No
     assert world.wecom.calls("service/v2/get_auth_info") == 12  # one per corp, none repeated
     others = [store(world).get(world.suite.suite_id, f"wwcorprecon{i:07d}") for i in range(12) if i != 3]
     assert all(s is not None and s.auth_info_version == 1 for s in others)
+
+
+def test_reconcile_finds_a_corp_whose_code_was_stored_but_whose_state_never_was(suite_env: World) -> None:
+    """An exchange that could not be journaled, DynamoDB down: the code went to the credential store first,
+    no state was written, and the retry could only report install_lost. Reconcile makes the corp visible."""
+    from reconcile import app as reconcile
+
+    world = suite_env
+    install(world, "wwcorpvisible00001")
+    settle(world)
+    orphan = "wwcorporphan000001"
+    world.wecom.add_corp(orphan)
+    world.wecom.create_auth(world.suite.suite_id, orphan, push=False, chat_editions=[])
+    names = SecretNames(
+        world.environment("AuthInfoFunction")["SUITE_SECRET_PREFIX"],
+        world.environment("AuthInfoFunction")["CORP_SECRET_PREFIX"],
+    )
+    code = world.wecom.authorization(world.suite.suite_id, orphan).permanent_code
+    document = {"permanent_code": code, "suite_id": world.suite.suite_id, "corp_id": orphan, "obtained_at": 1.0}
+    boto3.client("secretsmanager").create_secret(
+        Name=names.permanent_code(world.suite.suite_id, orphan), SecretString=json.dumps(document)
+    )
+
+    result = reconcile.lambda_handler({}, FakeLambdaContext())
+    assert result["orphans"] == {world.suite.suite_id: 1}
+    assert result["requested"] == {world.suite.suite_id: 1}  # the visible corp, as every run
+    settle(world)
+
+    state = store(world).get(world.suite.suite_id, orphan)
+    assert state is not None
+    assert state.status == "active"
+    assert state.auth_info_version == 1
+    assert reconcile.lambda_handler({}, FakeLambdaContext())["orphans"] == {world.suite.suite_id: 0}
 
 
 def test_reconcile_skips_cancelled_corps_and_a_retry_sends_no_duplicates(suite_env: World) -> None:

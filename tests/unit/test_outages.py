@@ -26,7 +26,7 @@ from authsync.app.sync import AuthorizationSync, Outcome, SyncResult
 from authsync.aws.queues import AUTH_CODE_MAX_RECEIVES, AuthMessage, retry_delay
 from authsync.domain.install import auth_code_key
 from authsync_ops.redrive import AUTH_CODE_TTL
-from tests.unit.fakes import SUITE, Fakes, ManualClock, callback, resume
+from tests.unit.fakes import SUITE, Fakes, ManualClock, callback, reconcile, resume
 
 CORP = "wwcorpoutage000001"
 
@@ -144,10 +144,11 @@ def test_an_install_completes_exchanged_once_when_an_outage_of_up_to_ten_minutes
     assert fakes.journal.open_keys() == []
 
 
-def test_dynamodb_down_from_the_exchange_on_keeps_the_code_but_reports_the_install_lost() -> None:
-    """The one outage the journal cannot bridge: its own table is down when the answer arrives. The code is
-    kept in the credential store (before anything that needs DynamoDB); the retry meets 40078 with no
-    journal entry and reports install_lost, so the operator sees the corp is not visible yet."""
+def test_dynamodb_down_from_the_exchange_on_keeps_the_code_and_reconcile_completes_the_install() -> None:
+    """The outage the journal cannot bridge: its own table is down when the answer arrives. The code is kept
+    in the credential store (before anything that needs DynamoDB); the retry meets 40078 with no journal
+    entry and reports install_lost; reconcile's sweep of the code holders (a corp with a code and no state)
+    sends the fetch that makes the corp visible."""
     fakes = Fakes()
     code = fakes.wecom.create_auth(CORP)
     outage = Outage("dynamodb", 60.0, fakes.clock)
@@ -163,3 +164,10 @@ def test_dynamodb_down_from_the_exchange_on_keeps_the_code_but_reports_the_insta
     assert retried is not None
     assert retried.outcome is Outcome.INSTALL_LOST
     assert fakes.codes.codes[(SUITE, CORP)][0] == fakes.wecom.corp(CORP).permanent_code
+
+    fetched = sync.handle(reconcile(CORP, fakes.clock()))
+    assert fetched.outcome is Outcome.FETCHED
+    state = fakes.snapshots.peek(CORP)
+    assert state is not None
+    assert state.status == "active"
+    assert fakes.log.names("wecom.").count("wecom.get_permanent_code") == 2  # the exchange, and the 40078

@@ -104,6 +104,7 @@ class ReconcileSettings(_Settings):
     journal_table: str = Field(alias="JOURNAL_TABLE", min_length=1)
     events_queue_url: str = Field(alias="EVENTS_QUEUE_URL", min_length=1)
     suite_ids: SuiteIds = Field(default=(), alias="SUITE_IDS")
+    corp_secret_prefix: str = Field(alias="CORP_SECRET_PREFIX", min_length=1)
 
 
 def load[S: _Settings](

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from authsync.app.chatdata_sync import ChatdataSync
     from authsync.app.ingest import CallbackIngestor
     from authsync.app.sync import AuthorizationSync
+    from authsync.aws.credentials import CodeHolders
     from authsync.aws.inbox import DynamoInbox
     from authsync.aws.journal import PendingExchanges
     from authsync.aws.queues import SqsVisibility
@@ -266,9 +267,11 @@ class Reconcile:
     sqs: Any
     queue_url: str
     suite_ids: tuple[str, ...]
+    holders: CodeHolders
 
 
 def build_reconcile(settings: ReconcileSettings) -> Reconcile:
+    from authsync.aws.credentials import CodeHolders, SecretNames
     from authsync.aws.journal import PendingExchanges
     from authsync.aws.snapshots import SnapshotStore
 
@@ -279,6 +282,7 @@ def build_reconcile(settings: ReconcileSettings) -> Reconcile:
         _client("sqs"),
         settings.events_queue_url,
         settings.suite_ids,
+        CodeHolders(_client("secretsmanager"), SecretNames("", settings.corp_secret_prefix)),
     )
 
 

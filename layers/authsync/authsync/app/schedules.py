@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
     from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
 
+    from authsync.aws.credentials import CodeHolders
     from authsync.aws.journal import PendingExchanges
     from authsync.aws.snapshots import SnapshotStore
     from authsync.aws.tickets import TicketStore
@@ -55,6 +56,8 @@ class ReconcileReport:
     requested: dict[str, int] = field(default_factory=dict)
     resumed: dict[str, int] = field(default_factory=dict)
     """Resume requests sent per suite (open exchange-journal entries)."""
+    orphans: dict[str, int] = field(default_factory=dict)
+    """Corps holding a permanent code without any stored state, per suite: each sent a reconcile request."""
     failures: dict[str, str] = field(default_factory=dict)
     """Suites whose fan-out failed part-way (suite id → error type); the others were still served."""
 
@@ -81,21 +84,34 @@ def fan_out_reconcile(
     suite_ids: Iterable[str],
     *,
     pending: PendingExchanges | None = None,
+    holders: CodeHolders | None = None,
     clock: Callable[[], float] = time.time,
 ) -> ReconcileReport:
-    """One reconcile message per active corp, one resume message per stale open exchange; no WeCom call."""
+    """One reconcile message per active corp, one resume message per stale open exchange, one reconcile
+    message per corp that holds a permanent code but has no stored state (``holders``); no WeCom call."""
     now = clock()
     window = int(now // RECONCILE_DEDUP_WINDOW)
     report = ReconcileReport()
     for suite_id in suite_ids:
         report.requested[suite_id] = 0
         try:
+            active: set[str] = set()
             for corps in _batches(snapshots.iter_active(suite_id)):
+                active.update(corps)
                 entries = [
                     batch_entry(i, reconcile_request(suite_id, corp_id, window)) for i, corp_id in enumerate(corps)
                 ]
                 _send_all(sqs, queue_url, entries)
                 report.requested[suite_id] += len(entries)
+            if holders is not None:
+                # A cancelled corp's code is deleted with it, so a holder that is not active is (nearly
+                # always) one whose state was never written: one read to be sure, then a fetch request.
+                stray = (c for c in holders.corps(suite_id) if c not in active)
+                orphans = [c for c in stray if snapshots.get(suite_id, c) is None]
+                for corps in _batches(orphans):
+                    entries = [batch_entry(i, reconcile_request(suite_id, c, window)) for i, c in enumerate(corps)]
+                    _send_all(sqs, queue_url, entries)
+                report.orphans[suite_id] = len(orphans)
             if pending is None:
                 continue
             report.resumed[suite_id] = 0

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -230,3 +230,25 @@ class ForwardOnlySecrets:
                 return False
             raise
         return True
+
+
+class CodeHolders:
+    """The corps of a suite that hold a permanent code, from the secrets' names (ListSecrets; no value is read).
+
+    Reconcile uses it to find a corp whose code was stored but whose state never was: an exchange
+    that could not be journaled while DynamoDB was down keeps its code here first.
+    """
+
+    def __init__(self, client: SecretsManagerClient, names: SecretNames) -> None:
+        self._client = client
+        self._names = names
+
+    def corps(self, suite_id: str) -> Iterator[str]:
+        prefix, _, suffix = self._names.permanent_code(suite_id, "\0").partition("\0")
+        paginator = self._client.get_paginator("list_secrets")
+        for page in paginator.paginate(Filters=[{"Key": "name", "Values": [prefix]}]):
+            for secret in page.get("SecretList", []):
+                name = secret.get("Name", "")
+                corp_id = name[len(prefix) : -len(suffix)] if name.startswith(prefix) and name.endswith(suffix) else ""
+                if corp_id and "/" not in corp_id:
+                    yield corp_id
