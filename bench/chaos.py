@@ -412,7 +412,7 @@ class Campaign:
         }
         return [
             f"WeCom faults injected: {dict(sorted(run.wecom_faults.items()))}",
-            f"WeCom error answers (faults excluded): { {e: n for e, n in errors.items() if n} }",
+            f"WeCom error answers (errcode: calls; injected errcodes left out): { {e: n for e, n in errors.items() if n} }",
             f"AWS faults injected: { {s: dict(c) for s, c in self.aws.injected().items()} }",
             f"auth-info killed: {dict(kills.done)}",
             f"callbacks: {len(deliveries)} deliveries, {len(attempts)} POSTs, "
