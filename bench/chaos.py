@@ -407,12 +407,15 @@ class Campaign:
             if s.invocations
         )
         errors = {
-            endpoint: dict(c.errors - Counter({int(k): n for k, n in c.faults.items() if k.lstrip("-").isdigit()}))
+            endpoint: answers
             for endpoint, c in sorted(stack.emulator.counters().items())
+            if (
+                answers := dict(c.errors - Counter({int(k): n for k, n in c.faults.items() if k.lstrip("-").isdigit()}))
+            )
         }
         return [
             f"WeCom faults injected: {dict(sorted(run.wecom_faults.items()))}",
-            f"WeCom error answers (errcode: calls; injected errcodes left out): { {e: n for e, n in errors.items() if n} }",
+            f"WeCom error answers (errcode: calls; injected errcodes left out): {errors}",
             f"AWS faults injected: { {s: dict(c) for s, c in self.aws.injected().items()} }",
             f"auth-info killed: {dict(kills.done)}",
             f"callbacks: {len(deliveries)} deliveries, {len(attempts)} POSTs, "
