@@ -22,7 +22,7 @@ import enum
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import ClientError
 
@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from mypy_boto3_secretsmanager.type_defs import GetSecretValueResponseTypeDef
 
 __all__ = [
+    "CredentialReader",
+    "CredentialWriter",
     "ForwardOnlySecrets",
     "SecretConflictError",
     "SecretNames",
@@ -52,6 +54,28 @@ def error_code(exc: BaseException | None) -> str:
     if isinstance(response, dict):
         return str(response.get("Error", {}).get("Code", ""))
     return error_code(exc.__context__) if exc is not None and exc.__context__ is not exc else ""
+
+
+class CredentialReader(Protocol):
+    """Cached reads of credential documents (:class:`SecretReader`, :class:`authsync.aws.vault.VaultReader`)."""
+
+    def read(self, name: str, *, force: bool = False) -> dict[str, Any] | None: ...
+    def forget(self, name: str) -> None: ...
+
+
+class CredentialWriter(Protocol):
+    """Forward-only credential documents (:class:`ForwardOnlySecrets`, :class:`authsync.aws.vault.CorpVault`)."""
+
+    def read(self, name: str) -> tuple[str, dict[str, Any]] | None: ...
+    def write(
+        self,
+        name: str,
+        document: dict[str, Any],
+        is_newer: Callable[[dict[str, Any], dict[str, Any]], bool],
+        *,
+        probably_new: bool = False,
+    ) -> WriteResult: ...
+    def delete(self, name: str) -> bool: ...
 
 
 class SecretReader:

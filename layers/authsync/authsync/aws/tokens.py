@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from authsync.aws.credentials import ForwardOnlySecrets, SecretNames, SecretReader, WriteOutcome
+from authsync.aws.credentials import CredentialReader, CredentialWriter, SecretNames, WriteOutcome
 from authsync.aws.leases import Leases
 from authsync.domain.codes import with_fresh_code
 from authsync.wecom.client import WeComClient
@@ -109,8 +109,8 @@ class TokenStore:
 
     def __init__(
         self,
-        reader: SecretReader,
-        writer: ForwardOnlySecrets,
+        reader: CredentialReader,
+        writer: CredentialWriter,
         leases: Leases,
         *,
         clock: Callable[[], float] = time.time,
@@ -207,7 +207,7 @@ class TokenStore:
 class PermanentCodes:
     """Permanent codes (for 代开发: the corp app's secret), one secret per (suite, corp)."""
 
-    def __init__(self, reader: SecretReader, writer: ForwardOnlySecrets, names: SecretNames) -> None:
+    def __init__(self, reader: CredentialReader, writer: CredentialWriter, names: SecretNames) -> None:
         self._reader = reader
         self._writer = writer
         self._names = names

@@ -1,0 +1,233 @@
+"""The corp credential vault: per-corp credentials as KMS-sealed items in one DynamoDB table.
+
+A provider with thousands of corps cannot pay a Secrets Manager secret per permanent code and
+per corp token (issue #11: $0.40 a secret-month, ~96 % of the bill). Per-suite credentials stay
+in Secrets Manager; what exists per corp lives here, one item per credential, keyed by the same
+name the secret would have (:class:`authsync.aws.credentials.SecretNames`), so the rest of the
+code -- :class:`~authsync.aws.tokens.PermanentCodes`, :class:`~authsync.aws.tokens.TokenStore` --
+is unchanged: :class:`CorpVault` and :class:`VaultReader` have the shapes of
+:class:`~authsync.aws.credentials.ForwardOnlySecrets` and
+:class:`~authsync.aws.credentials.SecretReader`, and :class:`RoutedSecrets` sends each name to
+its store.
+
+Invariants (the same as the secrets'):
+
+* **Only ciphertext is stored.** The JSON document is sealed by :class:`~authsync.aws.kms.KmsSealer`
+  under the stack's key with the encryption context ``{purpose, suite_id, corp_id, kind}``: a
+  ciphertext copied to another item does not open (:class:`TamperedCredentialError`).
+* **Forward-only, compare-and-swap.** A write reads the item, asks ``is_newer(new, stored)``, and
+  puts on the condition that the item's ``version`` is still the one it read (or that there is
+  none): an older token or code never replaces a newer one, whoever writes concurrently.
+* **No silent fallback.** KMS or DynamoDB failing fails the call (the message is retried);
+  nothing is ever written in plaintext or to another store.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from authsync.aws.credentials import (
+    CredentialReader,
+    CredentialWriter,
+    SecretConflictError,
+    WriteOutcome,
+    WriteResult,
+    error_code,
+)
+from authsync.aws.kms import SealError
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+
+    from authsync.aws.kms import KmsSealer
+
+__all__ = ["CorpVault", "RoutedSecrets", "TamperedCredentialError", "VaultReader"]
+
+PURPOSE = "corp-credential"
+Store = tuple[CredentialReader, CredentialWriter]
+_ATTEMPTS = 5
+
+
+class TamperedCredentialError(RuntimeError):
+    """A vault item whose ciphertext does not open under its own encryption context (moved or altered)."""
+
+
+def context_of(name: str) -> dict[str, str]:
+    """``{purpose, suite_id, corp_id, kind}`` from ``<corp prefix><suite>/<corp>/<kind>``."""
+    parts = name.rsplit("/", 3)
+    if len(parts) != 4 or not all(parts[1:]):
+        raise ValueError("not a per-corp credential name")
+    return {"purpose": PURPOSE, "suite_id": parts[1], "corp_id": parts[2], "kind": parts[3]}
+
+
+class CorpVault:
+    """Per-corp credential documents in ``table`` (key ``pk`` = the credential's name), sealed with KMS."""
+
+    def __init__(
+        self, client: DynamoDBClient, table: str, sealer: KmsSealer, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._client = client
+        self._table = table
+        self._sealer = sealer
+        self._clock = clock
+
+    def read(self, name: str) -> tuple[str, dict[str, Any]] | None:
+        """``(version, document)``, or ``None`` if there is no such credential."""
+        item = self._client.get_item(TableName=self._table, Key={"pk": {"S": name}}, ConsistentRead=True).get("Item")
+        if item is None:
+            return None
+        try:
+            text = self._sealer.open(item["sealed"]["B"], context_of(name))
+        except SealError as exc:
+            if exc.code == "InvalidCiphertextException":
+                raise TamperedCredentialError(f"vault item {context_of(name)['kind']} does not open here") from None
+            raise
+        document: dict[str, Any] = json.loads(text)
+        return item["version"]["N"], document
+
+    def write(
+        self,
+        name: str,
+        document: dict[str, Any],
+        is_newer: Callable[[dict[str, Any], dict[str, Any]], bool],
+        *,
+        probably_new: bool = False,
+    ) -> WriteResult:
+        """Store ``document`` unless ``is_newer(document, stored)`` is false for what is stored (compare-and-swap)."""
+        context = context_of(name)
+        sealed = self._sealer.seal(json.dumps(document, separators=(",", ":"), ensure_ascii=False), context)
+        current = None if probably_new else self.read(name)
+        for _ in range(_ATTEMPTS):
+            if current is not None and not is_newer(document, current[1]):
+                return WriteResult(WriteOutcome.NOT_NEWER, current[1])
+            version = 1 if current is None else int(current[0]) + 1
+            item: dict[str, AttributeValueTypeDef] = {
+                "pk": {"S": name},
+                "sealed": {"B": sealed},
+                "version": {"N": str(version)},
+                "suite_id": {"S": context["suite_id"]},
+                "corp_id": {"S": context["corp_id"]},
+                "kind": {"S": context["kind"]},
+                "updated_at": {"N": f"{self._clock():.3f}"},
+            }
+            if "expires_at" in document:  # tokens: their expiry, in the clear, for refresh queries
+                item["expires_at"] = {"N": str(int(float(document["expires_at"])))}
+            try:
+                if current is None:
+                    self._client.put_item(
+                        TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)"
+                    )
+                else:
+                    self._client.put_item(
+                        TableName=self._table,
+                        Item=item,
+                        ConditionExpression="version = :read",
+                        ExpressionAttributeValues={":read": {"N": current[0]}},
+                    )
+            except ClientError as exc:
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise
+                current = self.read(name)  # another writer won the race: compare against theirs
+                continue
+            return WriteResult(WriteOutcome.STORED, replaced=current is not None)
+        raise SecretConflictError("vault write kept losing the compare-and-swap")
+
+    def delete(self, name: str) -> bool:
+        answer = self._client.delete_item(TableName=self._table, Key={"pk": {"S": name}}, ReturnValues="ALL_OLD")
+        return "Attributes" in answer
+
+
+class VaultReader:
+    """Cached reads for a container (the :class:`~authsync.aws.credentials.SecretReader` contract).
+
+    A document is served from memory for ``max_age`` seconds; :meth:`forget` makes one name's
+    next read go to the table (after this container wrote or deleted it). Absence is not cached.
+    """
+
+    def __init__(self, vault: CorpVault, *, max_age: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._vault = vault
+        self._max_age = max_age
+        self._clock = clock
+        self._cache: dict[str, tuple[float, dict[str, Any]]] = {}
+
+    def read(self, name: str, *, force: bool = False) -> dict[str, Any] | None:
+        cached = None if force else self._cache.get(name)
+        if cached is not None and self._clock() - cached[0] < self._max_age:
+            return dict(cached[1])
+        found = self._vault.read(name)
+        if found is None:
+            self._cache.pop(name, None)
+            return None
+        self._cache[name] = (self._clock(), found[1])
+        return dict(found[1])
+
+    def forget(self, name: str) -> None:
+        self._cache.pop(name, None)
+
+
+class RoutedSecrets:
+    """Per-corp names (under ``corp_prefix``) to the vault, every other name to Secrets Manager.
+
+    One object serves as both the reader and the writer of :class:`~authsync.aws.tokens.TokenStore`
+    and :class:`~authsync.aws.tokens.PermanentCodes`: suite tokens stay secrets, corp ones do not.
+    """
+
+    def __init__(
+        self,
+        corp_prefix: str,
+        *,
+        corp: Store,
+        other: Store,
+    ) -> None:
+        if not corp_prefix.endswith("/"):
+            raise ValueError("corp_prefix must end with '/'")
+        self._prefix = corp_prefix
+        self._corp = corp
+        self._other = other
+
+    def _pick(self, name: str) -> Store:
+        return self._corp if name.startswith(self._prefix) else self._other
+
+    def reader(self) -> _RoutedReader:
+        return _RoutedReader(self._pick)
+
+    def writer(self) -> _RoutedWriter:
+        return _RoutedWriter(self._pick)
+
+
+class _RoutedReader:
+    def __init__(self, pick: Callable[[str], Store]) -> None:
+        self._pick = pick
+
+    def read(self, name: str, *, force: bool = False) -> dict[str, Any] | None:
+        return self._pick(name)[0].read(name, force=force)
+
+    def forget(self, name: str) -> None:
+        self._pick(name)[0].forget(name)
+
+
+class _RoutedWriter:
+    def __init__(self, pick: Callable[[str], Store]) -> None:
+        self._pick = pick
+
+    def read(self, name: str) -> tuple[str, dict[str, Any]] | None:
+        return self._pick(name)[1].read(name)
+
+    def write(
+        self,
+        name: str,
+        document: dict[str, Any],
+        is_newer: Callable[[dict[str, Any], dict[str, Any]], bool],
+        *,
+        probably_new: bool = False,
+    ) -> WriteResult:
+        return self._pick(name)[1].write(name, document, is_newer, probably_new=probably_new)
+
+    def delete(self, name: str) -> bool:
+        return self._pick(name)[1].delete(name)

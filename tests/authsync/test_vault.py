@@ -1,0 +1,189 @@
+"""The corp credential vault against the same contract as Secrets Manager (moto: DynamoDB, KMS, Secrets Manager).
+
+Both stores run the same tests through the code that uses them (:class:`PermanentCodes`), plus the
+vault's own promises: only ciphertext in the table, a moved ciphertext refused as tampering, KMS
+failing fails the call and writes nothing, compare-and-swap under concurrent writers.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import boto3
+import pytest
+from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+from authsync.aws.credentials import (
+    CredentialReader,
+    CredentialWriter,
+    ForwardOnlySecrets,
+    SecretNames,
+    SecretReader,
+    WriteOutcome,
+)
+from authsync.aws.kms import KmsSealer, SealError
+from authsync.aws.tokens import PermanentCodes
+from authsync.aws.vault import CorpVault, RoutedSecrets, TamperedCredentialError, VaultReader
+
+NAMES = SecretNames("wecom-authsync/dev/suites/", "wecom-authsync/dev/corps/")
+SUITE, CORP = "wwsuitevault000001", "wwcorpvault0000001"
+CODE = "PCODE-vault-secret-0001"
+TABLE = "corp-vault"
+
+
+@pytest.fixture
+def key(aws: None) -> str:
+    key_id: str = boto3.client("kms").create_key(Description="credentials")["KeyMetadata"]["Arn"]
+    boto3.client("dynamodb").create_table(
+        TableName=TABLE,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return key_id
+
+
+def vault(key: str, kms: Any = None) -> CorpVault:
+    return CorpVault(boto3.client("dynamodb"), TABLE, KmsSealer(kms or boto3.client("kms"), key))
+
+
+@pytest.fixture(params=["SecretsManager", "DynamoDBKMS"])
+def store(request: pytest.FixtureRequest, key: str) -> tuple[CredentialReader, CredentialWriter]:
+    if request.param == "SecretsManager":
+        client = boto3.client("secretsmanager")
+        return SecretReader(SecretsProvider(boto3_client=client), max_age=300), ForwardOnlySecrets(
+            client, description="test"
+        )
+    corp_vault = vault(key)
+    return VaultReader(corp_vault, max_age=300), corp_vault
+
+
+def codes(store: tuple[CredentialReader, CredentialWriter]) -> PermanentCodes:
+    return PermanentCodes(store[0], store[1], NAMES)
+
+
+# -- the contract, for both stores ---------------------------------------------------------------------
+
+
+def test_a_code_reads_back_and_a_later_one_replaces_it(store: tuple[CredentialReader, CredentialWriter]) -> None:
+    permanent = codes(store)
+    assert permanent.get(SUITE, CORP) is None
+    assert permanent.put(SUITE, CORP, CODE, 100.0) is False  # nothing replaced
+    assert permanent.get(SUITE, CORP) == CODE
+    assert permanent.put(SUITE, CORP, "PCODE-rotated-0002", 200.0) is True
+    assert permanent.get(SUITE, CORP) == "PCODE-rotated-0002"
+
+
+def test_an_older_code_never_replaces_a_newer_one(store: tuple[CredentialReader, CredentialWriter]) -> None:
+    permanent = codes(store)
+    permanent.put(SUITE, CORP, "PCODE-newer-0002", 200.0)
+    permanent.put(SUITE, CORP, CODE, 100.0)
+    assert permanent.get(SUITE, CORP, force=True) == "PCODE-newer-0002"
+    written = store[1].write(
+        NAMES.permanent_code(SUITE, CORP), {"permanent_code": "x", "obtained_at": 1}, lambda new, old: False
+    )
+    assert written.outcome is WriteOutcome.NOT_NEWER
+    assert written.stored is not None
+    assert written.stored["permanent_code"] == "PCODE-newer-0002"
+
+
+def test_a_deleted_code_is_gone_and_deleting_twice_is_fine(store: tuple[CredentialReader, CredentialWriter]) -> None:
+    permanent = codes(store)
+    permanent.put(SUITE, CORP, CODE, 100.0)
+    permanent.delete(SUITE, CORP)
+    assert permanent.get(SUITE, CORP) is None
+    store[1].delete(NAMES.permanent_code(SUITE, CORP))  # no error (moto's Secrets Manager says True here)
+    assert permanent.get(SUITE, CORP, force=True) is None
+
+
+def test_concurrent_writers_leave_the_newest(store: tuple[CredentialReader, CredentialWriter]) -> None:
+    name = NAMES.corp_token(SUITE, CORP)
+    barrier = threading.Barrier(6)
+
+    def write(i: int) -> None:
+        barrier.wait(timeout=10)
+        store[1].write(
+            name,
+            {"token": f"TOKEN-{i}", "obtained_at": float(i)},
+            lambda new, old: float(new["obtained_at"]) > float(old["obtained_at"]),
+        )
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    stored = store[1].read(name)
+    assert stored is not None
+    assert stored[1]["token"] == "TOKEN-5"
+
+
+# -- the vault's own promises ---------------------------------------------------------------------------
+
+
+def test_the_table_holds_only_ciphertext_bound_to_its_item(key: str) -> None:
+    codes((VaultReader(vault(key), max_age=300), vault(key))).put(SUITE, CORP, CODE, 100.0)
+    items = boto3.client("dynamodb").scan(TableName=TABLE)["Items"]
+    assert len(items) == 1
+    assert CODE not in repr(items)
+    assert CODE.encode() not in items[0]["sealed"]["B"]
+    assert {k: items[0][k]["S"] for k in ("suite_id", "corp_id", "kind")} == {
+        "suite_id": SUITE,
+        "corp_id": CORP,
+        "kind": "permanent-code",
+    }
+
+
+def test_a_ciphertext_moved_to_another_item_is_refused_as_tampering(key: str) -> None:
+    store = vault(key)
+    codes((VaultReader(store, max_age=300), store)).put(SUITE, CORP, CODE, 100.0)
+    dynamodb = boto3.client("dynamodb")
+    item = dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": NAMES.permanent_code(SUITE, CORP)}})["Item"]
+    other = NAMES.permanent_code(SUITE, "wwcorpattacker0001")
+    dynamodb.put_item(TableName=TABLE, Item={**item, "pk": {"S": other}})
+    with pytest.raises(TamperedCredentialError) as raised:
+        store.read(other)
+    assert CODE not in str(raised.value)
+
+
+def test_kms_failing_fails_the_write_and_stores_nothing(key: str) -> None:
+    gone = key.rsplit("/", 1)[0] + "/00000000-0000-0000-0000-000000000000"  # no such key: KMS refuses
+    with pytest.raises(SealError) as raised:
+        codes((VaultReader(vault(gone), max_age=300), vault(gone))).put(SUITE, CORP, CODE, 100.0)
+    assert CODE not in str(raised.value)
+    assert boto3.client("dynamodb").scan(TableName=TABLE)["Items"] == []
+
+
+def test_reads_are_cached_until_forgotten(key: str) -> None:
+    store = vault(key)
+    reader = VaultReader(store, max_age=300)
+    name = NAMES.permanent_code(SUITE, CORP)
+    store.write(name, {"permanent_code": CODE, "obtained_at": 1.0}, lambda new, old: True)
+    assert reader.read(name) == {"permanent_code": CODE, "obtained_at": 1.0}
+    store.write(name, {"permanent_code": "PCODE-2", "obtained_at": 2.0}, lambda new, old: True)
+    assert reader.read(name) is not None
+    assert reader.read(name) == {"permanent_code": CODE, "obtained_at": 1.0}  # warm
+    reader.forget(name)
+    assert reader.read(name) == {"permanent_code": "PCODE-2", "obtained_at": 2.0}
+    assert reader.read(name, force=True) == {"permanent_code": "PCODE-2", "obtained_at": 2.0}
+
+
+def test_routing_keeps_suite_secrets_in_secrets_manager_and_corp_ones_in_the_vault(key: str) -> None:
+    client = boto3.client("secretsmanager")
+    secrets = (
+        SecretReader(SecretsProvider(boto3_client=client), max_age=300),
+        ForwardOnlySecrets(client, description="t"),
+    )
+    store = vault(key)
+    routed = RoutedSecrets(NAMES.corp_prefix, corp=(VaultReader(store, max_age=300), store), other=secrets)
+    writer = routed.writer()
+    writer.write(NAMES.suite_token(SUITE), {"token": "SUITE-T", "obtained_at": 1.0}, lambda new, old: True)
+    writer.write(NAMES.corp_token(SUITE, CORP), {"token": "CORP-T", "obtained_at": 1.0}, lambda new, old: True)
+    assert [s["Name"] for s in client.list_secrets()["SecretList"]] == [NAMES.suite_token(SUITE)]
+    assert [i["pk"]["S"] for i in boto3.client("dynamodb").scan(TableName=TABLE)["Items"]] == [
+        NAMES.corp_token(SUITE, CORP)
+    ]
+    assert routed.reader().read(NAMES.corp_token(SUITE, CORP)) == {"token": "CORP-T", "obtained_at": 1.0}
+    with pytest.raises(ValueError, match="end with"):
+        RoutedSecrets("no-slash", corp=secrets, other=secrets)
