@@ -138,11 +138,13 @@ def test_no_statement_grants_a_wildcard_action_or_resource() -> None:
 
 def test_fetch_functions_touch_only_their_own_queues_and_tables() -> None:
     assert _sam_policy_targets("AuthInfoFunction") == {
-        "DynamoDBCrudPolicy": [{"TableName": {"Ref": t}} for t in ("CorpsTable", "LeasesTable", "IdempotencyTable")],
+        "DynamoDBCrudPolicy": [
+            {"TableName": {"Ref": t}} for t in ("CorpVaultTable", "CorpsTable", "LeasesTable", "IdempotencyTable")
+        ],
         "SQSSendMessagePolicy": [{"QueueName": {"Fn::GetAtt": ["ChatdataQueue", "QueueName"]}}],
     }
     assert _sam_policy_targets("ChatdataFunction") == {
-        "DynamoDBCrudPolicy": [{"TableName": {"Ref": t}} for t in ("CorpsTable", "LeasesTable")],
+        "DynamoDBCrudPolicy": [{"TableName": {"Ref": t}} for t in ("CorpVaultTable", "CorpsTable", "LeasesTable")],
     }
     consumed = {
         f: [s["Resource"]["Fn::GetAtt"][0] for s in _statements(f) if "sqs:ReceiveMessage" in s["Action"]]
@@ -192,7 +194,7 @@ def test_query_route_is_iam_authorized() -> None:
 
 def test_tables_are_on_demand_with_point_in_time_recovery() -> None:
     tables = [r["Properties"] for r in RESOURCES.values() if r["Type"] == "AWS::DynamoDB::Table"]
-    assert len(tables) == 5
+    assert len(tables) == 6
     for table in tables:
         assert table["BillingMode"] == "PAY_PER_REQUEST"
         assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True

@@ -42,6 +42,7 @@ EXPECTED: dict[str, tuple[set[str], dict[str, frozenset[str]]]] = {
             "LeasesTable",
             "IdempotencyTable",
             "ExchangeJournalTable",
+            "CorpVaultTable",
             "CredentialsKey",
             "AuthEventsQueue",
             "ChatdataQueue",
@@ -55,7 +56,7 @@ EXPECTED: dict[str, tuple[set[str], dict[str, frozenset[str]]]] = {
         },
     ),
     "ChatdataFunction": (
-        {"CorpsTable", "LeasesTable", "ChatdataQueue"},
+        {"CorpsTable", "LeasesTable", "CorpVaultTable", "CredentialsKey", "ChatdataQueue"},
         {
             "suites/config": READ,
             "suites/ticket": READ,
@@ -66,7 +67,7 @@ EXPECTED: dict[str, tuple[set[str], dict[str, frozenset[str]]]] = {
     ),
     "CorpQueryFunction": ({"CorpsTable"}, {}),
     "TokenRefreshFunction": (
-        {"CorpsTable", "LeasesTable"},
+        {"CorpsTable", "LeasesTable", "CorpVaultTable", "CredentialsKey"},
         {
             "suites/config": READ,
             "suites/ticket": READ,
@@ -235,19 +236,24 @@ def test_only_auth_info_can_write_or_delete_permanent_codes() -> None:
     assert writers == {"AuthInfoFunction"}
 
 
-def test_only_auth_info_can_open_sealed_codes_and_only_for_the_journal() -> None:
-    """kms:Decrypt on the credentials key, only in auth-info's role, only with the journal's encryption context."""
-    grants = {
-        function: statement
-        for function in FUNCTIONS
-        for statement in statements(function_role(function))
-        if any(a.startswith("kms:") for a in as_list(statement["Action"]))
+def test_the_credentials_key_opens_only_the_journal_for_auth_info_and_the_vault_for_the_fetch_functions() -> None:
+    """kms:Encrypt/Decrypt on the credentials key, each grant bound to one encryption-context purpose:
+    the journal's (auth-info alone) or the corp credential vault's (the three fetch functions)."""
+    purposes: dict[str, set[str]] = {}
+    for function in FUNCTIONS:
+        for statement in statements(function_role(function)):
+            if not any(a.startswith("kms:") for a in as_list(statement["Action"])):
+                continue
+            assert set(as_list(statement["Action"])) == {"kms:Encrypt", "kms:Decrypt"}
+            assert [referenced(r) for r in as_list(statement["Resource"])] == [{"CredentialsKey"}]
+            purpose = statement["Condition"]["StringEquals"]["kms:EncryptionContext:purpose"]
+            assert statement["Condition"] == {"StringEquals": {"kms:EncryptionContext:purpose": purpose}}
+            purposes.setdefault(function, set()).add(purpose)
+    assert purposes == {
+        "AuthInfoFunction": {"exchange-journal", "corp-credential"},
+        "ChatdataFunction": {"corp-credential"},
+        "TokenRefreshFunction": {"corp-credential"},
     }
-    assert set(grants) == {"AuthInfoFunction"}
-    statement = grants["AuthInfoFunction"]
-    assert set(as_list(statement["Action"])) == {"kms:Encrypt", "kms:Decrypt"}
-    assert [referenced(r) for r in as_list(statement["Resource"])] == [{"CredentialsKey"}]
-    assert statement["Condition"] == {"StringEquals": {"kms:EncryptionContext:purpose": "exchange-journal"}}
 
 
 def test_the_journal_is_written_only_by_auth_info_and_reconcile_only_queries_its_pending_index() -> None:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 __all__ = [
     "AuthInfoSettings",
@@ -76,6 +76,18 @@ class FetchSettings(SuiteSettings):
     corps_table: str = Field(alias="CORPS_TABLE", min_length=1)
     leases_table: str = Field(alias="LEASES_TABLE", min_length=1)
     wecom_api_base: str = Field(default="https://qyapi.weixin.qq.com", alias="WECOM_API_BASE", pattern=r"^https?://")
+    corp_credential_store: Literal["SecretsManager", "DynamoDBKMS"] = Field(
+        default="SecretsManager", alias="CORP_CREDENTIAL_STORE"
+    )
+    """Where per-corp credentials live: a secret each, or the KMS-sealed vault table (template parameter)."""
+    vault_table: str = Field(default="", alias="VAULT_TABLE")
+    credentials_key: str = Field(default="", alias="CREDENTIALS_KEY")
+
+    @model_validator(mode="after")
+    def _vault_configured(self) -> Self:
+        if self.corp_credential_store == "DynamoDBKMS" and not (self.vault_table and self.credentials_key):
+            raise ValueError("CORP_CREDENTIAL_STORE=DynamoDBKMS needs VAULT_TABLE and CREDENTIALS_KEY")
+        return self
 
 
 TokenRefreshSettings = FetchSettings

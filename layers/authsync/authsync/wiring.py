@@ -165,7 +165,13 @@ def build_pipeline(
     """
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
-    from authsync.aws.credentials import ForwardOnlySecrets, SecretNames, SecretReader
+    from authsync.aws.credentials import (
+        CredentialReader,
+        CredentialWriter,
+        ForwardOnlySecrets,
+        SecretNames,
+        SecretReader,
+    )
     from authsync.aws.leases import Leases
     from authsync.aws.snapshots import SnapshotStore
     from authsync.aws.suites import SecretsManagerJson, SuiteDirectory
@@ -176,8 +182,24 @@ def build_pipeline(
     secrets_client = _client("secretsmanager")
     dynamodb = _client("dynamodb")
     names = SecretNames(settings.suite_secret_prefix, settings.corp_secret_prefix)
-    reader = SecretReader(SecretsProvider(boto3_client=secrets_client), max_age=settings.parameters_max_age)
-    writer = ForwardOnlySecrets(secrets_client, description="WeCom credential (wecom-authsync)")
+    reader: CredentialReader = SecretReader(
+        SecretsProvider(boto3_client=secrets_client), max_age=settings.parameters_max_age
+    )
+    writer: CredentialWriter = ForwardOnlySecrets(secrets_client, description="WeCom credential (wecom-authsync)")
+    if settings.corp_credential_store == "DynamoDBKMS":
+        # Per-corp names go to the KMS-sealed vault table; suite tokens stay secrets.
+        from authsync.aws.kms import KmsSealer
+        from authsync.aws.vault import CorpVault, RoutedSecrets, VaultReader
+
+        vault = CorpVault(
+            dynamodb, settings.vault_table, KmsSealer(_client("kms"), settings.credentials_key), clock=clock
+        )
+        routed = RoutedSecrets(
+            names.corp_prefix,
+            corp=(VaultReader(vault, max_age=settings.parameters_max_age), vault),
+            other=(reader, writer),
+        )
+        reader, writer = routed.reader(), routed.writer()
     client = WeComClient(
         settings.wecom_api_base, clock=clock, sleep=sleep, on_call=hooks.on_wecom_call if hooks else None
     )
