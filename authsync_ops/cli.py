@@ -7,6 +7,7 @@ Usage::
     authsync-ops --stack wecom-authsync-prod refetch SUITE CORP
     authsync-ops --stack wecom-authsync-prod redrive [--queue auth-events|chatdata] [--dry-run] [--force]
     authsync-ops --stack wecom-authsync-prod inbox drain
+    authsync-ops --stack wecom-authsync-prod credentials migrate [--dry-run] [--delete-old]
     make serve > serve.json &   authsync-ops --local serve.json corps list
 
 Exit status: 0 done, 1 the command found a problem (messages refused, a failure), 2 bad usage or an
@@ -57,6 +58,14 @@ def _parser() -> argparse.ArgumentParser:
     again.add_argument("--dry-run", action="store_true", help="count what would move; move nothing")
     again.add_argument("--force", action="store_true", help="also AuthCode messages past the code's 10 minutes")
 
+    credentials = commands.add_parser("credentials", help="per-corp credentials (CorpCredentialStore)")
+    credential_commands = credentials.add_subparsers(dest="credentials_command", required=True)
+    move = credential_commands.add_parser(
+        "migrate", help="copy per-corp secrets into the KMS-sealed vault, verify each, optionally delete them"
+    )
+    move.add_argument("--dry-run", action="store_true", help="count what would be copied; copy nothing")
+    move.add_argument("--delete-old", action="store_true", help="delete each secret once its copy is verified")
+
     inbox = commands.add_parser("inbox", help="the callback inbox (callbacks kept while SQS failed)")
     inbox_commands = inbox.add_subparsers(dest="inbox_command", required=True)
     inbox_commands.add_parser("drain", help="replay every kept callback now (as inbox-drain does each minute)")
@@ -85,7 +94,42 @@ def _run(args: argparse.Namespace, target: Target, stdout: TextIO, stderr: TextI
         return _refetch(target, args.suite_id, args.corp_id, stdout)
     if args.command == "redrive":
         return _redrive(target, args, stdout, stderr)
+    if args.command == "credentials":
+        return _migrate(target, args, stdout, stderr)
     return _inbox_drain(target, stdout)
+
+
+def _migrate(target: Target, args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    from authsync.aws.kms import KmsSealer
+    from authsync.aws.vault import CorpVault
+    from authsync_ops.migrate import migrate
+
+    vault = CorpVault(
+        target.client("dynamodb"),
+        target.output("CorpVaultTableName"),
+        KmsSealer(target.client("kms"), target.output("CredentialsKeyArn")),
+    )
+    report = migrate(
+        target.client("secretsmanager"),
+        vault,
+        target.output("CorpSecretPrefix"),
+        dry_run=args.dry_run,
+        delete_old=args.delete_old,
+        progress=lambda done, total: _progress(stderr, f"\r{done}/{total} secret(s)"),
+    )
+    if report.found:
+        stderr.write("\n")
+    if args.dry_run:
+        stdout.write(f"credentials migrate: {report.found} per-corp secret(s) would be copied (dry run)\n")
+        return 0
+    stdout.write(
+        f"credentials migrate: {report.found} per-corp secret(s): copied {report.copied}, "
+        f"already in the vault {report.already}, verified {report.verified}, deleted {report.deleted}, "
+        f"failed {len(report.failed)}\n"
+    )
+    for name in report.failed:
+        stdout.write(f"  not migrated (secret kept): {name}\n")
+    return 1 if report.failed else 0
 
 
 def _store(target: Target) -> Any:

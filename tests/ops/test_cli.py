@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import pytest
 
 from authsync.aws.queues import SqsEventPublisher, queued_event
 from authsync.aws.snapshots import SnapshotStore
@@ -23,22 +22,9 @@ from authsync_dev.template import Deployment
 from authsync_dev.wecom import TEST_SUITE, event_xml, sign_event
 from authsync_ops.cli import main
 from tests.conftest import put_suite_config
+from tests.ops.conftest import run
 
 SUITE = TEST_SUITE.suite_id
-
-
-@pytest.fixture
-def serve_line(deployment: Deployment, tmp_path: Path) -> Path:
-    path = tmp_path / "serve.json"
-    described = {"moto_endpoint": None, "region": "us-east-1", "outputs": deployment.outputs()}
-    path.write_text(json.dumps(described) + "\n", encoding="utf-8")
-    return path
-
-
-def run(serve_line: Path, *args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(["--local", str(serve_line), *args], stdout=out, stderr=err)
-    return code, out.getvalue(), err.getvalue()
 
 
 def event(fields: dict[str, str | int]) -> tuple[AuthEvent, bytes]:
