@@ -152,6 +152,25 @@ def test_dynamodb_down_across_the_exchange_keeps_the_code_in_the_credential_stor
     assert fakes.log.names("wecom.").count("wecom.get_permanent_code") == 1
 
 
+def test_an_unjournaled_rotation_stores_the_new_code_once_and_voids_the_old_codes_token() -> None:
+    """Stored first (before DynamoDB), and the token obtained with the replaced code is still dropped."""
+    fakes = Fakes()
+    fakes.authorization_sync().handle(callback("create_auth", fakes.clock(), AuthCode=fakes.wecom.create_auth(CORP)))
+    fakes.tokens.corp_tokens[(SUITE, CORP)] = "token-of-the-old-code"
+    fakes.clock.advance(5)
+    code = fakes.wecom.reset_permanent_code(CORP)
+    fakes.journal.fail()
+    fakes.log.clear()
+
+    result = fakes.authorization_sync().handle(callback("reset_permanent_code", fakes.clock(), AuthCode=code))
+
+    assert (result.outcome, result.detail) == (Outcome.ROTATED, "unjournaled")
+    assert fakes.codes.codes[(SUITE, CORP)][0] == fakes.wecom.corp(CORP).permanent_code
+    assert fakes.log.names().count("codes.put") == 1
+    assert "tokens.forget_corp_token" in fakes.log.names()
+    assert (SUITE, CORP) not in fakes.tokens.corp_tokens
+
+
 def test_a_journal_and_a_credential_store_both_down_lose_the_install_and_the_retry_says_so() -> None:
     fakes = Fakes()
     code = fakes.wecom.create_auth(CORP)

@@ -236,10 +236,11 @@ class AuthorizationSync:
     def _complete(self, entry: JournalEntry, *, resumed: bool, journaled: bool = True) -> SyncResult:
         """The steps after the journal write, each idempotent: code, first state, auth info, close."""
         suite_id, corp_id = entry.suite_id, entry.corp_id
+        replaced: bool | None = None  # whether the code put replaced a previous one; None: not put yet
         if not journaled:
             # The answer's one durable home: stored before anything that needs DynamoDB (the
             # journal's table may be what failed). Forward-only: never over a newer code.
-            self._codes.put(suite_id, corp_id, entry.permanent_code, entry.obtained_at)
+            replaced = self._codes.put(suite_id, corp_id, entry.permanent_code, entry.obtained_at)
         state = self._snapshots.get(suite_id, corp_id)
         cancelled_at = state.cancelled_at if state is not None and state.status == "cancelled" else None
         lifecycle_at = state.lifecycle_at if state is not None else None
@@ -247,7 +248,9 @@ class AuthorizationSync:
             if not journaled and cancelled_at is not None:
                 self._tokens.forget_corp(suite_id, corp_id)  # the corp left after this install: no code kept
             return self._superseded(entry, journaled=journaled)
-        if self._codes.put(suite_id, corp_id, entry.permanent_code, entry.obtained_at):
+        if replaced is None:
+            replaced = self._codes.put(suite_id, corp_id, entry.permanent_code, entry.obtained_at)
+        if replaced:
             self._tokens.forget_corp_token(suite_id, corp_id)  # a token of the previous code is void
         recorded = self._snapshots.record(
             suite_id,
