@@ -10,14 +10,14 @@ rule the functions use (a newer document already in the vault is kept), read bac
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from authsync.aws.credentials import WriteOutcome, current_secret
+from authsync.aws.credentials import WriteOutcome, current_secret, secret_names
 from authsync.aws.vault import CorpVault
 
-__all__ = ["MigrationReport", "corp_secret_names", "migrate"]
+__all__ = ["MigrationReport", "migrate"]
 
 
 @dataclass
@@ -30,15 +30,6 @@ class MigrationReport:
     deleted: int = 0
     failed: list[str] = field(default_factory=list)
     """Names (never values) that could not be copied or verified: their secrets are kept."""
-
-
-def corp_secret_names(client: Any, corp_prefix: str) -> Iterator[str]:
-    """Every secret name under the corp prefix (ListSecrets: names only)."""
-    for page in client.get_paginator("list_secrets").paginate(Filters=[{"Key": "name", "Values": [corp_prefix]}]):
-        for secret in page.get("SecretList", []):
-            name = str(secret.get("Name", ""))
-            if name.startswith(corp_prefix):
-                yield name
 
 
 def _newer(new: dict[str, Any], old: dict[str, Any]) -> bool:
@@ -55,7 +46,7 @@ def migrate(
     progress: Callable[[int, int], None] | None = None,
 ) -> MigrationReport:
     report = MigrationReport()
-    names = sorted(corp_secret_names(secrets, corp_prefix))
+    names = sorted(secret_names(secrets, corp_prefix))
     report.found = len(names)
     for done, name in enumerate(names, 1):
         if progress is not None:

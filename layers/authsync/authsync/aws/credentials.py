@@ -42,6 +42,7 @@ __all__ = [
     "WriteResult",
     "current_secret",
     "error_code",
+    "secret_names",
 ]
 
 _INCOMING = "INCOMING"
@@ -256,6 +257,15 @@ class ForwardOnlySecrets:
         return True
 
 
+def secret_names(client: SecretsManagerClient, prefix: str) -> Iterator[str]:
+    """The names of every secret whose name starts with ``prefix`` (ListSecrets, paged; no value is read)."""
+    for page in client.get_paginator("list_secrets").paginate(Filters=[{"Key": "name", "Values": [prefix]}]):
+        for secret in page.get("SecretList", []):
+            name = secret.get("Name", "")
+            if name.startswith(prefix):  # the filter matches a prefix of any word of the name, too
+                yield name
+
+
 class CodeHolders:
     """The corps of a suite that hold a permanent code, from the secrets' names (ListSecrets; no value is read).
 
@@ -269,10 +279,7 @@ class CodeHolders:
 
     def corps(self, suite_id: str) -> Iterator[str]:
         prefix, _, suffix = self._names.permanent_code(suite_id, "\0").partition("\0")
-        paginator = self._client.get_paginator("list_secrets")
-        for page in paginator.paginate(Filters=[{"Key": "name", "Values": [prefix]}]):
-            for secret in page.get("SecretList", []):
-                name = secret.get("Name", "")
-                corp_id = name[len(prefix) : -len(suffix)] if name.startswith(prefix) and name.endswith(suffix) else ""
-                if corp_id and "/" not in corp_id:
-                    yield corp_id
+        for name in secret_names(self._client, prefix):
+            corp_id = name[len(prefix) : -len(suffix)] if name.endswith(suffix) else ""
+            if corp_id and "/" not in corp_id:
+                yield corp_id
