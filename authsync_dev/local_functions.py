@@ -360,11 +360,6 @@ class LocalFunction:
         """Run ``hook(module)`` after every container's import from now on (not for ``override``)."""
         self._init_hooks.append(hook)
 
-    def modules(self) -> list[ModuleType]:
-        """The imported handler modules of the live containers."""
-        with self._pool_lock:
-            return [c.module for c in self._live if c.module is not None]
-
     def _handler(self, container: _Container) -> Handler:
         """The container's handler, importing its module on first use; raises :class:`FunctionNotReady`."""
         if self._override is not None:

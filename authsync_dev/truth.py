@@ -9,6 +9,7 @@ never a value that is a secret.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import requests
@@ -28,8 +29,9 @@ class Truth:
 
     stack: LocalStack
 
-    @property
+    @cached_property
     def names(self) -> SecretNames:
+        """Read from the deployment once (every corp's check asks for it)."""
         environment = self.stack.deployment.function_environment("AuthInfoFunction")
         return SecretNames(environment["SUITE_SECRET_PREFIX"], environment["CORP_SECRET_PREFIX"])
 

@@ -87,7 +87,6 @@ class Corp:
     suite_id: str
     kind: str
     steps: list[str]
-    lost_after_exchange: bool = False
 
 
 @dataclass
@@ -383,7 +382,6 @@ class Campaign:
         run.reauthorized = lost
         wecom = stack.emulator
         for corp in (c for c in run.corps if c.corp_id in lost):
-            corp.lost_after_exchange = True
             wecom.cancel_auth(corp.suite_id, corp.corp_id)
             time.sleep(1.1)
             wecom.create_auth(corp.suite_id, corp.corp_id, **install_kwargs(corp, wecom))
