@@ -35,10 +35,13 @@ from tests.authsync_dev.processes import first_line
 
 ROOT = Path(__file__).resolve().parents[2]
 
-_MATCHES = re.compile(r"^# (/\S+\.pyc) matches (/\S+\.py)$")
-_FROM_SOURCE = re.compile(r"^# code object from (/\S+\.py)$")
-_IMPORTED = re.compile(r"^import '([\w.]+)' # <_frozen_importlib_external\.SourceFileLoader ")
-_EXTENSION = re.compile(r"^# extension module '([\w.]+)' loaded from '(/\S+)'$")
+# python -v writes a message and its newline separately, and print() writes a line and its newline
+# separately: a handler's JSON log line from another thread may be glued before or after a message.
+# So the messages are searched for, not matched whole; no path here contains "{" (JSON's start).
+_MATCHES = re.compile(r"# (/\S+\.pyc) matches (/[^\s{]+\.py)(?=$|\{)")
+_FROM_SOURCE = re.compile(r"# code object from (/[^\s{]+\.py)(?=$|\{)")
+_IMPORTED = re.compile(r"import '([\w.]+)' # <_frozen_importlib_external\.SourceFileLoader ")
+_EXTENSION = re.compile(r"# extension module '([\w.]+)' loaded from '(/[^\s{']+)'(?=$|\{)")
 
 
 def _files(root: Path) -> set[str]:
@@ -138,10 +141,10 @@ def test_the_local_stack_runs_the_built_template_layer_and_bytecode(tmp_path):
     assert process.returncode == 0, "\n".join(line for line in log if not line.startswith(("#", "import "))[-60:])
     assert rest == ""  # stdout carries the one JSON line only
 
-    from_bytecode = {Path(m.group(2)): Path(m.group(1)) for line in log if (m := _MATCHES.match(line))}
-    from_source = {Path(m.group(1)) for line in log if (m := _FROM_SOURCE.match(line))}
-    imported = {m.group(1) for line in log if (m := _IMPORTED.match(line))}
-    extensions = {m.group(1): Path(m.group(2)) for line in log if (m := _EXTENSION.match(line))}
+    from_bytecode = {Path(m.group(2)): Path(m.group(1)) for line in log if (m := _MATCHES.search(line))}
+    from_source = {Path(m.group(1)) for line in log if (m := _FROM_SOURCE.search(line))}
+    imported = {m.group(1) for line in log if (m := _IMPORTED.search(line))}
+    extensions = {m.group(1): Path(m.group(2)) for line in log if (m := _EXTENSION.search(line))}
 
     # Every authsync module the process imported ran from the built layer's shipped bytecode.
     ours = sorted(name for name in imported if name == "authsync" or name.startswith("authsync."))
