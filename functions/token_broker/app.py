@@ -84,6 +84,8 @@ def get_token(suite_id: str, corp_id: str) -> Response[Any]:
 def invalidate_token(suite_id: str, corp_id: str) -> Response[Any]:
     rejected = _rejected_token(app.current_event.decoded_body)
     if rejected is None:
+        logger.info("token invalidation malformed", outcome="bad_request", principal=caller())
+        metrics.add_metric(name="TokenBrokerBadRequests", unit=MetricUnit.Count, value=1)
         return _answer(400, {"message": 'expected {"access_token": "<the token WeCom rejected>"}'})
     return _serve("invalidate", suite_id, corp_id, lambda: broker.invalidate(suite_id, corp_id, rejected))
 
