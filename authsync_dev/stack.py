@@ -178,8 +178,14 @@ class LocalStack:
         self.schedules: list[ScheduleSpec] = []
         self._callback_path = _output_path(self.template, "CallbackUrl", "/{suite_id}")
         self._query_path = _output_path(self.template, "CorpQueryUrl", "/{suite_id}/{corp_id}")
+        self._token_path = _output_path(self.template, "TokenBrokerUrl", "/{suite_id}/{corp_id}/token")
         paths = {r.path for r in self.routes}
-        for path in (self._callback_path + "/{suite_id}", self._query_path + "/{suite_id}/{corp_id}"):
+        served = (
+            self._callback_path + "/{suite_id}",
+            self._query_path + "/{suite_id}/{corp_id}",
+            self._token_path + "/{suite_id}/{corp_id}/token",
+        )
+        for path in served:
             if path not in paths:
                 raise ValueError(f"template outputs name {path}, but no HttpApi route serves it")
         functions = {k for k, v in self.template["Resources"].items() if v["Type"] == "AWS::Serverless::Function"}
@@ -533,6 +539,11 @@ class LocalStack:
     def query_url(self, suite_id: str, corp_id: str) -> str:
         return f"{self.query_base_url}/{suite_id}/{corp_id}"
 
+    def token_url(self, suite_id: str, corp_id: str) -> str:
+        """The token broker's ``GET`` (``POST <this>/invalidate``); :class:`authsync.broker_client.BrokerClient`
+        takes :attr:`api_base_url`."""
+        return f"{self.api_base_url}{self._token_path}/{suite_id}/{corp_id}/token"
+
     @property
     def moto_endpoint(self) -> str:
         endpoint: str = self._require(self._moto_endpoint, "moto")
@@ -572,6 +583,7 @@ class LocalStack:
             "callback_url": self.callback_base_url + "/{suite_id}",
             "query_base_url": self.query_base_url,
             "query_url": self.query_base_url + "/{suite_id}/{corp_id}",
+            "token_url": self.token_url("{suite_id}", "{corp_id}"),
             "emulator_admin_url": emulator.admin_url if emulator else None,
             "emulator_base_url": emulator.base_url if emulator else None,
             "wecom": self.config.wecom,

@@ -55,8 +55,13 @@ def test_routes_event_sources_and_schedules_come_from_the_template():
         "GET /wecom/callback/{suite_id}",
         "POST /wecom/callback/{suite_id}",
         "GET /corps/{suite_id}/{corp_id}",
+        "GET /corps/{suite_id}/{corp_id}/token",
+        "POST /corps/{suite_id}/{corp_id}/token/invalidate",
     }
     assert routes["GET /corps/{suite_id}/{corp_id}"].iam
+    assert routes["GET /corps/{suite_id}/{corp_id}/token"].function == "TokenBrokerFunction"
+    assert routes["GET /corps/{suite_id}/{corp_id}/token"].iam
+    assert routes["POST /corps/{suite_id}/{corp_id}/token/invalidate"].iam
     assert not routes["POST /wecom/callback/{suite_id}"].iam
 
     sources = {s.function: s for s in sqs_event_sources(template)}
@@ -263,8 +268,13 @@ class TestRunningStack:
             assert info[key].startswith("http://127.0.0.1:"), key
         assert info["outputs"]["CorpsTableName"] == stack.deployment.physical["CorpsTable"]  # for authsync-ops
         assert info["outputs"]["AuthEventsDLQUrl"] == stack.queue_url("AuthEventsDLQ")
+        assert info["token_url"] == stack.api_base_url + "/corps/{suite_id}/{corp_id}/token"
         assert info["iam_auth"]["enforced"] is False
-        assert info["iam_auth"]["routes"] == ["GET /corps/{suite_id}/{corp_id}"]
+        assert sorted(info["iam_auth"]["routes"]) == [
+            "GET /corps/{suite_id}/{corp_id}",
+            "GET /corps/{suite_id}/{corp_id}/token",
+            "POST /corps/{suite_id}/{corp_id}/token/invalidate",
+        ]
         assert info["suites"] == [
             {
                 "suite_id": TEST_SUITE.suite_id,
@@ -320,6 +330,18 @@ class TestRunningStack:
         assert stack.invocations("AuthInfoFunction") >= 1
         assert stack.invocations("ChatdataFunction") >= 1
         assert stack.errors("AuthInfoFunction") == 0
+
+        # The token broker serves the installed corp a token WeCom (the emulator) accepts.
+        from botocore.credentials import Credentials
+
+        from authsync.broker_client import BrokerClient
+
+        broker = BrokerClient(stack.api_base_url, region="us-east-1", credentials=Credentials("AKIDLOCAL", "local"))
+        token = broker.token(TEST_SUITE.suite_id, corp.corpid)
+        issued = stack.emulator.state.tokens[token.access_token]
+        assert (issued.corpid, issued.kind) == (corp.corpid, "corp")
+        assert token.remaining(stack.emulator.now()) >= 300
+        assert stack.errors("TokenBrokerFunction") == 0
 
         # A scheduled function on demand: reconcile fans out one message per active corp.
         result = stack.fire("ReconcileFunction")
