@@ -130,6 +130,12 @@ def test_the_local_stack_runs_the_built_template_layer_and_bytecode(tmp_path):
             assert state["status"] == "active"
             assert state["corp"]["corp_type"] == "verified"
             assert state["versions"] == {"auth_info": 1, "chatdata": 1}
+
+            # The built token broker serves the corp a token (IAM is not enforced locally).
+            token = requests.get(info["token_url"].format(suite_id=suite_id, corp_id=corpid), timeout=30)
+            assert token.status_code == 200, token.text
+            assert token.headers["Cache-Control"] == "no-store"
+            assert set(token.json()) == {"access_token", "expires_at"}
         finally:
             process.send_signal(signal.SIGTERM)
             try:
@@ -171,7 +177,13 @@ def test_the_local_stack_runs_the_built_template_layer_and_bytecode(tmp_path):
             assert resolved.relative_to(purelib).parts[0].removesuffix(".py") not in layer_names, source
     # The handlers ran from the build's app.py files (SAM ships them as source; Lambda compiles them).
     ran = {path.parent.name for path in from_source if path.resolve().is_relative_to(BUILD_DIR.resolve())}
-    assert {"CallbackIngestFunction", "AuthInfoFunction", "ChatdataFunction", "CorpQueryFunction"} <= ran
+    assert {
+        "CallbackIngestFunction",
+        "AuthInfoFunction",
+        "ChatdataFunction",
+        "CorpQueryFunction",
+        "TokenBrokerFunction",
+    } <= ran
     # The swapped native modules came from this environment, at the layer's versions (checked by the view).
     assert {"pydantic_core._pydantic_core", "cryptography.hazmat.bindings._rust"} <= set(extensions)
     for substitution in view.substituted:
