@@ -304,3 +304,17 @@ def test_a_malformed_invalidation_is_400_without_echo(world: World, broker: Modu
     response = call(broker, world.suite.suite_id, "wwcorpbrokerbad001", body=body)
     assert response["statusCode"] == 400
     assert "access_token" in body_of(response)["message"]  # says what is expected, echoes nothing
+
+
+@pytest.mark.parametrize("sample", ["token_broker_get", "token_broker_invalidate"])
+def test_the_sample_events_reach_the_broker_routes(world: World, broker: ModuleType, sample: str) -> None:
+    from authsync_dev.make_events import EVENTS
+
+    event = json.loads((EVENTS / f"{sample}.json").read_text(encoding="utf-8"))
+    with structured_logs(broker.logger) as logs:
+        response = broker.lambda_handler(event, FakeLambdaContext())
+    assert response["statusCode"] == 404  # the sample corp is not installed here
+    assert body_of(response) == {"message": "corp not found"}  # the route's answer, not "no route"
+    (line,) = [e for e in logs() if e["message"] == "token refused"]
+    assert line["principal"] == "arn:aws:sts::123456789012:assumed-role/sample-consumer/session"
+    assert line["reason"] == "unknown"
