@@ -24,7 +24,7 @@ import pytest
 import requests
 
 from authsync_dev.emulator import sample_chat_editions
-from authsync_dev.local_api import Route, api_response, http_routes, is_text
+from authsync_dev.local_api import Route, api_response, http_routes, is_text, signed
 from authsync_dev.local_functions import (
     Activity,
     FunctionNotReady,
@@ -269,7 +269,7 @@ class TestRunningStack:
         assert info["outputs"]["CorpsTableName"] == stack.deployment.physical["CorpsTable"]  # for authsync-ops
         assert info["outputs"]["AuthEventsDLQUrl"] == stack.queue_url("AuthEventsDLQ")
         assert info["token_url"] == stack.api_base_url + "/corps/{suite_id}/{corp_id}/token"
-        assert info["iam_auth"]["enforced"] is False
+        assert info["iam_auth"]["enforced"] == "signature required, not verified"
         assert sorted(info["iam_auth"]["routes"]) == [
             "GET /corps/{suite_id}/{corp_id}",
             "GET /corps/{suite_id}/{corp_id}/token",
@@ -299,8 +299,22 @@ class TestRunningStack:
             answer = requests.request(method, stack.api_base_url + path, timeout=10)
             assert answer.status_code == 404, (method, path)
             assert answer.json() == {"message": "Not Found"}
-        missing = requests.get(stack.query_url(TEST_SUITE.suite_id, "wwnosuchcorp000001"), timeout=10)
+        url = stack.query_url(TEST_SUITE.suite_id, "wwnosuchcorp000001")
+        missing = requests.get(url, headers=signed("GET", url), timeout=10)
         assert missing.status_code == 404  # the handler's own 404
+
+    def test_iam_routes_answer_403_to_unsigned_requests_as_api_gateway_does(self, stack: LocalStack):
+        before = stack.invocations("CorpQueryFunction"), stack.invocations("TokenBrokerFunction")
+        query = stack.query_url(TEST_SUITE.suite_id, "wwnosuchcorp000001")
+        token = stack.token_url(TEST_SUITE.suite_id, "wwnosuchcorp000001")
+        for method, url in [("GET", query), ("GET", token), ("POST", token + "/invalidate")]:
+            answer = requests.request(method, url, timeout=10)
+            assert (answer.status_code, answer.json()) == (403, {"message": "Forbidden"}), (method, url)
+            forged = requests.request(method, url, headers={"Authorization": "Bearer x"}, timeout=10)
+            assert forged.status_code == 403
+        assert (stack.invocations("CorpQueryFunction"), stack.invocations("TokenBrokerFunction")) == before
+        # The callback routes stay open: WeCom cannot sign (they check msg_signature instead).
+        assert requests.get(stack.callback_url(TEST_SUITE.suite_id), timeout=10).status_code != 403
 
     def test_non_text_bodies_reach_the_handler_base64_encoded(self, stack: LocalStack):
         xml = event_xml({"SuiteId": TEST_SUITE.suite_id, "InfoType": "unknown_kind", "TimeStamp": 1})
@@ -321,7 +335,8 @@ class TestRunningStack:
         pushed = stack.emulator.create_auth(TEST_SUITE.suite_id, corp.corpid, chat_editions=sample_chat_editions())
         assert pushed.delivered
         stack.wait_idle(30)
-        answer = requests.get(stack.query_url(TEST_SUITE.suite_id, corp.corpid), timeout=10)
+        url = stack.query_url(TEST_SUITE.suite_id, corp.corpid)
+        answer = requests.get(url, headers=signed("GET", url), timeout=10)
         assert answer.status_code == 200
         view = answer.json()
         assert view["status"] == "active"
@@ -538,7 +553,9 @@ def test_serve_answers_a_wechatpy_callback_from_another_process_and_stops_on_sig
 
             query = info["query_url"].format(suite_id=suite["suite_id"], corp_id=corpid)
             deadline = time.monotonic() + 30
-            while (answer := requests.get(query, timeout=10)).status_code == 404 and time.monotonic() < deadline:
+            while (answer := requests.get(query, headers=signed("GET", query), timeout=10)).status_code == 404 and (
+                time.monotonic() < deadline
+            ):
                 time.sleep(0.2)
             assert answer.status_code == 200, answer.text
             assert answer.json()["status"] == "active"

@@ -6,11 +6,11 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from types import ModuleType
 from typing import Any
 
 import botocore.session
 import pytest
+import requests
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
@@ -154,7 +154,7 @@ def test_credentials_and_region_come_from_a_botocore_session(monkeypatch: pytest
 
 
 @pytest.fixture
-def local_api(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[HttpApiServer, ModuleType]]:
+def local_api(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[HttpApiServer, list[dict[str, Any]]]]:
     """The template's HTTP API on 127.0.0.1, the broker routes served by the broker handler (moto + emulator)."""
     broker_environment(world, monkeypatch, "DynamoDBKMS")
     broker = fresh("token_broker.app")
@@ -172,20 +172,24 @@ def local_api(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[H
     }
     server = HttpApiServer(routes, invoke).start()
     try:
-        yield server, broker
+        yield server, seen
     finally:
         server.stop()
 
 
 def test_the_client_gets_renews_and_is_refused_through_the_local_api(
-    world: World, local_api: tuple[HttpApiServer, ModuleType]
+    world: World, local_api: tuple[HttpApiServer, list[dict[str, Any]]]
 ) -> None:
-    server, _broker = local_api
+    server, seen = local_api
     install(world, "wwcorpbrokerapi001")
     settle(world)
     client = BrokerClient(server.url, region="us-east-1", credentials=CREDENTIALS)
     suite_id = world.suite.suite_id
+    unsigned = requests.get(f"{server.url}/corps/{suite_id}/wwcorpbrokerapi001/token", timeout=10)
+    assert (unsigned.status_code, unsigned.json()) == (403, {"message": "Forbidden"})  # as API Gateway answers
+    assert seen == []  # never reached the function
     first = client.token(suite_id, "wwcorpbrokerapi001")
+    assert seen[0]["requestContext"]["authorizer"]["iam"]["callerId"] == CREDENTIALS.access_key
     assert world.wecom.state.tokens[first.access_token].corpid == "wwcorpbrokerapi001"
     assert first.remaining(world.wecom.now()) >= 300
     world.wecom.invalidate_tokens(corpid="wwcorpbrokerapi001")

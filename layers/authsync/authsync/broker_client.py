@@ -30,6 +30,7 @@ __all__ = [
     "CorpNotFoundError",
     "CorpToken",
     "InvalidationLimitedError",
+    "sigv4_headers",
 ]
 
 _REGION_IN_URL = re.compile(r"\.execute-api\.([a-z0-9-]+)\.amazonaws\.com")
@@ -72,6 +73,19 @@ class CorpToken:
 
     def remaining(self, now: float | None = None) -> float:
         return self.expires_at - (time.time() if now is None else now)
+
+
+def sigv4_headers(method: str, url: str, body: bytes | None, *, credentials: Any, region: str) -> dict[str, str]:
+    """Headers that make ``method url`` (with ``body``) a SigV4-signed ``execute-api`` request (any IAM route)."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+
+    if hasattr(credentials, "get_frozen_credentials"):
+        credentials = credentials.get_frozen_credentials()  # one consistent key/secret/token set
+    headers = {"Content-Type": "application/json"} if body is not None else {}
+    request = AWSRequest(method=method, url=url, data=body, headers=headers)
+    SigV4Auth(credentials, "execute-api", region).add_auth(request)
+    return dict(request.headers.items())
 
 
 class BrokerClient:
@@ -124,18 +138,11 @@ class BrokerClient:
 
     def signed(self, method: str, path: str, body: bytes | None) -> tuple[str, dict[str, str]]:
         """The URL and headers (``Authorization``, ``X-Amz-Date``, ``X-Amz-Security-Token``) of a signed request."""
-        from botocore.auth import SigV4Auth
-        from botocore.awsrequest import AWSRequest
-
         credentials = self._credentials if self._credentials is not None else self._session.get_credentials()
         if credentials is None:
             raise BrokerError(0, "no AWS credentials to sign with")
-        if hasattr(credentials, "get_frozen_credentials"):
-            credentials = credentials.get_frozen_credentials()  # one consistent key/secret/token set
-        headers = {"Content-Type": "application/json"} if body is not None else {}
-        request = AWSRequest(method=method, url=self.base_url + path, data=body, headers=headers)
-        SigV4Auth(credentials, "execute-api", self.region).add_auth(request)
-        return str(request.url), dict(request.headers.items())
+        url = self.base_url + path
+        return url, sigv4_headers(method, url, body, credentials=credentials, region=self.region)
 
     def _send(self, method: str, path: str, body: bytes | None) -> Any:
         url, headers = self.signed(method, path, body)
