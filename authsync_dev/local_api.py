@@ -10,8 +10,12 @@ non-text bodies) and handed to the function; its response (``statusCode``, ``hea
 API Gateway's ``404 {"message":"Not Found"}``; a handler exception its
 ``500 {"message":"Internal Server Error"}``.
 
-⚠️ ``Auth: Authorizer: AWS_IAM`` is not enforced: requests are not SigV4-checked locally.
-Request lines are never logged (their query strings carry signatures); route keys are.
+``Auth: Authorizer: AWS_IAM`` routes answer API Gateway's ``403 {"message":"Forbidden"}`` to a
+request without a SigV4 ``Authorization`` header, so an unsigned caller fails locally as it would
+in AWS; ⚠️ the signature itself is not verified (any credentials do). A signed request's event
+carries ``requestContext.authorizer.iam`` with the signing access key as ``callerId`` (no
+``userArn``: there is no IAM here). Request lines are never logged (their query strings carry
+signatures); route keys are.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from authsync_dev.httpapi import http_api_event
 from authsync_dev.httpserver import HOST, BackgroundHTTPServer, HttpRequest, HttpResponse
 from authsync_dev.local_functions import describe_error
 
-__all__ = ["HOST", "HttpApiServer", "Route", "api_response", "http_routes", "is_text"]
+__all__ = ["HOST", "HttpApiServer", "Route", "api_response", "http_routes", "is_text", "signed", "signing_key"]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +49,9 @@ _TEXT_TYPES = (
 )
 _NOT_FOUND = (404, [("Content-Type", "application/json")], b'{"message":"Not Found"}')
 _FAILED = (500, [("Content-Type", "application/json")], b'{"message":"Internal Server Error"}')
+_FORBIDDEN = (403, [("Content-Type", "application/json")], b'{"message":"Forbidden"}')
+_SIGV4_CREDENTIAL = re.compile(r"^AWS4-HMAC-SHA256 Credential=([A-Za-z0-9]+)/[^,]+,.*Signature=[0-9a-f]{64}$")
+LOCAL_ACCOUNT = "123456789012"
 
 Invoke = Callable[[str, dict[str, Any]], Any]
 Answer = tuple[int, list[tuple[str, str]], bytes]
@@ -201,6 +208,9 @@ class HttpApiServer:
             log.info("%s (no route) -> 404", request.method)
             return _NOT_FOUND
         route, params = found
+        if route.iam and signing_key(request.headers) is None:
+            log.info("%s: not SigV4-signed -> 403", route.route_key)
+            return _FORBIDDEN
         event = self.event(route, params, request)
         started = time.monotonic()
         try:
@@ -251,4 +261,25 @@ class HttpApiServer:
         context["domainName"] = headers.get("host", f"{HOST}:{port}")
         context["http"]["sourceIp"] = request.client_ip
         context["http"]["userAgent"] = headers.get("user-agent", "")
+        key = signing_key(request.headers) if route.iam else None
+        if key is not None:
+            context["authorizer"] = {"iam": {"accessKey": key, "accountId": LOCAL_ACCOUNT, "callerId": key}}
         return event
+
+
+def signing_key(headers: Mapping[str, str]) -> str | None:
+    """The access key of a SigV4 ``Authorization`` header (headers lower-cased), or None if unsigned."""
+    found = _SIGV4_CREDENTIAL.match(headers.get("authorization", ""))
+    return found.group(1) if found else None
+
+
+LOCAL_ACCESS_KEY = "AKIDLOCALSTACK00000"
+
+
+def signed(method: str, url: str, body: bytes | None = None, *, region: str = "us-east-1") -> dict[str, str]:
+    """Headers that sign a request to an IAM route of the local API (fixed local credentials: any will do)."""
+    from botocore.credentials import Credentials
+
+    from authsync.broker_client import sigv4_headers
+
+    return sigv4_headers(method, url, body, credentials=Credentials(LOCAL_ACCESS_KEY, "local-secret"), region=region)

@@ -122,6 +122,32 @@ def fetch_events() -> dict[str, dict[str, Any]]:
         path_parameters={"suite_id": suite, "corp_id": SAMPLE_CORP},
         headers={"content-type": "application/json"},
     )
+    # The token broker's two routes, as API Gateway passes them after SigV4 authorization.
+    caller = {
+        "iam": {
+            "accountId": "123456789012",
+            "callerId": "AROASAMPLECONSUMER:session",
+            "userArn": "arn:aws:sts::123456789012:assumed-role/sample-consumer/session",
+        }
+    }
+    token_path = f"/corps/{suite}/{SAMPLE_CORP}/token"
+    broker_get = http_api_event(
+        "GET",
+        token_path,
+        route_key="GET /corps/{suite_id}/{corp_id}/token",
+        path_parameters={"suite_id": suite, "corp_id": SAMPLE_CORP},
+        headers={"content-type": "application/json"},
+    )
+    broker_invalidate = http_api_event(
+        "POST",
+        token_path + "/invalidate",
+        body=json.dumps({"access_token": "sample-rejected-access-token"}),
+        route_key="POST /corps/{suite_id}/{corp_id}/token/invalidate",
+        path_parameters={"suite_id": suite, "corp_id": SAMPLE_CORP},
+        headers={"content-type": "application/json"},
+    )
+    for event in (broker_get, broker_invalidate):
+        event["requestContext"]["authorizer"] = caller
     return {
         # EventBridge Scheduler invokes the scheduled functions with the schedule's Input: "{}" in
         # template.yaml (the functions read nothing from it).
@@ -131,6 +157,8 @@ def fetch_events() -> dict[str, dict[str, Any]]:
         "auth_info_sqs_change_auth": lambda_sqs_event([auth_message], f"{account}:wecom-authsync-dev-auth-events.fifo"),
         "chatdata_sqs_request": lambda_sqs_event([chat_message], f"{account}:wecom-authsync-dev-chatdata.fifo"),
         "corp_query_get": _stable(query, "sample-query", ts * 1000),
+        "token_broker_get": _stable(broker_get, "sample-token", ts * 1000),
+        "token_broker_invalidate": _stable(broker_invalidate, "sample-invalidate", ts * 1000),
     }
 
 

@@ -28,7 +28,8 @@ Python::
         corp = stack.emulator.add_corp(verified=True)
         stack.emulator.create_auth(stack.suites[0].suite_id, corp.corpid)   # pushed to our callback URL
         stack.wait_idle(30)                                                  # queues drained, nothing running
-        state = requests.get(stack.query_url(stack.suites[0].suite_id, corp.corpid)).json()
+        url = stack.query_url(stack.suites[0].suite_id, corp.corpid)
+        state = requests.get(url, headers=local_api.signed("GET", url)).json()  # IAM route: sign it
         stack.fire("ReconcileFunction")                                      # a schedule, on demand
 
 One stack per process at a time (it owns process-wide environment variables and moto's
@@ -178,8 +179,14 @@ class LocalStack:
         self.schedules: list[ScheduleSpec] = []
         self._callback_path = _output_path(self.template, "CallbackUrl", "/{suite_id}")
         self._query_path = _output_path(self.template, "CorpQueryUrl", "/{suite_id}/{corp_id}")
+        self._token_path = _output_path(self.template, "TokenBrokerUrl", "/{suite_id}/{corp_id}/token")
         paths = {r.path for r in self.routes}
-        for path in (self._callback_path + "/{suite_id}", self._query_path + "/{suite_id}/{corp_id}"):
+        served = (
+            self._callback_path + "/{suite_id}",
+            self._query_path + "/{suite_id}/{corp_id}",
+            self._token_path + "/{suite_id}/{corp_id}/token",
+        )
+        for path in served:
             if path not in paths:
                 raise ValueError(f"template outputs name {path}, but no HttpApi route serves it")
         functions = {k for k, v in self.template["Resources"].items() if v["Type"] == "AWS::Serverless::Function"}
@@ -527,11 +534,16 @@ class LocalStack:
 
     @property
     def query_base_url(self) -> str:
-        """``http://127.0.0.1:<port>/corps``: GET ``<this>/<suite_id>/<corp_id>`` (IAM not enforced locally)."""
+        """``http://127.0.0.1:<port>/corps``: GET ``<this>/<suite_id>/<corp_id>``, signed (``local_api.signed``)."""
         return self.api_base_url + self._query_path
 
     def query_url(self, suite_id: str, corp_id: str) -> str:
         return f"{self.query_base_url}/{suite_id}/{corp_id}"
+
+    def token_url(self, suite_id: str, corp_id: str) -> str:
+        """The token broker's ``GET`` (``POST <this>/invalidate``); :class:`authsync.broker_client.BrokerClient`
+        takes :attr:`api_base_url`."""
+        return f"{self.api_base_url}{self._token_path}/{suite_id}/{corp_id}/token"
 
     @property
     def moto_endpoint(self) -> str:
@@ -572,6 +584,7 @@ class LocalStack:
             "callback_url": self.callback_base_url + "/{suite_id}",
             "query_base_url": self.query_base_url,
             "query_url": self.query_base_url + "/{suite_id}/{corp_id}",
+            "token_url": self.token_url("{suite_id}", "{corp_id}"),
             "emulator_admin_url": emulator.admin_url if emulator else None,
             "emulator_base_url": emulator.base_url if emulator else None,
             "wecom": self.config.wecom,
@@ -583,9 +596,9 @@ class LocalStack:
             "time_scale": self.time_scale,
             "visibility_scale": self.visibility_scale,
             "iam_auth": {
-                "enforced": False,
+                "enforced": "signature required, not verified",
                 "routes": self.iam_routes,
-                "note": "AWS_IAM routes are served locally without SigV4 checks",
+                "note": "AWS_IAM routes answer 403 to an unsigned request; any SigV4 credentials are accepted",
             },
             "suites": [suite_credentials(s) for s in self.config.suites],
             "outputs": self.deployment.outputs(),
@@ -704,5 +717,7 @@ class LocalStack:
 
 
 def routes_table(routes: Sequence[Route]) -> list[str]:
-    """``GET /corps/{suite_id}/{corp_id} -> CorpQueryFunction (AWS_IAM not enforced)`` lines."""
-    return [f"{r.route_key} -> {r.function}" + (" (AWS_IAM not enforced locally)" if r.iam else "") for r in routes]
+    """``GET /corps/{suite_id}/{corp_id} -> CorpQueryFunction (AWS_IAM: signature required, not verified)`` lines."""
+    return [
+        f"{r.route_key} -> {r.function}" + (" (AWS_IAM: signed, not verified locally)" if r.iam else "") for r in routes
+    ]

@@ -16,6 +16,7 @@ import requests
 
 from authsync.aws.credentials import SecretNames
 from authsync.aws.tickets import TicketStore
+from authsync_dev.local_api import signed
 
 if TYPE_CHECKING:
     from authsync_dev.stack import LocalStack
@@ -37,7 +38,8 @@ class Truth:
 
     def view(self, suite_id: str, corp_id: str) -> dict[str, Any] | None:
         """The query route's answer (``None`` for 404)."""
-        response = requests.get(self.stack.query_url(suite_id, corp_id), timeout=10)
+        url = self.stack.query_url(suite_id, corp_id)
+        response = requests.get(url, headers=signed("GET", url), timeout=10)
         if response.status_code == 404:
             return None
         response.raise_for_status()

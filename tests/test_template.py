@@ -225,6 +225,38 @@ def test_query_route_is_iam_authorized() -> None:
     assert all(e["Properties"]["Auth"]["Authorizer"] == "AWS_IAM" for e in events.values())
 
 
+def test_broker_routes_are_iam_authorized() -> None:
+    events = FUNCTIONS["TokenBrokerFunction"]["Properties"]["Events"]
+    routes = {(e["Properties"]["Method"], e["Properties"]["Path"]) for e in events.values()}
+    assert routes == {
+        ("GET", "/corps/{suite_id}/{corp_id}/token"),
+        ("POST", "/corps/{suite_id}/{corp_id}/token/invalidate"),
+    }
+    assert all(e["Type"] == "HttpApi" and e["Properties"]["ApiId"] == {"Ref": "CallbackApi"} for e in events.values())
+    assert all(e["Properties"]["Auth"]["Authorizer"] == "AWS_IAM" for e in events.values())
+
+
+def test_the_broker_role_grants_only_the_calls_the_broker_makes() -> None:
+    """No SAM policy template (they grant whole CRUD sets): one scoped statement per resource."""
+    assert _sam_policy_targets("TokenBrokerFunction") == {}
+    tables = {
+        s["Resource"]["Fn::GetAtt"][0]: sorted(s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+        for s in _statements("TokenBrokerFunction")
+        if "dynamodb" in json.dumps(s["Action"])
+    }
+    assert tables == {
+        "CorpsTable": ["dynamodb:GetItem"],  # the snapshot: is the corp active?
+        "LeasesTable": ["dynamodb:DeleteItem", "dynamodb:PutItem"],  # renewal lease and the invalidation limit
+        "CorpVaultTable": ["dynamodb:GetItem", "dynamodb:PutItem"],  # no delete: only auth-info forgets a corp
+    }
+    assert not any("secretsmanager:DeleteSecret" in json.dumps(s) for s in _statements("TokenBrokerFunction"))
+    broker_env = FUNCTIONS["TokenBrokerFunction"]["Properties"]["Environment"]["Variables"]
+    refresh_env = FUNCTIONS["TokenRefreshFunction"]["Properties"]["Environment"]["Variables"]
+    assert {k: v for k, v in broker_env.items() if k != "POWERTOOLS_SERVICE_NAME"} == {
+        k: v for k, v in refresh_env.items() if k != "POWERTOOLS_SERVICE_NAME"
+    }
+
+
 def test_tables_are_on_demand_with_point_in_time_recovery() -> None:
     tables = [r["Properties"] for r in RESOURCES.values() if r["Type"] == "AWS::DynamoDB::Table"]
     assert len(tables) == 6

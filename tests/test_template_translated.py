@@ -76,6 +76,16 @@ EXPECTED: dict[str, tuple[set[str], dict[str, frozenset[str]]]] = {
             "corps/access-token": KEEP,
         },
     ),
+    "TokenBrokerFunction": (
+        {"CorpsTable", "LeasesTable", "CorpVaultTable", "CredentialsKey"},
+        {
+            "suites/config": READ,
+            "suites/ticket": READ,
+            "suites/suite-token": KEEP,
+            "corps/permanent-code": READ,
+            "corps/access-token": KEEP,
+        },
+    ),
     "ReconcileFunction": ({"CorpsTable", "ExchangeJournalTable", "CorpVaultTable", "AuthEventsQueue"}, {}),
     "TicketMonitorFunction": (set(), {"suites/ticket": READ}),
 }
@@ -180,6 +190,9 @@ def test_callback_routes_are_open_and_every_other_route_needs_sigv4() -> None:
     table = routes()
     assert {("/wecom/callback/{suite_id}", "get"), ("/wecom/callback/{suite_id}", "post")} <= set(table)
     assert ("/corps/{suite_id}/{corp_id}", "get") in table
+    # The token broker's routes: API Gateway answers 403 to a request without a valid SigV4 signature.
+    assert ("/corps/{suite_id}/{corp_id}/token", "get") in table
+    assert ("/corps/{suite_id}/{corp_id}/token/invalidate", "post") in table
     for (path, method), security in table.items():
         names = {name for requirement in security for name in requirement}
         if path.startswith("/wecom/callback/"):
@@ -265,7 +278,7 @@ def test_only_auth_info_can_write_or_delete_permanent_codes() -> None:
 
 def test_the_credentials_key_opens_only_the_journal_for_auth_info_and_the_vault_for_the_fetch_functions() -> None:
     """kms:Encrypt/Decrypt on the credentials key, each grant bound to one encryption-context purpose:
-    the journal's (auth-info alone) or the corp credential vault's (the three fetch functions)."""
+    the journal's (auth-info alone) or the corp credential vault's (the three fetch functions and the token broker)."""
     purposes: dict[str, set[str]] = {}
     for function in FUNCTIONS:
         for statement in statements(function_role(function)):
@@ -280,6 +293,7 @@ def test_the_credentials_key_opens_only_the_journal_for_auth_info_and_the_vault_
         "AuthInfoFunction": {"exchange-journal", "corp-credential"},
         "ChatdataFunction": {"corp-credential"},
         "TokenRefreshFunction": {"corp-credential"},
+        "TokenBrokerFunction": {"corp-credential"},
     }
 
 
@@ -313,3 +327,15 @@ def test_schedule_roles_only_invoke_their_function_and_reach_their_dlq() -> None
             ("lambda:InvokeFunction", frozenset({function})),
             ("sqs:SendMessage", frozenset({"SchedulesDLQ"})),
         }
+
+
+def test_both_broker_routes_need_sigv4_and_reach_only_the_broker() -> None:
+    (api,) = resources("AWS::ApiGatewayV2::Api").values()
+    paths = api["Properties"]["Body"]["paths"]
+    for path, method in [
+        ("/corps/{suite_id}/{corp_id}/token", "get"),
+        ("/corps/{suite_id}/{corp_id}/token/invalidate", "post"),
+    ]:
+        route = paths[path][method]
+        assert route["security"] == [{"AWS_IAM": []}], (path, method)
+        assert "TokenBrokerFunction" in json.dumps(route["x-amazon-apigateway-integration"]["uri"])

@@ -293,3 +293,49 @@ def test_a_dead_code_that_is_also_the_stored_one_is_raised_after_one_re_read(wor
     with pytest.raises(WeComAuthorizationInvalidError):
         p.tokens.corp_token(world.suite.suite_id, "wwcorpdeadcode0001")
     assert world.wecom.calls("service/get_corp_token") == 1  # the re-read found the same code: no second call
+
+
+def test_a_minimum_validity_renews_a_token_with_less_left_and_once_per_window(world: World, clock: Clock) -> None:
+    p = pipeline(world, clock)
+    install(world, "wwcorpminvalid0001", p)
+    suite_id, corp_id = world.suite.suite_id, "wwcorpminvalid0001"
+    first = p.tokens.corp_access_token(suite_id, corp_id)
+    world.wecom.reset_counters()
+    clock.advance(7200 - 700)  # 700 s left, outside the 600 s margin: good without a minimum
+    assert p.tokens.corp_access_token(suite_id, corp_id, min_validity=600).value == first.value
+    assert world.wecom.calls("service/get_corp_token") == 0
+    # Asking for 800 s renews now; WeCom hands back the same token (it still lives).
+    again = p.tokens.corp_access_token(suite_id, corp_id, min_validity=800)
+    assert again.value == first.value
+    assert again.expires_at == pytest.approx(first.expires_at, abs=1)
+    assert world.wecom.calls("service/get_corp_token") == 1
+    # ⚠️ WeCom was asked inside the window: no new token exists before this one expires, so no call per use.
+    for _ in range(5):
+        assert p.tokens.corp_access_token(suite_id, corp_id, min_validity=800).value == first.value
+    assert world.wecom.calls("service/get_corp_token") == 1
+    assert p.tokens.corp_token(suite_id, corp_id) == first.value  # the default path is unchanged
+
+
+def test_before_fetch_runs_only_when_wecom_is_asked_and_can_refuse(world: World, clock: Clock) -> None:
+    p = pipeline(world, clock)
+    install(world, "wwcorpbeforefetch1", p)
+    suite_id, corp_id = world.suite.suite_id, "wwcorpbeforefetch1"
+    asked: list[str] = []
+    token = p.tokens.corp_access_token(suite_id, corp_id, before_fetch=lambda: asked.append("fetch"))
+    assert asked == ["fetch"]
+    p.tokens.corp_access_token(suite_id, corp_id, before_fetch=lambda: asked.append("fetch"))
+    assert asked == ["fetch"]  # stored token good: WeCom not asked
+
+    class Refused(Exception):
+        pass
+
+    def refuse() -> None:
+        raise Refused
+
+    world.wecom.reset_counters()
+    with pytest.raises(Refused):
+        p.tokens.corp_access_token(suite_id, corp_id, not_value=token.value, before_fetch=refuse)
+    assert world.wecom.calls("service/get_corp_token") == 0
+    # The refusal released the renewal lease: the next caller renews at once.
+    assert p.tokens.corp_access_token(suite_id, corp_id, not_value=token.value).value
+    assert world.wecom.calls("service/get_corp_token") == 1

@@ -31,6 +31,7 @@ import requests
 from authsync_dev.build_freshness import BUILD_DIR, BUILT_TEMPLATE, check_fresh, pyc_source_hash
 from authsync_dev.built_layer import HostView, build_host_view, layer_python_dir
 from authsync_dev.emulator import sample_chat_editions
+from authsync_dev.local_api import signed
 from tests.authsync_dev.processes import first_line
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -121,7 +122,7 @@ def test_the_local_stack_runs_the_built_template_layer_and_bytecode(tmp_path):
             query = info["query_url"].format(suite_id=suite_id, corp_id=corpid)
             deadline = time.monotonic() + 60
             while True:
-                answer = requests.get(query, timeout=10)
+                answer = requests.get(query, headers=signed("GET", query), timeout=10)
                 state = answer.json() if answer.status_code == 200 else {}
                 if state.get("versions") == {"auth_info": 1, "chatdata": 1} or time.monotonic() > deadline:
                     break
@@ -130,6 +131,14 @@ def test_the_local_stack_runs_the_built_template_layer_and_bytecode(tmp_path):
             assert state["status"] == "active"
             assert state["corp"]["corp_type"] == "verified"
             assert state["versions"] == {"auth_info": 1, "chatdata": 1}
+
+            # The built token broker serves the corp a token (to a signed request, as API Gateway needs).
+            token_url = info["token_url"].format(suite_id=suite_id, corp_id=corpid)
+            assert requests.get(token_url, timeout=10).status_code == 403
+            token = requests.get(token_url, headers=signed("GET", token_url), timeout=30)
+            assert token.status_code == 200, token.text
+            assert token.headers["Cache-Control"] == "no-store"
+            assert set(token.json()) == {"access_token", "expires_at"}
         finally:
             process.send_signal(signal.SIGTERM)
             try:
@@ -171,7 +180,13 @@ def test_the_local_stack_runs_the_built_template_layer_and_bytecode(tmp_path):
             assert resolved.relative_to(purelib).parts[0].removesuffix(".py") not in layer_names, source
     # The handlers ran from the build's app.py files (SAM ships them as source; Lambda compiles them).
     ran = {path.parent.name for path in from_source if path.resolve().is_relative_to(BUILD_DIR.resolve())}
-    assert {"CallbackIngestFunction", "AuthInfoFunction", "ChatdataFunction", "CorpQueryFunction"} <= ran
+    assert {
+        "CallbackIngestFunction",
+        "AuthInfoFunction",
+        "ChatdataFunction",
+        "CorpQueryFunction",
+        "TokenBrokerFunction",
+    } <= ran
     # The swapped native modules came from this environment, at the layer's versions (checked by the view).
     assert {"pydantic_core._pydantic_core", "cryptography.hazmat.bindings._rust"} <= set(extensions)
     for substitution in view.substituted:

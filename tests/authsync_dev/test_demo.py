@@ -16,6 +16,7 @@ import requests
 
 from authsync.aws.credentials import SecretNames
 from authsync_dev.emulator import sample_chat_editions
+from authsync_dev.local_api import signed
 from authsync_dev.stack import LocalStack
 from authsync_dev.template import ROOT
 
@@ -51,13 +52,19 @@ def stack() -> Iterator[LocalStack]:
         yield running
 
 
+def view(stack: LocalStack, suite_id: str, corp_id: str) -> Any:
+    """The query route's answer (an IAM route: the request is SigV4-signed)."""
+    url = stack.query_url(suite_id, corp_id)
+    return requests.get(url, headers=signed("GET", url), timeout=10).json()
+
+
 def test_a_lost_callback_is_caught_by_reconciliation(stack: LocalStack) -> None:
     wecom = stack.emulator
     suite = stack.suites[0].suite_id
     corp = wecom.add_corp("wwlostcallback0001", "回调丢失企业", verified=False)
     wecom.create_auth(suite, corp.corpid, chat_editions=sample_chat_editions())
     stack.wait_idle(60)
-    before = requests.get(stack.query_url(suite, corp.corpid), timeout=10).json()
+    before = view(stack, suite, corp.corpid)
     assert before["verification"]["verified"] is False
     assert before["verification"]["customer_cap"] == 100
 
@@ -65,13 +72,13 @@ def test_a_lost_callback_is_caught_by_reconciliation(stack: LocalStack) -> None:
     wecom.verify_corp(corp.corpid, push=False)
     wecom.set_chatdata_status(suite, corp.corpid, 1, 3, push=False)
     stack.wait_idle(30)
-    stale = requests.get(stack.query_url(suite, corp.corpid), timeout=10).json()
+    stale = view(stack, suite, corp.corpid)
     assert stale["verification"]["verified"] is False  # nothing told us yet
 
     stack.fire("ReconcileFunction")
     stack.wait_idle(60)
 
-    after = requests.get(stack.query_url(suite, corp.corpid), timeout=10).json()
+    after = view(stack, suite, corp.corpid)
     truth = wecom.corp(corp.corpid)
     authorization = wecom.authorization(suite, corp.corpid)
     assert after["verification"]["verified"] is truth.verified is True

@@ -24,7 +24,7 @@ import pytest
 import requests
 
 from authsync_dev.emulator import sample_chat_editions
-from authsync_dev.local_api import Route, api_response, http_routes, is_text
+from authsync_dev.local_api import Route, api_response, http_routes, is_text, signed
 from authsync_dev.local_functions import (
     Activity,
     FunctionNotReady,
@@ -55,8 +55,13 @@ def test_routes_event_sources_and_schedules_come_from_the_template():
         "GET /wecom/callback/{suite_id}",
         "POST /wecom/callback/{suite_id}",
         "GET /corps/{suite_id}/{corp_id}",
+        "GET /corps/{suite_id}/{corp_id}/token",
+        "POST /corps/{suite_id}/{corp_id}/token/invalidate",
     }
     assert routes["GET /corps/{suite_id}/{corp_id}"].iam
+    assert routes["GET /corps/{suite_id}/{corp_id}/token"].function == "TokenBrokerFunction"
+    assert routes["GET /corps/{suite_id}/{corp_id}/token"].iam
+    assert routes["POST /corps/{suite_id}/{corp_id}/token/invalidate"].iam
     assert not routes["POST /wecom/callback/{suite_id}"].iam
 
     sources = {s.function: s for s in sqs_event_sources(template)}
@@ -263,8 +268,13 @@ class TestRunningStack:
             assert info[key].startswith("http://127.0.0.1:"), key
         assert info["outputs"]["CorpsTableName"] == stack.deployment.physical["CorpsTable"]  # for authsync-ops
         assert info["outputs"]["AuthEventsDLQUrl"] == stack.queue_url("AuthEventsDLQ")
-        assert info["iam_auth"]["enforced"] is False
-        assert info["iam_auth"]["routes"] == ["GET /corps/{suite_id}/{corp_id}"]
+        assert info["token_url"] == stack.api_base_url + "/corps/{suite_id}/{corp_id}/token"
+        assert info["iam_auth"]["enforced"] == "signature required, not verified"
+        assert sorted(info["iam_auth"]["routes"]) == [
+            "GET /corps/{suite_id}/{corp_id}",
+            "GET /corps/{suite_id}/{corp_id}/token",
+            "POST /corps/{suite_id}/{corp_id}/token/invalidate",
+        ]
         assert info["suites"] == [
             {
                 "suite_id": TEST_SUITE.suite_id,
@@ -289,8 +299,22 @@ class TestRunningStack:
             answer = requests.request(method, stack.api_base_url + path, timeout=10)
             assert answer.status_code == 404, (method, path)
             assert answer.json() == {"message": "Not Found"}
-        missing = requests.get(stack.query_url(TEST_SUITE.suite_id, "wwnosuchcorp000001"), timeout=10)
+        url = stack.query_url(TEST_SUITE.suite_id, "wwnosuchcorp000001")
+        missing = requests.get(url, headers=signed("GET", url), timeout=10)
         assert missing.status_code == 404  # the handler's own 404
+
+    def test_iam_routes_answer_403_to_unsigned_requests_as_api_gateway_does(self, stack: LocalStack):
+        before = stack.invocations("CorpQueryFunction"), stack.invocations("TokenBrokerFunction")
+        query = stack.query_url(TEST_SUITE.suite_id, "wwnosuchcorp000001")
+        token = stack.token_url(TEST_SUITE.suite_id, "wwnosuchcorp000001")
+        for method, url in [("GET", query), ("GET", token), ("POST", token + "/invalidate")]:
+            answer = requests.request(method, url, timeout=10)
+            assert (answer.status_code, answer.json()) == (403, {"message": "Forbidden"}), (method, url)
+            forged = requests.request(method, url, headers={"Authorization": "Bearer x"}, timeout=10)
+            assert forged.status_code == 403
+        assert (stack.invocations("CorpQueryFunction"), stack.invocations("TokenBrokerFunction")) == before
+        # The callback routes stay open: WeCom cannot sign (they check msg_signature instead).
+        assert requests.get(stack.callback_url(TEST_SUITE.suite_id), timeout=10).status_code != 403
 
     def test_non_text_bodies_reach_the_handler_base64_encoded(self, stack: LocalStack):
         xml = event_xml({"SuiteId": TEST_SUITE.suite_id, "InfoType": "unknown_kind", "TimeStamp": 1})
@@ -311,7 +335,8 @@ class TestRunningStack:
         pushed = stack.emulator.create_auth(TEST_SUITE.suite_id, corp.corpid, chat_editions=sample_chat_editions())
         assert pushed.delivered
         stack.wait_idle(30)
-        answer = requests.get(stack.query_url(TEST_SUITE.suite_id, corp.corpid), timeout=10)
+        url = stack.query_url(TEST_SUITE.suite_id, corp.corpid)
+        answer = requests.get(url, headers=signed("GET", url), timeout=10)
         assert answer.status_code == 200
         view = answer.json()
         assert view["status"] == "active"
@@ -320,6 +345,18 @@ class TestRunningStack:
         assert stack.invocations("AuthInfoFunction") >= 1
         assert stack.invocations("ChatdataFunction") >= 1
         assert stack.errors("AuthInfoFunction") == 0
+
+        # The token broker serves the installed corp a token WeCom (the emulator) accepts.
+        from botocore.credentials import Credentials
+
+        from authsync.broker_client import BrokerClient
+
+        broker = BrokerClient(stack.api_base_url, region="us-east-1", credentials=Credentials("AKIDLOCAL", "local"))
+        token = broker.token(TEST_SUITE.suite_id, corp.corpid)
+        issued = stack.emulator.state.tokens[token.access_token]
+        assert (issued.corpid, issued.kind) == (corp.corpid, "corp")
+        assert token.remaining(stack.emulator.now()) >= 300
+        assert stack.errors("TokenBrokerFunction") == 0
 
         # A scheduled function on demand: reconcile fans out one message per active corp.
         result = stack.fire("ReconcileFunction")
@@ -521,7 +558,10 @@ def test_serve_answers_a_wechatpy_callback_from_another_process_and_stops_on_sig
                 # The install's first state (from the exchange) is visible before its auth info is.
                 return answer.status_code == 200 and bool(answer.json().get("versions", {}).get("auth_info"))
 
-            while not fetched(answer := requests.get(query, timeout=10)) and time.monotonic() < deadline:
+            while (
+                not fetched(answer := requests.get(query, headers=signed("GET", query), timeout=10))
+                and time.monotonic() < deadline
+            ):
                 time.sleep(0.2)
             assert answer.status_code == 200, answer.text
             assert answer.json()["status"] == "active"

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from authsync.app.broker import TokenBroker
     from authsync.app.chatdata_sync import ChatdataSync
     from authsync.app.ingest import CallbackIngestor
     from authsync.app.schedules import CodeHolders, DueTokens
@@ -55,6 +56,7 @@ __all__ = [
     "build_pipeline",
     "build_reconcile",
     "build_ticket_store",
+    "build_token_broker",
     "build_token_refresh",
     "build_visibility",
 ]
@@ -296,6 +298,16 @@ def build_chatdata_sync(settings: FetchSettings, **overrides: Any) -> ChatdataSy
     return ChatdataSync(
         client=pipeline.client, tokens=pipeline.tokens, snapshots=pipeline.snapshots, clock=pipeline.clock
     )
+
+
+def build_token_broker(settings: FetchSettings, **overrides: Any) -> TokenBroker:
+    """token-broker: the pipeline's tokens and snapshots, and the leases table as the invalidation rate limit."""
+    from authsync.app.broker import TokenBroker
+    from authsync.aws.leases import Leases
+
+    pipeline = build_pipeline(settings, **overrides)
+    limiter = Leases(_client("dynamodb"), settings.leases_table, clock=pipeline.clock)
+    return TokenBroker(tokens=pipeline.tokens, corps=pipeline.snapshots, limiter=limiter, clock=pipeline.clock)
 
 
 def build_corp_store(settings: QuerySettings) -> SnapshotStore:

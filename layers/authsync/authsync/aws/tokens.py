@@ -43,6 +43,7 @@ __all__ = [
     "TokenBusyError",
     "TokenStore",
     "Tokens",
+    "lasts",
 ]
 
 T = TypeVar("T")
@@ -133,11 +134,28 @@ class TokenStore:
         self._on_renew = on_renew
         """Told the secret name (never the value) after each renewal from WeCom (metrics)."""
 
-    def get(self, name: str, fetch: Callable[[], IssuedToken], *, not_value: str | None = None) -> StoredToken:
-        """A token for ``name`` that need not be renewed yet; ``not_value`` is a value known to be invalid."""
+    def get(
+        self,
+        name: str,
+        fetch: Callable[[], IssuedToken],
+        *,
+        not_value: str | None = None,
+        min_validity: float = 0.0,
+    ) -> StoredToken:
+        """A token for ``name`` that need not be renewed yet; ``not_value`` is a value known to be invalid.
+
+        ``min_validity``: a stored token with less than this many seconds left is renewed first
+        (single-flight as usual), unless WeCom was already asked inside that last stretch of its
+        life (see :func:`lasts`).
+        """
 
         def good(token: StoredToken | None) -> bool:
-            return token is not None and token.value != not_value and self._clock() < token.renew_after
+            return (
+                token is not None
+                and token.value != not_value
+                and self._clock() < token.renew_after
+                and lasts(token, min_validity, self._clock())
+            )
 
         token = self._read(name, force=not_value is not None)
         if good(token):
@@ -202,6 +220,20 @@ class TokenStore:
     def _read(self, name: str, *, force: bool) -> StoredToken | None:
         document = self._reader.read(name, force=force)
         return None if document is None else StoredToken.from_document(document)
+
+
+def lasts(token: StoredToken, min_validity: float, now: float) -> bool:
+    """Whether ``token`` is as long-lived as the caller needs, or as WeCom can make it.
+
+    ⚠️ WeCom hands back the *same* token while it lives (spec §3.1, §3.4): once it was asked
+    (``obtained_at``) inside the token's last ``min_validity`` seconds and answered with this
+    token, asking again before it expires only repeats that answer and spends quota. Such a
+    token counts as lasting: the caller gets it with its true ``expires_at`` (never overstated)
+    rather than an error for a token nobody can improve on.
+    """
+    if min_validity <= 0:
+        return True
+    return token.expires_at - now >= min_validity or token.obtained_at >= token.expires_at - min_validity
 
 
 class PermanentCodes:
@@ -271,6 +303,24 @@ class Tokens:
         return self._store.get(self._names.suite_token(suite_id), fetch, not_value=not_value).value
 
     def corp_token(self, suite_id: str, corp_id: str, *, not_value: str | None = None) -> str:
+        return self.corp_access_token(suite_id, corp_id, not_value=not_value).value
+
+    def corp_access_token(
+        self,
+        suite_id: str,
+        corp_id: str,
+        *,
+        not_value: str | None = None,
+        min_validity: float = 0.0,
+        before_fetch: Callable[[], None] | None = None,
+    ) -> StoredToken:
+        """The corp token as stored (value and expiry), renewed first if it has under ``min_validity`` s left.
+
+        ``before_fetch`` runs under the renewal lease just before WeCom is asked (never when a
+        stored token is good enough): the token broker counts and rate-limits WeCom calls there,
+        and may raise to refuse the renewal.
+        """
+
         def issue(code: str) -> IssuedToken:
             if self._suites.get(suite_id).config.kind == "customized":
                 # 代开发: the permanent code is the corp app's secret (spec §3.4).
@@ -278,14 +328,18 @@ class Tokens:
             return self.with_suite_token(suite_id, lambda token: self._client.get_corp_token(token, corp_id, code))
 
         def fetch() -> IssuedToken:
+            code = self.permanent_code(suite_id, corp_id)
+            if before_fetch is not None:
+                before_fetch()
             return with_fresh_code(
-                self.permanent_code(suite_id, corp_id),
+                code,
                 issue,
                 reread=lambda: self._codes.get(suite_id, corp_id, force=True),
                 stale=lambda exc: isinstance(exc, WeComError) and exc.errcode in STALE_CODE_ERRCODES,
             )
 
-        return self._store.get(self._names.corp_token(suite_id, corp_id), fetch, not_value=not_value).value
+        name = self._names.corp_token(suite_id, corp_id)
+        return self._store.get(name, fetch, not_value=not_value, min_validity=min_validity)
 
     def permanent_code(self, suite_id: str, corp_id: str) -> str:
         code = self._codes.get(suite_id, corp_id)
