@@ -209,3 +209,40 @@ def test_the_index_lists_code_holders_and_tokens_due_without_reading_a_credentia
     store.delete(NAMES.corp_token(SUITE, "wwcorpindexed00000"))
     assert sorted(index.corps(SUITE)) == ["wwcorpindexed00001", "wwcorpindexed00002"]
     assert list(index.tokens_due(SUITE, before=2_500.0)) == ["wwcorpindexed00001"]
+
+
+def test_a_cancel_keeps_a_code_a_later_install_stored(store: tuple[CredentialReader, CredentialWriter]) -> None:
+    """PermanentCodes.delete(cancelled_at_event=...): a code whose install's WeCom TimeStamp is later stays."""
+    permanent = codes(store)
+    permanent.put(SUITE, CORP, "PCODE-reinstalled", 100.0, event_time=400)
+    permanent.delete(SUITE, CORP, cancelled_at_event=300)
+    assert permanent.get(SUITE, CORP, force=True) == "PCODE-reinstalled"
+    permanent.delete(SUITE, CORP, cancelled_at_event=500)  # a later cancel does delete it
+    assert permanent.get(SUITE, CORP, force=True) is None
+    permanent.put(SUITE, CORP, CODE, 200.0)  # a code stored before install times were kept: deleted
+    permanent.delete(SUITE, CORP, cancelled_at_event=300)
+    assert permanent.get(SUITE, CORP, force=True) is None
+
+
+def test_the_vaults_conditional_delete_never_deletes_a_document_it_did_not_judge(key: str) -> None:
+    """A write landing between the delete's read and its DeleteItem is read again and judged (compare-and-swap)."""
+    store = vault(key)
+    name = NAMES.permanent_code(SUITE, CORP)
+    store.write(name, {"permanent_code": "PCODE-old", "obtained_at": 1.0, "event_time": 100}, lambda n, o: True)
+    read = store.read
+    raced: list[bool] = []
+
+    def read_then_reinstall(target: str) -> Any:
+        found = read(target)
+        if not raced:  # the re-install's put, right after the cancel's read
+            raced.append(True)
+            store.write(
+                target, {"permanent_code": "PCODE-new", "obtained_at": 2.0, "event_time": 400}, lambda n, o: True
+            )
+        return found
+
+    store.read = read_then_reinstall  # type: ignore[method-assign,assignment]
+    assert store.delete(name, keep=lambda document: int(document["event_time"]) > 300) is False
+    stored = read(name)
+    assert stored is not None
+    assert stored[1]["permanent_code"] == "PCODE-new"

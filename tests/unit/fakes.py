@@ -354,6 +354,8 @@ class FakePermanentCodes:
         self.codes: dict[tuple[str, str], tuple[str, float]] = {}
         self.fail_puts = 0
         """The next this-many puts fail (Secrets Manager unreachable)."""
+        self.event_times: dict[tuple[str, str], int | None] = {}
+        """The WeCom TimeStamp of the install that stored each code."""
         self.cached: dict[tuple[str, str], str] = {}
         """What this container's cache still answers (a code rotated by another instance); ``force`` reads past it."""
 
@@ -366,7 +368,9 @@ class FakePermanentCodes:
         stored = self.codes.get((suite_id, corp_id))
         return None if stored is None else stored[0]
 
-    def put(self, suite_id: str, corp_id: str, permanent_code: str, obtained_at: float) -> bool:
+    def put(
+        self, suite_id: str, corp_id: str, permanent_code: str, obtained_at: float, *, event_time: int | None = None
+    ) -> bool:
         self._log.add("codes.put", suite_id, corp_id, obtained_at)
         if self.fail_puts:
             self.fail_puts -= 1
@@ -375,9 +379,13 @@ class FakePermanentCodes:
         if stored is not None and not obtained_at > stored[1]:
             return False  # an older exchange never wins
         self.codes[(suite_id, corp_id)] = (permanent_code, obtained_at)
+        self.event_times[(suite_id, corp_id)] = event_time
         return stored is not None
 
-    def delete(self, suite_id: str, corp_id: str) -> None:
+    def delete(self, suite_id: str, corp_id: str, *, cancelled_at_event: int | None = None) -> None:
+        installed = self.event_times.get((suite_id, corp_id))
+        if cancelled_at_event is not None and installed is not None and installed > cancelled_at_event:
+            return  # a later install's code stays
         self.codes.pop((suite_id, corp_id), None)
 
 
@@ -419,9 +427,9 @@ class FakeTokens:
                 raise
             return call(self._corp_token(suite_id, corp_id, renew=True))
 
-    def forget_corp(self, suite_id: str, corp_id: str) -> None:
+    def forget_corp(self, suite_id: str, corp_id: str, *, cancelled_at_event: int | None = None) -> None:
         self._log.add("tokens.forget_corp", suite_id, corp_id)
-        self._codes.delete(suite_id, corp_id)
+        self._codes.delete(suite_id, corp_id, cancelled_at_event=cancelled_at_event)
         self.corp_tokens.pop((suite_id, corp_id), None)
 
     def forget_corp_token(self, suite_id: str, corp_id: str) -> None:

@@ -366,8 +366,10 @@ def test_a_cancel_racing_the_install_record_takes_the_stored_code_away() -> None
     sync = fakes.authorization_sync()
     put = fakes.codes.put
 
-    def put_then_cancel(suite_id: str, corp_id: str, permanent_code: str, obtained_at: float) -> bool:
-        replaced = put(suite_id, corp_id, permanent_code, obtained_at)
+    def put_then_cancel(
+        suite_id: str, corp_id: str, permanent_code: str, obtained_at: float, *, event_time: int | None = None
+    ) -> bool:
+        replaced = put(suite_id, corp_id, permanent_code, obtained_at, event_time=event_time)
         fakes.authorization_sync().handle(callback("cancel_auth", 300, AuthCorpId=CORP))
         return replaced
 
@@ -379,6 +381,31 @@ def test_a_cancel_racing_the_install_record_takes_the_stored_code_away() -> None
     state = fakes.snapshots.peek(CORP)
     assert state is not None
     assert state.status == "cancelled"
+
+
+def test_a_reinstall_applied_while_its_older_cancel_is_being_applied_keeps_its_code() -> None:
+    """Another container re-installs between the cancel's tombstone and its credential deletion (chaos found it:
+    the re-install's code was deleted and the reactivated corp had none). The cancel keeps a newer install's code."""
+    fakes = Fakes()
+    fakes.authorization_sync().handle(callback("create_auth", 100, AuthCode=fakes.wecom.create_auth(CORP)))
+    fakes.clock.advance(5)
+    fakes.wecom.cancel_auth(CORP)
+    reinstall = fakes.wecom.create_auth(CORP)
+    forget = fakes.tokens.forget_corp
+
+    def reinstall_then_forget(suite_id: str, corp_id: str, *, cancelled_at_event: int | None = None) -> None:
+        fakes.clock.advance(5)
+        fakes.authorization_sync().handle(callback("create_auth", 400, AuthCode=reinstall))  # the other container
+        forget(suite_id, corp_id, cancelled_at_event=cancelled_at_event)
+
+    fakes.tokens.forget_corp = reinstall_then_forget  # type: ignore[method-assign]
+    cancelled = fakes.authorization_sync().handle(callback("cancel_auth", 300, AuthCorpId=CORP))
+
+    assert cancelled.outcome is Outcome.CANCELLED
+    assert fakes.codes.codes[(SUITE, CORP)][0] == fakes.wecom.corp(CORP).permanent_code  # the re-install's
+    state = fakes.snapshots.peek(CORP)
+    assert state is not None
+    assert (state.status, state.lifecycle_at) == ("active", 400)
 
 
 def test_a_replayed_old_cancel_and_install_change_nothing() -> None:

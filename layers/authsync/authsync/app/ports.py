@@ -104,8 +104,9 @@ class AccessTokens(Protocol):
 
     def with_corp_token(self, suite_id: str, corp_id: str, call: Callable[[str], T]) -> T: ...
 
-    def forget_corp(self, suite_id: str, corp_id: str) -> None:
-        """Delete the corp's permanent code and access token (cancel_auth)."""
+    def forget_corp(self, suite_id: str, corp_id: str, *, cancelled_at_event: int | None = None) -> None:
+        """Delete the corp's access token and permanent code (cancel_auth), keeping a code whose install's
+        WeCom TimeStamp is later than ``cancelled_at_event``."""
         ...
 
     def forget_corp_token(self, suite_id: str, corp_id: str) -> None:
@@ -118,8 +119,11 @@ class PermanentCodes(Protocol):
 
     def get(self, suite_id: str, corp_id: str, *, force: bool = False) -> str | None: ...
 
-    def put(self, suite_id: str, corp_id: str, permanent_code: str, obtained_at: float) -> bool:
-        """Store the code unless a later exchange's is stored; True when a previous code was replaced."""
+    def put(
+        self, suite_id: str, corp_id: str, permanent_code: str, obtained_at: float, *, event_time: int | None = None
+    ) -> bool:
+        """Store the code (with its install's WeCom TimeStamp) unless a later exchange's is stored; True when a
+        previous code was replaced."""
         ...
 
 

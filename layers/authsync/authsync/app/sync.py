@@ -242,16 +242,20 @@ class AuthorizationSync:
         if not journaled:
             # The answer's one durable home: stored before anything that needs DynamoDB (the
             # journal's table may be what failed). Forward-only: never over a newer code.
-            replaced = self._codes.put(suite_id, corp_id, entry.permanent_code, entry.obtained_at)
+            replaced = self._codes.put(
+                suite_id, corp_id, entry.permanent_code, entry.obtained_at, event_time=entry.event_time
+            )
         state = self._snapshots.get(suite_id, corp_id)
         cancelled_at = state.cancelled_at if state is not None and state.status == "cancelled" else None
         lifecycle_at = state.lifecycle_at if state is not None else None
         if resume_action(entry, cancelled_at, lifecycle_at=lifecycle_at) is ResumeAction.SUPERSEDE:
-            if not journaled and cancelled_at is not None:
-                self._tokens.forget_corp(suite_id, corp_id)  # the corp left after this install: no code kept
+            if not journaled and cancelled_at is not None:  # the corp left after this install: no code kept
+                self._tokens.forget_corp(suite_id, corp_id, cancelled_at_event=_event(lifecycle_at))
             return self._superseded(entry, journaled=journaled)
         if replaced is None:
-            replaced = self._codes.put(suite_id, corp_id, entry.permanent_code, entry.obtained_at)
+            replaced = self._codes.put(
+                suite_id, corp_id, entry.permanent_code, entry.obtained_at, event_time=entry.event_time
+            )
         if replaced:
             self._tokens.forget_corp_token(suite_id, corp_id)  # a token of the previous code is void
         recorded = self._snapshots.record(
@@ -269,7 +273,7 @@ class AuthorizationSync:
             # must go too; a newer install keeps its own (newer) code.
             after = self._snapshots.get(suite_id, corp_id)
             if after is not None and after.status == "cancelled":
-                self._tokens.forget_corp(suite_id, corp_id)
+                self._tokens.forget_corp(suite_id, corp_id, cancelled_at_event=_event(after.lifecycle_at))
             return self._superseded(entry, journaled=journaled)
         # The install record reactivated a tombstone; a fetch already made after this exchange
         # (by the delivery that crashed before closing the entry) coalesces: no second call.
@@ -304,7 +308,9 @@ class AuthorizationSync:
         )
         if cancelled.superseded:
             return SyncResult(Outcome.SUPERSEDED, suite_id, corp_id, detail="cancel older than an install")
-        self._tokens.forget_corp(suite_id, corp_id)
+        # A re-install may be applied concurrently (another container): its code, stored after the
+        # tombstone above, is newer than this cancel and stays (the install then reactivates the corp).
+        self._tokens.forget_corp(suite_id, corp_id, cancelled_at_event=event_time)
         return SyncResult(Outcome.CANCELLED, suite_id, corp_id)
 
     def fetch_auth_info(self, suite_id: str, corp_id: str, *, requested_at: float) -> SyncResult:
@@ -350,3 +356,8 @@ class AuthorizationSync:
         if not recorded.stale:
             self._chatdata.request(ChatdataRequest(suite_id, corp_id, fetched_at))
         return SyncResult(Outcome.FETCHED, suite_id, corp_id, recorded.version, recorded.changed)
+
+
+def _event(lifecycle_at: float | None) -> int | None:
+    """A stored lifecycle time as the WeCom TimeStamp it was (whole seconds), or None."""
+    return None if lifecycle_at is None else int(lifecycle_at)

@@ -76,7 +76,9 @@ class CredentialWriter(Protocol):
         *,
         probably_new: bool = False,
     ) -> WriteResult: ...
-    def delete(self, name: str) -> bool: ...
+    def delete(self, name: str, *, keep: Callable[[dict[str, Any]], bool] | None = None) -> bool:
+        """Delete ``name`` unless ``keep(stored)`` says the stored document must stay; whether it was deleted."""
+        ...
 
 
 class SecretReader:
@@ -237,8 +239,18 @@ class ForwardOnlySecrets:
             return WriteResult(WriteOutcome.STORED, replaced=True)
         raise SecretConflictError("secret write kept losing the compare-and-swap")
 
-    def delete(self, name: str) -> bool:
-        """Delete at once (no recovery window): used when WeCom says the data must go."""
+    def delete(self, name: str, *, keep: Callable[[dict[str, Any]], bool] | None = None) -> bool:
+        """Delete at once (no recovery window): used when WeCom says the data must go.
+
+        ⚠️ ``keep`` is checked on a read before the delete: Secrets Manager has no conditional
+        delete, so a write landing between the two is deleted too (the vault's delete is atomic).
+        """
+        if keep is not None:
+            found = self.read(name)
+            if found is None:
+                return False
+            if keep(found[1]):
+                return False
         try:
             self._client.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
         except ClientError as exc:

@@ -248,27 +248,40 @@ class PermanentCodes:
         document = self._reader.read(self._names.permanent_code(suite_id, corp_id), force=force)
         return None if document is None else str(document["permanent_code"])
 
-    def put(self, suite_id: str, corp_id: str, permanent_code: str, obtained_at: float) -> bool:
+    def put(
+        self, suite_id: str, corp_id: str, permanent_code: str, obtained_at: float, *, event_time: int | None = None
+    ) -> bool:
         """Store (or rotate, after reset_permanent_code) the code; an older exchange never wins.
 
-        Returns whether a previous code was replaced (its corp token is then void).
+        ``event_time`` is the install's (or rotation's) WeCom TimeStamp: kept with the code so that a
+        cancel_auth older than it never deletes it (:meth:`delete`). Returns whether a previous code
+        was replaced (its corp token is then void).
         """
         name = self._names.permanent_code(suite_id, corp_id)
-        document = {
+        document: dict[str, Any] = {
             "permanent_code": permanent_code,
             "suite_id": suite_id,
             "corp_id": corp_id,
             "obtained_at": obtained_at,
         }
+        if event_time is not None:
+            document["event_time"] = event_time
         result = self._writer.write(
             name, document, lambda new, old: float(new["obtained_at"]) > float(old.get("obtained_at", 0))
         )
         self._reader.forget(name)
         return result.replaced
 
-    def delete(self, suite_id: str, corp_id: str) -> None:
+    def delete(self, suite_id: str, corp_id: str, *, cancelled_at_event: int | None = None) -> None:
+        """Delete the code; with ``cancelled_at_event`` (the cancel_auth's WeCom TimeStamp), not one stored by
+        a later install: a re-install processed while its corp's uninstall was being applied keeps its code."""
+
+        def newer(document: dict[str, Any]) -> bool:
+            installed = document.get("event_time")
+            return cancelled_at_event is not None and installed is not None and int(installed) > cancelled_at_event
+
         name = self._names.permanent_code(suite_id, corp_id)
-        self._writer.delete(name)
+        self._writer.delete(name, keep=None if cancelled_at_event is None else newer)
         self._reader.forget(name)
 
 
@@ -365,9 +378,10 @@ class Tokens:
                 raise
             return call(self.corp_token(suite_id, corp_id, not_value=token))
 
-    def forget_corp(self, suite_id: str, corp_id: str) -> None:
-        """Delete the corp's permanent code and access token (cancel_auth, or before a code rotation)."""
-        self._codes.delete(suite_id, corp_id)
+    def forget_corp(self, suite_id: str, corp_id: str, *, cancelled_at_event: int | None = None) -> None:
+        """Delete the corp's permanent code and access token (cancel_auth): not a code a later install stored
+        (see :meth:`PermanentCodes.delete`); the token goes either way (a later code's is simply fetched again)."""
+        self._codes.delete(suite_id, corp_id, cancelled_at_event=cancelled_at_event)
         self._store.delete(self._names.corp_token(suite_id, corp_id))
 
     def forget_corp_token(self, suite_id: str, corp_id: str) -> None:

@@ -159,9 +159,29 @@ class CorpVault:
             return WriteResult(WriteOutcome.STORED, replaced=current is not None)
         raise SecretConflictError("vault write kept losing the compare-and-swap")
 
-    def delete(self, name: str) -> bool:
-        answer = self._client.delete_item(TableName=self._table, Key={"pk": {"S": name}}, ReturnValues="ALL_OLD")
-        return "Attributes" in answer
+    def delete(self, name: str, *, keep: Callable[[dict[str, Any]], bool] | None = None) -> bool:
+        """Delete the item; with ``keep``, only the version read and found not worth keeping (compare-and-swap):
+        a newer document written meanwhile is read again and judged, never deleted unseen."""
+        if keep is None:
+            answer = self._client.delete_item(TableName=self._table, Key={"pk": {"S": name}}, ReturnValues="ALL_OLD")
+            return "Attributes" in answer
+        for _ in range(_ATTEMPTS):
+            current = self.read(name)
+            if current is None or keep(current[1]):
+                return False
+            try:
+                self._client.delete_item(
+                    TableName=self._table,
+                    Key={"pk": {"S": name}},
+                    ConditionExpression="version = :read",
+                    ExpressionAttributeValues={":read": {"N": current[0]}},
+                )
+            except ClientError as exc:
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise
+                continue
+            return True
+        raise SecretConflictError("vault delete kept losing the compare-and-swap")
 
 
 class VaultIndex:
@@ -283,5 +303,5 @@ class _RoutedWriter:
     ) -> WriteResult:
         return self._pick(name)[1].write(name, document, is_newer, probably_new=probably_new)
 
-    def delete(self, name: str) -> bool:
-        return self._pick(name)[1].delete(name)
+    def delete(self, name: str, *, keep: Callable[[dict[str, Any]], bool] | None = None) -> bool:
+        return self._pick(name)[1].delete(name, keep=keep)
