@@ -212,9 +212,9 @@ class Usage:
 
 @dataclass(frozen=True)
 class Prices:
-    """List prices, us-east-1, as published on the services' pricing pages (read 2026-12; no free tier applied)."""
+    """us-east-1 list prices as assumed for issue #11 (December 2026; not fetched from the pricing pages here)."""
 
-    source: str = "AWS list prices, us-east-1, pricing pages as of 2026-12; no free tier applied"
+    source: str = "us-east-1 list prices as assumed in December 2026 (not re-checked by this run); no free tier applied"
     secret_month: float = 0.40
     secrets_per_10k_calls: float = 0.05
     kms_key_month: float = 1.00

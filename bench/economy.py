@@ -631,12 +631,12 @@ def month_of(
         api_requests=1,
         lambda_requests=1,
         lambda_gb_seconds=assume.gb_seconds(1, 2, 0),
-        sqs_requests=1,
         secrets_calls=1,
         log_gb=(1024 + assume.platform_log_bytes) / 1e9,
     )
-    event = phase_usage(run, "burst", calls, invocations, None).scaled(1 / max(touched, 1)) + callback
-    ticket = phase_usage(run, "ticket", calls, invocations, None) + callback  # a push is a callback too
+    burst_share = phase_usage(run, "burst", calls, invocations, None).scaled(1 / max(touched, 1))
+    event = burst_share + callback + Usage(sqs_requests=1)  # the event's SendMessage
+    ticket = phase_usage(run, "ticket", calls, invocations, None) + callback  # a push is a callback (not queued)
     scheduled = assume.ticket_monitor_runs + assume.inbox_drain_runs
     deployment = ticket.scaled(assume.ticket_pushes_per_suite) + Usage(
         secrets_calls=assume.ticket_monitor_runs,  # one ticket read per suite and run
