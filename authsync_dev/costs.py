@@ -10,6 +10,8 @@ Used by ``bench/economy.py`` (issue #11: cost measured, not guessed). Two halves
   what grows with the number of corps is told apart from what a run pays once.
 * :class:`Usage`, :class:`Prices` and :func:`dollars` -- quantities per month and what they cost.
   The prices are list prices, printed with every figure; no free tier is applied.
+* :func:`steady_month` and :func:`print_costs` -- measured per-run figures scaled to a month (the
+  :class:`Assumptions` say what is taken as given), and the table per store and per scale.
 """
 
 from __future__ import annotations
