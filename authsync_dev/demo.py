@@ -164,6 +164,12 @@ def summary(stack: LocalStack, corps: list[Corp], console: Console) -> None:
     counters = stack.emulator.counters()
     used = ", ".join(f"{name} {c.calls}" for name, c in sorted(counters.items()) if c.calls)
     console.line(f"WeCom calls in all: {sum(c.calls for c in counters.values())} ({used})")
+    footprint = Truth(stack).credential_footprint()
+    console.line(
+        f"credentials: per-corp store {footprint['store']}; Secrets Manager secrets "
+        f"{footprint['suite_secrets'] + footprint['corp_secrets']} ({footprint['suite_secrets']} per-suite, "
+        f"{footprint['corp_secrets']} per-corp); vault items {footprint['vault_items']} (KMS-sealed)"
+    )
 
 
 def check_truth(stack: LocalStack, corps: list[Corp]) -> Check:
@@ -176,7 +182,11 @@ def check_truth(stack: LocalStack, corps: list[Corp]) -> Check:
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
-    config = StackConfig(suites=(DEFAULT_SUITE, CUSTOMIZED_SUITE), ticket_interval=0.0)
+    config = StackConfig(
+        suites=(DEFAULT_SUITE, CUSTOMIZED_SUITE),
+        ticket_interval=0.0,
+        parameters={"CorpCredentialStore": args.store},
+    )
     with LocalStack(config, time_scale=args.time_scale, visibility_scale=0.01) as stack:
         console.step(f"local stack up: moto {stack.moto_endpoint}, WeCom emulator {stack.emulator.base_url}")
         console.step(f"callback URL {stack.callback_base_url}/<suite_id>, query API {stack.query_base_url}")
@@ -215,13 +225,19 @@ def run(args: argparse.Namespace, console: Console) -> int:
             for problem in check.problems:
                 console.line(f"  - {problem}")
             return 1
-        console.line("OK: DynamoDB and Secrets Manager match the emulator's truth for every corp.")
+        console.line("OK: DynamoDB and the credential stores match the emulator's truth for every corp.")
         return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the pipeline to settle")
+    parser.add_argument(
+        "--store",
+        choices=("DynamoDBKMS", "SecretsManager"),
+        default="DynamoDBKMS",
+        help="the CorpCredentialStore parameter: where per-corp credentials live (default: the template's)",
+    )
     parser.add_argument("--time-scale", type=float, default=60.0, help="schedule acceleration")
     parser.add_argument("--log", type=Path, default=ROOT / ".local" / "demo.log")
     args = parser.parse_args(argv)

@@ -644,6 +644,16 @@ class LocalStack:
         document: dict[str, Any] = json.loads(value["SecretString"])
         return document
 
+    def credential(self, name: str) -> dict[str, Any] | None:
+        """A credential document by name, from the store the stack's functions use (per-corp names: the
+        vault or a secret, per ``CorpCredentialStore``), read the way they read it; ``None`` if absent."""
+        from authsync.settings import FetchSettings, load
+        from authsync.wiring import build_credentials
+
+        settings = load(FetchSettings, self.deployment.function_environment("AuthInfoFunction"))
+        found = build_credentials(settings, client=self.client)[1].read(name)
+        return None if found is None else found[1]
+
     def queue_url(self, logical_id: str) -> str:
         resource = self.template["Resources"].get(logical_id, {})
         if resource.get("Type") != "AWS::SQS::Queue":

@@ -44,6 +44,21 @@ class Truth:
         result: dict[str, Any] = response.json()
         return result
 
+    def credential_footprint(self) -> dict[str, Any]:
+        """Where credentials live: the store in use, the secrets per suite and per corp, the vault's items."""
+        environment = self.stack.deployment.function_environment("AuthInfoFunction")
+        secrets = self.stack.client("secretsmanager")
+        names = [s["Name"] for page in secrets.get_paginator("list_secrets").paginate() for s in page["SecretList"]]
+        vault = self.stack.client("dynamodb").scan(
+            TableName=self.stack.deployment.physical["CorpVaultTable"], Select="COUNT"
+        )
+        return {
+            "store": environment["CORP_CREDENTIAL_STORE"],
+            "suite_secrets": sum(n.startswith(self.names.suite_prefix) for n in names),
+            "corp_secrets": sum(n.startswith(self.names.corp_prefix) for n in names),
+            "vault_items": vault["Count"],
+        }
+
     def ticket_divergences(self) -> list[str]:
         names = self.names
         tickets = TicketStore(self.stack.client("secretsmanager"), names.ticket)
@@ -55,7 +70,7 @@ class Truth:
         return problems
 
     def stored_code(self, suite_id: str, corp_id: str) -> str | None:
-        secret = self.stack.secret(self.names.permanent_code(suite_id, corp_id))
+        secret = self.stack.credential(self.names.permanent_code(suite_id, corp_id))
         return None if secret is None else secret.get("permanent_code")
 
     def corp_divergences(self, suite_id: str, corp_id: str, label: str | None = None) -> list[str]:
@@ -70,7 +85,7 @@ class Truth:
             if view is not None and view.get("status") != "cancelled":
                 problems.append(f"{who}: WeCom says cancelled, stored status {view.get('status')}")
             for name in (names.permanent_code(suite_id, corp_id), names.corp_token(suite_id, corp_id)):
-                if self.stack.secret(name) is not None:
+                if self.stack.credential(name) is not None:
                     problems.append(f"{who}: credentials kept after cancel_auth")
             return problems
         if view is None:

@@ -14,8 +14,9 @@ third-party suite and a 代开发 template. Then, all at once:
 * **Every callback is delivered** ``--copies`` times (the same signed request), and
   ``--reorder`` of the events that have a successor are delivered late, after it (their
   TimeStamp still the time they happened).
-* **AWS fails**: SQS, then Secrets Manager, then DynamoDB, each for ``--aws-window`` seconds
-  (throttling, 5xx, and calls that succeed but time out: :mod:`authsync_dev.aws_faults`).
+* **AWS fails**: SQS, then Secrets Manager, then DynamoDB, then KMS (the vault's and the journal's
+  sealing), each for ``--aws-window`` seconds (throttling, 5xx, and calls that succeed but time out:
+  :mod:`authsync_dev.aws_faults`).
 * **auth-info is killed** mid-message ``--kills`` times after each named step of an install
   (before the exchange, after it, after the journal write, after the code is stored, after the
   first state, after the snapshot): the container dies, as when Lambda stops one.
@@ -64,7 +65,7 @@ from authsync_ops.cli import main as ops
 
 KINDS = ("verified", "unverified", "chatdata", "shared", "customized")
 PARENT = "wwchaosupstream001"
-AWS_SERVICES = ("sqs", "secrets-manager", "dynamodb")
+AWS_SERVICES = ("sqs", "secrets-manager", "dynamodb", "kms")
 TARGET = 1.05
 # (step, port of AuthorizationSync, method, kill before the call, only for this snapshot kind)
 KILL_STEPS: tuple[tuple[str, str, str, bool, str | None], ...] = (
@@ -233,7 +234,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--wecom-faults", type=float, default=0.30, help="share of WeCom API calls that fail")
     parser.add_argument("--copies", type=int, default=3, help="deliveries of every callback")
     parser.add_argument("--reorder", type=float, default=0.15, help="share of events delivered after their successor")
-    parser.add_argument("--aws-window", type=float, default=20.0, help="seconds each of SQS, SM, DynamoDB fails")
+    parser.add_argument("--aws-window", type=float, default=20.0, help="seconds each of SQS, SM, DynamoDB, KMS fails")
     parser.add_argument("--kills", type=int, default=1, help="auth-info containers killed after each install step")
     parser.add_argument("--concurrency", type=int, default=6, help="containers per function")
     parser.add_argument("--drivers", type=int, default=64, help="corps whose events WeCom sends at once")
@@ -263,7 +264,7 @@ class Chaos:
             return "clean run (nothing fails: the baseline)"
         return (
             f"chaos: {self.wecom_faults:.0%} WeCom faults, every callback {self.copies}x, {self.reorder:.0%} late, "
-            f"SQS/Secrets Manager/DynamoDB down {self.aws_window:g} s each, {self.kills} kill(s) per install step"
+            f"SQS/Secrets Manager/DynamoDB/KMS down {self.aws_window:g} s each, {self.kills} kill(s) per install step"
         )
 
 

@@ -111,11 +111,43 @@ def _sam_policy_targets(function: str) -> dict[str, list[Any]]:
 
 
 def _statements(function: str) -> list[dict[str, Any]]:
-    return [s for p in _policies(function) if isinstance(p, dict) and "Statement" in p for s in p["Statement"]]
+    """Every statement, including those granted only under a condition (``Fn::If``)."""
+    found = [s for p in _policies(function) if isinstance(p, dict) and "Statement" in p for s in p["Statement"]]
+    return [s["Fn::If"][1] if "Fn::If" in s else s for s in found]
+
+
+def _conditional_statements(function: str) -> dict[str, list[dict[str, Any]]]:
+    """Statements granted only under a condition: condition name → statements."""
+    found = [s for p in _policies(function) if isinstance(p, dict) and "Statement" in p for s in p["Statement"]]
+    out: dict[str, list[dict[str, Any]]] = {}
+    for statement in found:
+        if "Fn::If" in statement:
+            condition, granted, otherwise = statement["Fn::If"]
+            assert otherwise == {"Ref": "AWS::NoValue"}
+            out.setdefault(condition, []).append(granted)
+    return out
 
 
 UNSCOPABLE = {"ReconcileFunction": ["secretsmanager:ListSecrets"]}
 """The one action IAM cannot scope to a resource, granted alone: secret names and metadata, never a value."""
+
+INDEXES = [
+    {"Fn::Sub": "${ExchangeJournalTable.Arn}/index/PendingExchanges"},
+    {"Fn::Sub": "${CorpVaultTable.Arn}/index/CodesBySuite"},
+]
+"""The indexes granted on their own (keys only), without their tables' items."""
+
+
+def test_listing_secret_names_is_granted_only_with_a_secret_per_corp() -> None:
+    """With the default store (the vault) reconcile's code holders come from the vault's index instead."""
+    assert TEMPLATE["Parameters"]["CorpCredentialStore"]["Default"] == "DynamoDBKMS"
+    assert TEMPLATE["Conditions"]["CorpSecretsInSecretsManager"] == {
+        "Fn::Equals": [{"Ref": "CorpCredentialStore"}, "SecretsManager"]
+    }
+    listed = [s for f in FUNCTIONS for s in _statements(f) if "secretsmanager:ListSecrets" in s["Action"]]
+    assert listed == _conditional_statements("ReconcileFunction")["CorpSecretsInSecretsManager"]
+    assert [s["Action"] for s in listed] == ["secretsmanager:ListSecrets"]
+    assert all(not _conditional_statements(f) for f in FUNCTIONS if f != "ReconcileFunction")
 
 
 def test_no_statement_grants_a_wildcard_action_or_resource() -> None:
@@ -130,8 +162,9 @@ def test_no_statement_grants_a_wildcard_action_or_resource() -> None:
                 assert resource != "*", function
                 if any(a.startswith(("sqs:", "kms:", "dynamodb:")) for a in actions):  # its own resource, by ARN
                     text = json.dumps(resource)
-                    index = {"Fn::Sub": "${ExchangeJournalTable.Arn}/index/PendingExchanges"}
-                    assert resource == index or resource == {"Fn::GetAtt": [resource["Fn::GetAtt"][0], "Arn"]}, text
+                    if resource in INDEXES:
+                        continue
+                    assert resource == {"Fn::GetAtt": [resource["Fn::GetAtt"][0], "Arn"]}, text
                 else:
                     assert "wecom-authsync/${Stage}/" in json.dumps(resource), function
 
@@ -242,3 +275,27 @@ def test_failures_that_lose_data_alarm(alarm: str, namespace: str, metric: str) 
     assert properties["AlarmActions"] == [{"Ref": "AlarmTopic"}]
     assert properties["ComparisonOperator"] == "GreaterThanThreshold"
     assert properties["Threshold"] == 0
+
+
+def test_credential_failures_and_tampering_are_alarmed_for_every_function_that_opens_the_vault() -> None:
+    """KMS refusing (CredentialSealFailures) and a moved ciphertext (CredentialsTampered) page someone, whichever
+    function met them: each alarm sums its metric over every function granted the vault's KMS purpose."""
+    openers = {
+        FUNCTIONS[f]["Properties"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"]
+        for f in FUNCTIONS
+        for s in _statements(f)
+        if "corp-credential" in json.dumps(s.get("Condition", {}))
+    }
+    assert openers == {"auth-info", "chatdata", "token-refresh"} | ({"token-broker"} & openers)
+    for alarm, metric in (
+        ("CredentialSealFailuresAlarm", "CredentialSealFailures"),
+        ("CredentialsTamperedAlarm", "CredentialsTampered"),
+    ):
+        properties = RESOURCES[alarm]["Properties"]
+        stats = [m["MetricStat"] for m in properties["Metrics"] if "MetricStat" in m]
+        assert {s["Metric"]["MetricName"] for s in stats} == {metric}
+        assert {d["Value"] for s in stats for d in s["Metric"]["Dimensions"]} == openers
+        (total,) = [m for m in properties["Metrics"] if m.get("ReturnData")]
+        assert total["Expression"] == f"SUM([{', '.join(m['Id'] for m in properties['Metrics'] if 'MetricStat' in m)}])"
+        assert properties["Threshold"] == 0
+        assert properties["AlarmActions"] == [{"Ref": "AlarmTopic"}]

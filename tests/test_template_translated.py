@@ -76,7 +76,7 @@ EXPECTED: dict[str, tuple[set[str], dict[str, frozenset[str]]]] = {
             "corps/access-token": KEEP,
         },
     ),
-    "ReconcileFunction": ({"CorpsTable", "ExchangeJournalTable", "AuthEventsQueue"}, {}),
+    "ReconcileFunction": ({"CorpsTable", "ExchangeJournalTable", "CorpVaultTable", "AuthEventsQueue"}, {}),
     "TicketMonitorFunction": (set(), {"suites/ticket": READ}),
 }
 
@@ -96,8 +96,21 @@ def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def statements(role: dict[str, Any]) -> list[dict[str, Any]]:
-    out = [s for p in role["Properties"].get("Policies", []) for s in p["PolicyDocument"]["Statement"]]
+DEPLOYED_WITH = {"CorpSecretsInSecretsManager": False}
+"""The template's conditions with its default parameters (CorpCredentialStore=DynamoDBKMS)."""
+
+
+def statements(role: dict[str, Any], conditions: dict[str, bool] = DEPLOYED_WITH) -> list[dict[str, Any]]:
+    """The role's inline statements as CloudFormation grants them under ``conditions`` (``Fn::If`` resolved)."""
+    out = []
+    for statement in (s for p in role["Properties"].get("Policies", []) for s in p["PolicyDocument"]["Statement"]):
+        if "Fn::If" in statement:
+            condition, granted, otherwise = statement["Fn::If"]
+            chosen = granted if conditions[condition] else otherwise
+            if chosen != {"Ref": "AWS::NoValue"}:
+                out.append(chosen)
+        else:
+            out.append(statement)
     assert out, "a role with no inline statement"
     return out
 
@@ -218,11 +231,25 @@ def test_no_inline_statement_grants_data_services_on_a_wildcard() -> None:
         for statement in role["Properties"].get("Policies", []) and statements(role):
             actions = as_list(statement["Action"])
             assert all(a != "*" and not a.endswith(":*") for a in actions), name
-            if name == "ReconcileFunctionRole" and actions == ["secretsmanager:ListSecrets"]:
-                continue  # names only; IAM has no resource scope for it (tests/test_template.py: UNSCOPABLE)
+            assert actions != ["secretsmanager:ListSecrets"], name  # not with the default store (see below)
             if any(a.split(":")[0] in {"secretsmanager", "dynamodb", "sqs", "kms"} for a in actions):
                 for resource in as_list(statement["Resource"]):
                     assert resource != "*", (name, actions)
+
+
+def test_with_a_secret_per_corp_reconcile_alone_may_list_secret_names_and_nothing_more() -> None:
+    """CorpCredentialStore=SecretsManager: the one action IAM cannot scope (names and metadata, never a
+    value), granted alone, and only then (tests/test_template.py pins the condition)."""
+    with_secrets = {"CorpSecretsInSecretsManager": True}
+    listed = {
+        name: statement
+        for name, role in resources("AWS::IAM::Role").items()
+        for statement in (role["Properties"].get("Policies", []) and statements(role, with_secrets))
+        if "secretsmanager:ListSecrets" in as_list(statement["Action"])
+    }
+    assert list(listed) == ["ReconcileFunctionRole"]
+    assert as_list(listed["ReconcileFunctionRole"]["Action"]) == ["secretsmanager:ListSecrets"]
+    assert listed["ReconcileFunctionRole"]["Resource"] == "*"
 
 
 def test_only_auth_info_can_write_or_delete_permanent_codes() -> None:

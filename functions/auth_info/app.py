@@ -25,7 +25,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from authsync.app.observability import metric_hooks
+from authsync.app.observability import count_credential_failure, metric_hooks
 from authsync.app.sync import Outcome
 from authsync.aws.queues import AUTH_CODE_MAX_RECEIVES, AuthMessage, retry_delay
 from authsync.settings import AuthInfoSettings, load
@@ -78,6 +78,7 @@ def record_handler(record: SQSRecord) -> None:
         # Left on the queue: retried, then redriven to the DLQ (alarmed) after maxReceiveCount.
         logger.exception("auth event failed", error_type=type(exc).__name__, message_id=record.message_id)
         _count("AuthEventsFailed")
+        count_credential_failure(metrics, exc)  # KMS failing or a tampered vault item: alarmed
         _retry_soon(record, exc)
         raise
     if result.pop(REPLAYED, False):

@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from authsync.app.observability import metric_hooks
+from authsync.app.observability import count_credential_failure, metric_hooks
 from authsync.aws.queues import ChatdataRequest
 from authsync.settings import FetchSettings, load
 from authsync.wiring import build_chatdata_sync
@@ -34,6 +34,7 @@ def record_handler(record: SQSRecord) -> None:
     except Exception as exc:
         logger.exception("chatdata request failed", error_type=type(exc).__name__, message_id=record.message_id)
         metrics.add_metric(name="ChatdataFailed", unit=MetricUnit.Count, value=1)
+        count_credential_failure(metrics, exc)  # KMS failing or a tampered vault item: alarmed
         raise
     logger.info("chatdata request processed", **asdict(result))
     metrics.add_metric(name=f"Chatdata_{result.outcome.value}", unit=MetricUnit.Count, value=1)

@@ -46,7 +46,7 @@ def install(world: World, corp_id: str, p: Pipeline, *, verified: bool = False) 
 def test_suite_token_is_fetched_once_and_served_from_the_warm_cache(world: World, clock: Clock) -> None:
     p = pipeline(world, clock)
     calls: list[str] = []
-    secrets = p.tokens._store._reader._provider.client  # type: ignore[attr-defined]
+    secrets = p.tokens._suites._secrets.client  # type: ignore[attr-defined]  # the pipeline's one SM client
     secrets.meta.events.register(
         "provide-client-params.secrets-manager.GetSecretValue", lambda params, **_: calls.append(params["SecretId"])
     )

@@ -24,7 +24,8 @@ from authsync.aws.credentials import (
 )
 from authsync.aws.kms import KmsSealer, SealError
 from authsync.aws.tokens import PermanentCodes
-from authsync.aws.vault import CorpVault, RoutedSecrets, TamperedCredentialError, VaultReader
+from authsync.aws.vault import CorpVault, RoutedSecrets, TamperedCredentialError, VaultIndex, VaultReader
+from authsync_dev.template import load_template
 
 NAMES = SecretNames("wecom-authsync/dev/suites/", "wecom-authsync/dev/corps/")
 SUITE, CORP = "wwsuitevault000001", "wwcorpvault0000001"
@@ -35,11 +36,10 @@ TABLE = "corp-vault"
 @pytest.fixture
 def key(aws: None) -> str:
     key_id: str = boto3.client("kms").create_key(Description="credentials")["KeyMetadata"]["Arn"]
+    table = load_template()["Resources"]["CorpVaultTable"]["Properties"]  # the deployed schema, indexes too
     boto3.client("dynamodb").create_table(
         TableName=TABLE,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
+        **{k: table[k] for k in ("KeySchema", "AttributeDefinitions", "GlobalSecondaryIndexes", "BillingMode")},
     )
     return key_id
 
@@ -187,3 +187,25 @@ def test_routing_keeps_suite_secrets_in_secrets_manager_and_corp_ones_in_the_vau
     assert routed.reader().read(NAMES.corp_token(SUITE, CORP)) == {"token": "CORP-T", "obtained_at": 1.0}
     with pytest.raises(ValueError, match="end with"):
         RoutedSecrets("no-slash", corp=secrets, other=secrets)
+
+
+def test_the_index_lists_code_holders_and_tokens_due_without_reading_a_credential(key: str) -> None:
+    store = vault(key)
+    permanent = codes((VaultReader(store, max_age=300), store))
+    for i, expires_at in enumerate((1_000.0, 2_000.0, 3_000.0)):
+        corp_id = f"wwcorpindexed{i:05d}"
+        permanent.put(SUITE, corp_id, f"PCODE-{i}", 100.0)
+        document = {"token": f"TOKEN-{i}", "obtained_at": 0.0, "expires_at": expires_at, "renew_after": 0.0}
+        store.write(NAMES.corp_token(SUITE, corp_id), document, lambda new, old: True)
+    permanent.put("wwsuiteother000001", "wwcorpelsewhere001", "PCODE-x", 100.0)
+    index = VaultIndex(boto3.client("dynamodb"), TABLE)
+
+    assert sorted(index.corps(SUITE)) == [f"wwcorpindexed{i:05d}" for i in range(3)]
+    assert list(index.tokens_due(SUITE, before=2_500.0)) == ["wwcorpindexed00000", "wwcorpindexed00001"]
+    assert list(index.tokens_due(SUITE, before=500.0)) == []
+    assert list(index.corps("wwsuiteother000001")) == ["wwcorpelsewhere001"]
+
+    permanent.delete(SUITE, "wwcorpindexed00000")  # an uninstall leaves both indexes
+    store.delete(NAMES.corp_token(SUITE, "wwcorpindexed00000"))
+    assert sorted(index.corps(SUITE)) == ["wwcorpindexed00001", "wwcorpindexed00002"]
+    assert list(index.tokens_due(SUITE, before=2_500.0)) == ["wwcorpindexed00001"]

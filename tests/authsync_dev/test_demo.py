@@ -34,7 +34,9 @@ def test_make_run_plays_the_demo_and_matches_wecoms_truth(tmp_path: Any) -> None
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
-    assert "OK: DynamoDB and Secrets Manager match the emulator's truth for every corp." in out
+    assert "OK: DynamoDB and the credential stores match the emulator's truth for every corp." in out
+    # The default store: no Secrets Manager secret per corp; 4 installed corps x (code, token) in the vault.
+    assert "per-corp store DynamoDBKMS; Secrets Manager secrets 6 (6 per-suite, 0 per-corp); vault items 8" in out
     for corp in ("wwdemoverified0001", "wwdemounverified01", "wwdemocustomized01", "wwdemochatdata0001"):
         assert f"{corp}   active" in out
     assert "wwdemodownstream01   cancelled" in out
@@ -80,7 +82,7 @@ def test_a_lost_callback_is_caught_by_reconciliation(stack: LocalStack) -> None:
     )
     environment = stack.deployment.function_environment("AuthInfoFunction")
     names = SecretNames(environment["SUITE_SECRET_PREFIX"], environment["CORP_SECRET_PREFIX"])
-    stored = stack.secret(names.permanent_code(suite, corp.corpid))
+    stored = stack.credential(names.permanent_code(suite, corp.corpid))
     assert stored is not None
     assert stored["permanent_code"] == authorization.permanent_code
     ticket = stack.secret(f"{environment['SUITE_SECRET_PREFIX']}{suite}/ticket")

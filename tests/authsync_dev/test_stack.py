@@ -516,7 +516,12 @@ def test_serve_answers_a_wechatpy_callback_from_another_process_and_stops_on_sig
 
             query = info["query_url"].format(suite_id=suite["suite_id"], corp_id=corpid)
             deadline = time.monotonic() + 30
-            while (answer := requests.get(query, timeout=10)).status_code == 404 and time.monotonic() < deadline:
+
+            def fetched(answer: requests.Response) -> bool:
+                # The install's first state (from the exchange) is visible before its auth info is.
+                return answer.status_code == 200 and bool(answer.json().get("versions", {}).get("auth_info"))
+
+            while not fetched(answer := requests.get(query, timeout=10)) and time.monotonic() < deadline:
                 time.sleep(0.2)
             assert answer.status_code == 200, answer.text
             assert answer.json()["status"] == "active"

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
 import boto3
 import pytest
 
+from authsync.aws.credentials import CredentialWriter, SecretNames
 from authsync.aws.queues import SqsEventPublisher, queued_event
 from authsync.aws.snapshots import SnapshotStore
+from authsync.settings import FetchSettings, load
 from authsync.wecom.callbacks import AuthEvent, parse_event
+from authsync.wiring import build_credentials
 from authsync_dev.emulator import Emulator, sample_chat_editions
 from authsync_dev.sqs import BatchOutcome, deliver_batch
 from authsync_dev.wecom import event_xml
@@ -74,6 +79,30 @@ def secret_exists(name: str) -> bool:
     except boto3.client("secretsmanager").exceptions.ResourceNotFoundException:
         return False
     return True
+
+
+def credentials() -> tuple[SecretNames, CredentialWriter]:
+    """The names and the credential store the functions use now (their environment: a test may switch
+    ``CORP_CREDENTIAL_STORE``), built by the functions' own wiring; reads through it are uncached."""
+    settings = load(FetchSettings, os.environ)
+    names = SecretNames(settings.suite_secret_prefix, settings.corp_secret_prefix)
+    return names, build_credentials(settings, client=boto3.client)[1]  # type: ignore[arg-type]
+
+
+def credential(world: World, corp_id: str, kind: str, suite_id: str | None = None) -> dict[str, Any] | None:
+    """A corp's stored credential document, ``kind`` = ``permanent-code`` or ``access-token``."""
+    names, store = credentials()
+    suite = suite_id or world.suite.suite_id
+    name = names.permanent_code(suite, corp_id) if kind == "permanent-code" else names.corp_token(suite, corp_id)
+    found = store.read(name)
+    return None if found is None else found[1]
+
+
+def overwrite_credential(name: str, change: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+    """Replace a stored credential document (a test's way of ageing a token or planting a code)."""
+    store = credentials()[1]
+    found = store.read(name)
+    store.write(name, change({} if found is None else found[1]), lambda new, old: True)
 
 
 def install(world: World, corp_id: str, **corp: Any) -> None:

@@ -14,7 +14,7 @@ import pytest
 from authsync_dev.emulator import Emulator
 from authsync_dev.wecom import event_xml
 from authsync_dev.world import World
-from tests.functions.pipeline import install, make_world, new_containers, publish, secret_exists, settle, store
+from tests.functions.pipeline import credential, install, make_world, new_containers, publish, settle, store
 from tests.handlers import fresh
 from tests.lambda_context import FakeLambdaContext
 
@@ -33,13 +33,9 @@ def test_create_auth_ends_with_snapshot_verification_chatdata_and_credentials(wo
     assert state.verification["customer_cap"] == 100
     assert state.chatdata_version == 1
     assert state.chatdata_authorized is True
-    names = world.environment("AuthInfoFunction")
-    corp_prefix = f"{names['CORP_SECRET_PREFIX']}{world.suite.suite_id}/wwcorpinstall00001"
-    assert secret_exists(f"{corp_prefix}/permanent-code")
-    assert secret_exists(f"{corp_prefix}/access-token")
-    stored = json.loads(
-        boto3.client("secretsmanager").get_secret_value(SecretId=f"{corp_prefix}/permanent-code")["SecretString"]
-    )
+    stored = credential(world, "wwcorpinstall00001", "permanent-code")
+    assert stored is not None
+    assert credential(world, "wwcorpinstall00001", "access-token") is not None
     truth = world.wecom.authorization(world.suite.suite_id, "wwcorpinstall00001")
     assert stored["permanent_code"] == truth.permanent_code
     assert world.wecom.calls("service/v2/get_permanent_code") == 1
@@ -98,10 +94,8 @@ def test_cancel_auth_removes_credentials_and_data_without_calling_wecom(world: W
     publish(world, {"InfoType": "cancel_auth", "TimeStamp": now, "AuthCorpId": "wwcorpcancel000001"})
     settle(world)
     assert sum(c.calls for c in world.wecom.counters().values()) == 0
-    names = world.environment("AuthInfoFunction")
-    corp_prefix = f"{names['CORP_SECRET_PREFIX']}{world.suite.suite_id}/wwcorpcancel000001"
-    assert not secret_exists(f"{corp_prefix}/permanent-code")
-    assert not secret_exists(f"{corp_prefix}/access-token")
+    assert credential(world, "wwcorpcancel000001", "permanent-code") is None
+    assert credential(world, "wwcorpcancel000001", "access-token") is None
     snapshots = store(world)
     state = snapshots.get(world.suite.suite_id, "wwcorpcancel000001")
     assert state is not None
@@ -168,11 +162,8 @@ def test_reset_permanent_code_rotates_the_secret(aws: None, wecom: Emulator, mon
         publish(world, {"InfoType": "reset_permanent_code", "TimeStamp": 9, "AuthCode": code})
         auth_batches, _ = settle(world)
         assert all(not b.failed for b in auth_batches)
-        names = world.environment("AuthInfoFunction")
-        name = f"{names['CORP_SECRET_PREFIX']}{world.suite.suite_id}/wwcorpreset0000001/permanent-code"
-        stored = json.loads(
-            boto3.client("secretsmanager").get_secret_value(SecretId=name, VersionStage="AWSCURRENT")["SecretString"]
-        )
+        stored = credential(world, "wwcorpreset0000001", "permanent-code")
+        assert stored is not None
         new = world.wecom.authorization(world.suite.suite_id, "wwcorpreset0000001").permanent_code
         assert stored["permanent_code"] == new != old
     finally:

@@ -11,11 +11,10 @@ from typing import Any
 import boto3
 import pytest
 
-from authsync.aws.credentials import SecretNames
 from authsync_dev.emulator import sample_chat_editions
 from authsync_dev.sqs import deliver_batch, lambda_sqs_event
 from authsync_dev.world import World
-from tests.functions.pipeline import install, publish, settle, store
+from tests.functions.pipeline import credential, install, publish, settle, store
 from tests.lambda_context import FakeLambdaContext
 from tests.logs import structured_logs
 
@@ -269,12 +268,8 @@ def test_a_late_cancel_auth_never_deletes_a_newer_install_end_to_end(world: Worl
     state = store(world).get(world.suite.suite_id, CORP)
     assert state is not None
     assert state.status == "active"  # WeCom shows it active: so do we
-    names = SecretNames(world.suite_prefix, world.environment("AuthInfoFunction")["CORP_SECRET_PREFIX"])
-    secret = boto3.client("secretsmanager").get_secret_value(
-        SecretId=names.permanent_code(world.suite.suite_id, CORP),
-        VersionStage="AWSCURRENT",  # moto's default version lags a moved label (tests/authsync/test_tickets.py)
-    )
-    stored = json.loads(secret["SecretString"])
+    stored = credential(world, CORP, "permanent-code")
+    assert stored is not None
     assert stored["permanent_code"] == world.wecom.authorization(world.suite.suite_id, CORP).permanent_code
 
 

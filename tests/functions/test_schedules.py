@@ -9,10 +9,19 @@ from typing import Any
 import boto3
 import pytest
 
+from authsync import wiring
 from authsync.aws.credentials import SecretNames
 from authsync.aws.tickets import TicketStore
 from authsync_dev.world import World
-from tests.functions.pipeline import install, settle, store
+from tests.functions.pipeline import (
+    credentials,
+    install,
+    new_containers,
+    overwrite_credential,
+    secret_exists,
+    settle,
+    store,
+)
 from tests.handlers import fresh
 from tests.lambda_context import FakeLambdaContext
 from tests.logs import structured_logs
@@ -59,15 +68,10 @@ def test_reconcile_finds_a_corp_whose_code_was_stored_but_whose_state_never_was(
     orphan = "wwcorporphan000001"
     world.wecom.add_corp(orphan)
     world.wecom.create_auth(world.suite.suite_id, orphan, push=False, chat_editions=[])
-    names = SecretNames(
-        world.environment("AuthInfoFunction")["SUITE_SECRET_PREFIX"],
-        world.environment("AuthInfoFunction")["CORP_SECRET_PREFIX"],
-    )
+    names = credentials()[0]
     code = world.wecom.authorization(world.suite.suite_id, orphan).permanent_code
     document = {"permanent_code": code, "suite_id": world.suite.suite_id, "corp_id": orphan, "obtained_at": 1.0}
-    boto3.client("secretsmanager").create_secret(
-        Name=names.permanent_code(world.suite.suite_id, orphan), SecretString=json.dumps(document)
-    )
+    overwrite_credential(names.permanent_code(world.suite.suite_id, orphan), lambda _: document)
 
     result = reconcile.lambda_handler({}, FakeLambdaContext())
     assert result["orphans"] == {world.suite.suite_id: 1}
@@ -101,16 +105,47 @@ def test_reconcile_skips_cancelled_corps_and_a_retry_sends_no_duplicates(suite_e
     assert messages[0]["Attributes"]["MessageGroupId"] == f"{world.suite.suite_id}:wwcorpkeep00000001"
 
 
-def test_token_refresh_touches_suite_and_corp_tokens_without_refetching_fresh_ones(suite_env: World) -> None:
-    from token_refresh import app as token_refresh
+def test_token_refresh_reads_no_corp_credential_when_no_token_is_due(suite_env: World) -> None:
+    """The vault's expiry index is queried once per suite: fresh tokens are not read, opened or renewed
+    (a run's reads do not grow with the number of corps)."""
+    world = suite_env
+    for i in range(3):
+        install(world, f"wwcorptokens00000{i}")
+    settle(world)
+    calls: list[str] = []
 
+    def count(model: Any, **_: Any) -> None:
+        calls.append(f"{model.service_model.service_name}:{model.name}")
+
+    wiring._session().register("before-call", count)
+    try:
+        token_refresh = fresh("token_refresh.app")  # a new container: nothing cached in memory
+        world.wecom.reset_counters()
+        calls.clear()
+        report = token_refresh.lambda_handler({}, FakeLambdaContext())
+    finally:
+        wiring._session().unregister("before-call", count)
+    assert (report["suites"], report["corps"], report["failed"]) == (1, 0, {})
+    assert world.wecom.calls("service/get_suite_token") == 0  # still fresh: nothing to renew
+    assert world.wecom.calls("service/get_corp_token") == 0
+    assert sorted(set(calls)) == ["dynamodb:Query", "secretsmanager:GetSecretValue"]  # the index; the suite token
+    assert calls.count("dynamodb:Query") == 1
+
+
+def test_with_a_secret_per_corp_token_refresh_reads_every_active_corps_token(
+    suite_env: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CorpCredentialStore=SecretsManager has no expiry index: each run reads each active corp's token."""
+    monkeypatch.setenv("CORP_CREDENTIAL_STORE", "SecretsManager")
+    new_containers()
     world = suite_env
     install(world, "wwcorptokens000001")
     settle(world)
+    assert secret_exists(credentials()[0].corp_token(world.suite.suite_id, "wwcorptokens000001"))
+    token_refresh = fresh("token_refresh.app")
     world.wecom.reset_counters()
     report = token_refresh.lambda_handler({}, FakeLambdaContext())
     assert (report["suites"], report["corps"], report["failed"]) == (1, 1, {})
-    assert world.wecom.calls("service/get_suite_token") == 0  # still fresh: nothing to renew
     assert world.wecom.calls("service/get_corp_token") == 0
 
 
@@ -129,8 +164,7 @@ def test_one_suite_without_a_ticket_does_not_stop_token_refresh_for_the_others(
     )
     monkeypatch.setenv("SUITE_IDS", f"{broken.suite_id},{world.suite.suite_id}")
     token_refresh = fresh("token_refresh.app")
-    corp_token = SecretNames(world.suite_prefix, world.environment("ChatdataFunction")["CORP_SECRET_PREFIX"])
-    _age_stored_token(corp_token.corp_token(world.suite.suite_id, "wwcorptokens000002"), 60)
+    _age_stored_token(credentials()[0].corp_token(world.suite.suite_id, "wwcorptokens000002"), 60)
     world.wecom.reset_counters()
     capsys.readouterr()
 
@@ -171,11 +205,9 @@ def test_a_suite_whose_fan_out_fails_does_not_starve_the_others_and_fails_the_ru
 
 def _age_stored_token(name: str, seconds_left: float) -> None:
     """Make a stored token look nearly expired (handlers run on real time; so does this)."""
-    client = boto3.client("secretsmanager")
-    document = json.loads(client.get_secret_value(SecretId=name, VersionStage="AWSCURRENT")["SecretString"])
     now = time.time()
-    document |= {"obtained_at": now - 7200 + seconds_left, "expires_at": now + seconds_left, "renew_after": now - 1}
-    client.put_secret_value(SecretId=name, SecretString=json.dumps(document))
+    aged = {"obtained_at": now - 7200 + seconds_left, "expires_at": now + seconds_left, "renew_after": now - 1}
+    overwrite_credential(name, lambda document: document | aged)
 
 
 def test_token_refresh_renews_a_token_inside_its_window(suite_env: World) -> None:

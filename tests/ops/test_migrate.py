@@ -9,7 +9,7 @@ import boto3
 
 from authsync.aws.credentials import SecretNames
 from authsync.aws.kms import KmsSealer
-from authsync.aws.vault import CorpVault
+from authsync.aws.vault import CorpVault, VaultIndex
 from authsync_dev.template import Deployment
 from tests.ops.conftest import run
 
@@ -74,6 +74,9 @@ def test_migration_copies_verifies_keeps_newer_and_deletes_only_when_asked(
     assert "PCODE-" not in json.dumps([i["pk"] for i in items])
     assert all(b"PCODE-" not in i["sealed"]["B"] and b"TOKEN-" not in i["sealed"]["B"] for i in items)
     assert len(secret_names()) == 101  # nothing deleted yet
+    index = VaultIndex(boto3.client("dynamodb"), table)  # what reconcile and token refresh will list
+    assert sorted(index.corps(SUITE)) == CORPS
+    assert len(list(index.tokens_due(SUITE, before=7225.0))) == 49  # the renewed one expires at 7230
 
     code, out, _ = run(serve_line, "credentials", "migrate", "--delete-old")
     assert code == 0, out

@@ -38,6 +38,7 @@ from typing import Any, Literal, TypeVar
 
 from authsync.app.chatdata_sync import ChatdataSync
 from authsync.app.sync import AuthorizationSync
+from authsync.aws.kms import SealError
 from authsync.aws.queues import AuthMessage, ChatdataRequest
 from authsync.aws.retrying import DeadlineExceededError
 from authsync.aws.tokens import CorpNotAuthorizedError
@@ -673,10 +674,17 @@ class FakeJournal:
         self.entries: dict[tuple[str, str], JournalEntry] = {}
         self.deadlines: list[float] = []
         self._failures = 0
+        self.sealing_down = False
+        """KMS unavailable: :meth:`check_sealing` raises (and so would sealing an entry)."""
 
     def fail(self, times: int = 1) -> None:
         """The next ``times`` records fail as if DynamoDB or KMS refused until the deadline."""
         self._failures += times
+
+    def check_sealing(self, suite_id: str) -> None:
+        self._log.add("journal.check_sealing", suite_id)
+        if self.sealing_down:
+            raise SealError("Encrypt", "KMSInternalException", transient=True)
 
     def get(self, suite_id: str, key: str) -> JournalEntry | None:
         self._log.add("journal.get", suite_id, key)

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from authsync.app.sync import EXCHANGE_RESERVE, MIN_EXCHANGE_TIME, AuthorizationSync, Outcome, RetryLaterError
+from authsync.aws.kms import SealError
 from authsync.domain.install import JournalEntry, JournalStatus, ResumeAction, auth_code_key, resume_action
 from tests.unit.fakes import SUITE, Fakes, callback, resume
 
@@ -184,6 +185,26 @@ def test_a_journal_and_a_credential_store_both_down_lose_the_install_and_the_ret
 
     assert retried.outcome is Outcome.INSTALL_LOST
     assert fakes.codes.codes == {}
+
+
+def test_kms_down_fails_the_message_before_the_auth_code_is_spent_and_the_retry_installs() -> None:
+    """The journal and the vault both seal with KMS and nothing falls back to plaintext: without KMS the
+    answer would have no home, so the exchange is not started; the retry (AuthCode still alive) installs."""
+    fakes = Fakes()
+    code = fakes.wecom.create_auth(CORP)
+    message = callback("create_auth", fakes.clock(), AuthCode=code)
+    fakes.journal.sealing_down = True
+
+    with pytest.raises(SealError):
+        fakes.authorization_sync().handle(message)
+    assert fakes.log.names("wecom.") == []  # the AuthCode is still unspent
+    assert fakes.codes.codes == {}
+
+    fakes.journal.sealing_down = False
+    fakes.clock.advance(60)
+    result = fakes.authorization_sync().handle(message)
+    assert result.outcome is Outcome.INSTALLED
+    assert fakes.log.names("wecom.").count("wecom.get_permanent_code") == 1
 
 
 def test_the_journal_write_may_use_the_time_left_minus_a_reserve() -> None:

@@ -36,6 +36,9 @@ def _comma_separated(value: Any) -> Any:
     return value
 
 
+CorpCredentialStore = Literal["SecretsManager", "DynamoDBKMS"]
+"""The template parameter of the same name: per-corp credentials as a secret each, or in the KMS-sealed vault."""
+
 SuiteIds = Annotated[tuple[str, ...], BeforeValidator(_comma_separated)]
 
 
@@ -76,9 +79,7 @@ class FetchSettings(SuiteSettings):
     corps_table: str = Field(alias="CORPS_TABLE", min_length=1)
     leases_table: str = Field(alias="LEASES_TABLE", min_length=1)
     wecom_api_base: str = Field(default="https://qyapi.weixin.qq.com", alias="WECOM_API_BASE", pattern=r"^https?://")
-    corp_credential_store: Literal["SecretsManager", "DynamoDBKMS"] = Field(
-        default="SecretsManager", alias="CORP_CREDENTIAL_STORE"
-    )
+    corp_credential_store: CorpCredentialStore = Field(default="DynamoDBKMS", alias="CORP_CREDENTIAL_STORE")
     """Where per-corp credentials live: a secret each, or the KMS-sealed vault table (template parameter)."""
     vault_table: str = Field(default="", alias="VAULT_TABLE")
     credentials_key: str = Field(default="", alias="CREDENTIALS_KEY")
@@ -117,6 +118,14 @@ class ReconcileSettings(_Settings):
     events_queue_url: str = Field(alias="EVENTS_QUEUE_URL", min_length=1)
     suite_ids: SuiteIds = Field(default=(), alias="SUITE_IDS")
     corp_secret_prefix: str = Field(alias="CORP_SECRET_PREFIX", min_length=1)
+    corp_credential_store: CorpCredentialStore = Field(default="DynamoDBKMS", alias="CORP_CREDENTIAL_STORE")
+    vault_table: str = Field(default="", alias="VAULT_TABLE")
+
+    @model_validator(mode="after")
+    def _vault_configured(self) -> Self:
+        if self.corp_credential_store == "DynamoDBKMS" and not self.vault_table:
+            raise ValueError("CORP_CREDENTIAL_STORE=DynamoDBKMS needs VAULT_TABLE")
+        return self
 
 
 def load[S: _Settings](

@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from authsync.app.chatdata_sync import ChatdataSync
     from authsync.app.ingest import CallbackIngestor
+    from authsync.app.schedules import CodeHolders, DueTokens
     from authsync.app.sync import AuthorizationSync
-    from authsync.aws.credentials import CodeHolders
+    from authsync.aws.credentials import CredentialReader, CredentialWriter
     from authsync.aws.inbox import DynamoInbox
     from authsync.aws.journal import PendingExchanges
     from authsync.aws.queues import SqsVisibility
@@ -43,15 +44,18 @@ __all__ = [
     "Pipeline",
     "PipelineHooks",
     "Reconcile",
+    "TokenRefresh",
     "build_authorization_sync",
     "build_chatdata_sync",
     "build_corp_store",
+    "build_credentials",
     "build_idempotency_store",
     "build_inbox_drain",
     "build_ingestor",
     "build_pipeline",
     "build_reconcile",
     "build_ticket_store",
+    "build_token_refresh",
     "build_visibility",
 ]
 
@@ -163,15 +167,7 @@ def build_pipeline(
     ``clock``/``sleep`` are injectable so tests can run on the emulator's timeline; the two
     hooks let a handler turn WeCom calls and token renewals into metrics.
     """
-    from aws_lambda_powertools.utilities.parameters import SecretsProvider
-
-    from authsync.aws.credentials import (
-        CredentialReader,
-        CredentialWriter,
-        ForwardOnlySecrets,
-        SecretNames,
-        SecretReader,
-    )
+    from authsync.aws.credentials import SecretNames
     from authsync.aws.leases import Leases
     from authsync.aws.snapshots import SnapshotStore
     from authsync.aws.suites import SecretsManagerJson, SuiteDirectory
@@ -182,24 +178,9 @@ def build_pipeline(
     secrets_client = _client("secretsmanager")
     dynamodb = _client("dynamodb")
     names = SecretNames(settings.suite_secret_prefix, settings.corp_secret_prefix)
-    reader: CredentialReader = SecretReader(
-        SecretsProvider(boto3_client=secrets_client), max_age=settings.parameters_max_age
+    reader, writer = build_credentials(
+        settings, clients={"secretsmanager": secrets_client, "dynamodb": dynamodb}, clock=clock
     )
-    writer: CredentialWriter = ForwardOnlySecrets(secrets_client, description="WeCom credential (wecom-authsync)")
-    if settings.corp_credential_store == "DynamoDBKMS":
-        # Per-corp names go to the KMS-sealed vault table; suite tokens stay secrets.
-        from authsync.aws.kms import KmsSealer
-        from authsync.aws.vault import CorpVault, RoutedSecrets, VaultReader
-
-        vault = CorpVault(
-            dynamodb, settings.vault_table, KmsSealer(_client("kms"), settings.credentials_key), clock=clock
-        )
-        routed = RoutedSecrets(
-            names.corp_prefix,
-            corp=(VaultReader(vault, max_age=settings.parameters_max_age), vault),
-            other=(reader, writer),
-        )
-        reader, writer = routed.reader(), routed.writer()
     client = WeComClient(
         settings.wecom_api_base, clock=clock, sleep=sleep, on_call=hooks.on_wecom_call if hooks else None
     )
@@ -222,6 +203,50 @@ def build_pipeline(
     )
     snapshots = SnapshotStore(dynamodb, settings.corps_table, clock=clock)
     return Pipeline(tokens, codes, snapshots, client, clock)
+
+
+def build_credentials(
+    settings: FetchSettings,
+    *,
+    client: Callable[[str], Any] = _client,
+    clients: dict[str, Any] | None = None,
+    clock: Callable[[], float] = time.time,
+) -> tuple[CredentialReader, CredentialWriter]:
+    """The credential store for every name: per-suite ones in Secrets Manager, per-corp ones where
+    ``CorpCredentialStore`` says (the one line that chooses). ``clients`` are ones the caller already
+    built; ``client`` makes the others (the operator CLI and dev tools pass their stack's)."""
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+    from authsync.aws.credentials import ForwardOnlySecrets, SecretNames, SecretReader
+
+    made = dict(clients or {})
+
+    def get(service: str) -> Any:
+        if service not in made:
+            made[service] = client(service)
+        return made[service]
+
+    reader: CredentialReader = SecretReader(
+        SecretsProvider(boto3_client=get("secretsmanager")), max_age=settings.parameters_max_age
+    )
+    writer: CredentialWriter = ForwardOnlySecrets(
+        get("secretsmanager"), description="WeCom credential (wecom-authsync)"
+    )
+    if settings.corp_credential_store == "DynamoDBKMS":
+        # Per-corp names go to the KMS-sealed vault table; suite tokens stay secrets.
+        from authsync.aws.kms import KmsSealer
+        from authsync.aws.vault import CorpVault, RoutedSecrets, VaultReader
+
+        vault = CorpVault(
+            get("dynamodb"), settings.vault_table, KmsSealer(get("kms"), settings.credentials_key), clock=clock
+        )
+        routed = RoutedSecrets(
+            SecretNames(settings.suite_secret_prefix, settings.corp_secret_prefix).corp_prefix,
+            corp=(VaultReader(vault, max_age=settings.parameters_max_age), vault),
+            other=(reader, writer),
+        )
+        return routed.reader(), routed.writer()
+    return reader, writer
 
 
 def build_authorization_sync(settings: AuthInfoSettings, **overrides: Any) -> AuthorizationSync:
@@ -293,19 +318,51 @@ class Reconcile:
 
 
 def build_reconcile(settings: ReconcileSettings) -> Reconcile:
-    from authsync.aws.credentials import CodeHolders, SecretNames
     from authsync.aws.journal import PendingExchanges
     from authsync.aws.snapshots import SnapshotStore
 
     dynamodb = _client("dynamodb")
+    holders: CodeHolders
+    if settings.corp_credential_store == "DynamoDBKMS":
+        from authsync.aws.vault import VaultIndex
+
+        holders = VaultIndex(dynamodb, settings.vault_table)  # index keys only: no KMS, no item read
+    else:
+        from authsync.aws.credentials import SecretCodeHolders, SecretNames
+
+        holders = SecretCodeHolders(_client("secretsmanager"), SecretNames("", settings.corp_secret_prefix))
     return Reconcile(
         SnapshotStore(dynamodb, settings.corps_table),
         PendingExchanges(dynamodb, settings.journal_table),
         _client("sqs"),
         settings.events_queue_url,
         settings.suite_ids,
-        CodeHolders(_client("secretsmanager"), SecretNames("", settings.corp_secret_prefix)),
+        holders,
     )
+
+
+@dataclass(frozen=True)
+class TokenRefresh:
+    """token-refresh's objects: the pipeline's tokens and where the corp tokens that are due are listed."""
+
+    pipeline: Pipeline
+    due: DueTokens
+
+
+def build_token_refresh(settings: FetchSettings, *, hooks: PipelineHooks | None = None) -> TokenRefresh:
+    """With the vault, due tokens come from its expiry index (one query per suite and run); with a
+    secret per corp, from the active corps (every token read every run: that store has no index)."""
+    from authsync.app.schedules import EveryActiveCorp
+
+    pipeline = build_pipeline(settings, hooks=hooks)
+    due: DueTokens
+    if settings.corp_credential_store == "DynamoDBKMS":
+        from authsync.aws.vault import VaultIndex
+
+        due = VaultIndex(_client("dynamodb"), settings.vault_table)
+    else:
+        due = EveryActiveCorp(pipeline.snapshots)
+    return TokenRefresh(pipeline, due)
 
 
 def build_ticket_store(settings: SuiteSettings) -> TicketStore:

@@ -225,6 +225,10 @@ class ExchangeJournal(Protocol):
         """The entry of this AuthCode key (its code opened while the entry is open), or None."""
         ...
 
+    def check_sealing(self, suite_id: str) -> None:
+        """Raise unless an entry could be sealed now (KMS reachable, key usable): asked before an AuthCode is spent."""
+        ...
+
     def record(self, entry: JournalEntry, *, deadline: float) -> JournalEntry:
         """Make ``entry`` durable, retrying until ``deadline``; the stored entry (the first writer's)."""
         ...

@@ -10,8 +10,12 @@ calling us. Each function here is small and bounded:
   one *resume* message per exchange-journal entry still open after
   :data:`RESUME_AFTER` (an install whose message died after the exchange, e.g. in the
   DLQ): the corp holds a permanent code that no snapshot shows yet.
-* :func:`renew_tokens` touches every suite token and every active corp's token, which
-  renews those inside their renewal window (single-flight with the fetch functions).
+* :func:`renew_tokens` touches every suite token and each corp token that is due, which
+  renews those inside their renewal window (single-flight with the fetch functions). Which
+  corp tokens are due comes from one index query per suite with the vault
+  (:class:`authsync.aws.vault.VaultIndex`), so a run reads only what it renews; with one
+  secret per corp there is no such index and every active corp's token is read
+  (:class:`EveryActiveCorp`).
 * :func:`ticket_ages` reports how old each suite's newest suite_ticket is.
 """
 
@@ -20,22 +24,24 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from authsync.aws.queues import batch_entry, reconcile_request, resume_request
-from authsync.aws.tokens import CorpNotAuthorizedError, Tokens
+from authsync.aws.tokens import RENEW_MARGIN, CorpNotAuthorizedError, Tokens
 from authsync.wecom.errors import WeComAuthorizationInvalidError, WeComError
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
     from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
 
-    from authsync.aws.credentials import CodeHolders
     from authsync.aws.journal import PendingExchanges
     from authsync.aws.snapshots import SnapshotStore
     from authsync.aws.tickets import TicketStore
 
 __all__ = [
+    "CodeHolders",
+    "DueTokens",
+    "EveryActiveCorp",
     "ReconcileReport",
     "TokenReport",
     "fan_out_reconcile",
@@ -49,6 +55,28 @@ RECONCILE_DEDUP_WINDOW = 300
 RESUME_AFTER = 600.0
 """An exchange-journal entry still open this long after its exchange is resumed by reconcile: its
 own message's fast retries (about 2 minutes) are over by then, in success or in the DLQ."""
+
+
+class CodeHolders(Protocol):
+    """The corps of a suite that hold a permanent code (adapters: the vault's index, or secret names)."""
+
+    def corps(self, suite_id: str) -> Iterable[str]: ...
+
+
+class DueTokens(Protocol):
+    """The corps of a suite whose corp token expires before a time (adapter: the vault's index)."""
+
+    def tokens_due(self, suite_id: str, before: float) -> Iterable[str]: ...
+
+
+class EveryActiveCorp:
+    """:class:`DueTokens` without an expiry index (one secret per corp): every active corp, every run."""
+
+    def __init__(self, snapshots: SnapshotStore) -> None:
+        self._snapshots = snapshots
+
+    def tokens_due(self, suite_id: str, before: float) -> Iterable[str]:
+        return self._snapshots.iter_active(suite_id)
 
 
 @dataclass
@@ -149,8 +177,20 @@ class TokenReport:
     """Corp token failures per suite."""
 
 
-def renew_tokens(tokens: Tokens, snapshots: SnapshotStore, suite_ids: Iterable[str]) -> TokenReport:
-    """Touch each suite token and each active corp's token: those inside their window are renewed.
+def renew_tokens(
+    tokens: Tokens,
+    due: DueTokens,
+    suite_ids: Iterable[str],
+    *,
+    margin: float = RENEW_MARGIN,
+    clock: Callable[[], float] = time.time,
+) -> TokenReport:
+    """Touch each suite token and each corp token that expires within ``margin``: those are renewed.
+
+    ``margin`` is the token store's renewal margin, so what the index calls due is what
+    :meth:`Tokens.corp_token` renews (a token renewed on a request path meanwhile is re-read
+    and left alone). A corp token that was never stored is not listed: it is obtained when
+    first needed. Cancelled corps' tokens are deleted with them, so they are never listed.
 
     Every suite and every corp is handled on its own: one suite without a ticket, or one corp
     whose token call fails, never stops the others. A corp whose credentials are gone or
@@ -165,7 +205,7 @@ def renew_tokens(tokens: Tokens, snapshots: SnapshotStore, suite_ids: Iterable[s
             report.suite_failures[suite_id] = _reason(exc)
             continue
         report.suites += 1
-        for corp_id in snapshots.iter_active(suite_id):
+        for corp_id in due.tokens_due(suite_id, before=clock() + margin):
             try:
                 tokens.corp_token(suite_id, corp_id)
             except (CorpNotAuthorizedError, WeComAuthorizationInvalidError):

@@ -184,6 +184,8 @@ class AuthorizationSync:
             return self._resume(entry)
         if remaining is not None and remaining() < MIN_EXCHANGE_TIME:
             raise RetryLaterError("too little time left to exchange an AuthCode and keep the answer")
+        # Both homes of the answer seal it with KMS: fail now, AuthCode unspent, if KMS cannot.
+        self._journal.check_sealing(suite_id)
         obtained_at = self._clock()
 
         def exchange(token: str) -> PermanentCodeGrant:

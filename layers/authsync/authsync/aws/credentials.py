@@ -266,7 +266,7 @@ def secret_names(client: SecretsManagerClient, prefix: str) -> Iterator[str]:
                 yield name
 
 
-class CodeHolders:
+class SecretCodeHolders:
     """The corps of a suite that hold a permanent code, from the secrets' names (ListSecrets; no value is read).
 
     Reconcile uses it to find a corp whose code was stored but whose state never was: an exchange

@@ -62,6 +62,16 @@ class ExchangeJournal:
         self._sleep = sleep
         self._backoff_cap = backoff_cap
 
+    def check_sealing(self, suite_id: str) -> None:
+        """Seal a probe under this suite's journal context (one KMS ``Encrypt``); :class:`SealError` if KMS fails.
+
+        Asked before an AuthCode is spent: with KMS unavailable or the key unusable, the code's answer
+        could be kept nowhere (the journal and the vault both seal with this key, and nothing falls
+        back to plaintext or to another store), so the message fails *before* the exchange and is
+        retried while the AuthCode still lives. What remains is KMS failing during the exchange itself.
+        """
+        self._sealer.seal("probe", {"purpose": _PURPOSE, "suite_id": suite_id, "entry": "probe", "corp_id": "probe"})
+
     # -- the one write that must not fail ------------------------------------------------
 
     def record(self, entry: JournalEntry, *, deadline: float) -> JournalEntry:

@@ -20,13 +20,18 @@ Invariants (the same as the secrets'):
   none): an older token or code never replaces a newer one, whoever writes concurrently.
 * **No silent fallback.** KMS or DynamoDB failing fails the call (the message is retried);
   nothing is ever written in plaintext or to another store.
+* **Two sparse indexes, keys only, never a ciphertext.** A permanent-code item carries
+  ``code_suite`` (index :data:`CODES_INDEX`: which corps of a suite hold a code, for reconcile);
+  a corp-token item carries ``token_suite`` and ``expires_at`` (index :data:`TOKENS_INDEX`:
+  which tokens of a suite expire before a time, for token refresh). Both are read by
+  :class:`VaultIndex`, which needs no KMS grant and reads no item.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -47,9 +52,22 @@ if TYPE_CHECKING:
 
     from authsync.aws.kms import KmsSealer
 
-__all__ = ["CorpVault", "RoutedSecrets", "TamperedCredentialError", "VaultReader"]
+__all__ = [
+    "CODES_INDEX",
+    "TOKENS_INDEX",
+    "CorpVault",
+    "RoutedSecrets",
+    "TamperedCredentialError",
+    "VaultIndex",
+    "VaultReader",
+]
 
 PURPOSE = "corp-credential"
+CODES_INDEX = "CodesBySuite"
+"""Sparse GSI: ``code_suite`` (hash) and ``corp_id`` (range), permanent-code items only, keys only."""
+TOKENS_INDEX = "TokensByExpiry"
+"""Sparse GSI: ``token_suite`` (hash) and ``expires_at`` (range), corp-token items only, plus ``corp_id``."""
+_INDEXED_BY_KIND = {"permanent-code": "code_suite", "access-token": "token_suite"}
 Store = tuple[CredentialReader, CredentialWriter]
 _ATTEMPTS = 5
 
@@ -118,6 +136,9 @@ class CorpVault:
             }
             if "expires_at" in document:  # tokens: their expiry, in the clear, for refresh queries
                 item["expires_at"] = {"N": str(int(float(document["expires_at"])))}
+            indexed = _INDEXED_BY_KIND.get(context["kind"])
+            if indexed is not None and (indexed != "token_suite" or "expires_at" in item):
+                item[indexed] = {"S": context["suite_id"]}
             try:
                 if current is None:
                     self._client.put_item(
@@ -141,6 +162,39 @@ class CorpVault:
     def delete(self, name: str) -> bool:
         answer = self._client.delete_item(TableName=self._table, Key={"pk": {"S": name}}, ReturnValues="ALL_OLD")
         return "Attributes" in answer
+
+
+class VaultIndex:
+    """What the vault's sparse indexes tell without opening anything: code holders and tokens due.
+
+    Reads index keys only (no ciphertext, no KMS): reconcile and token refresh list corps here and
+    open a credential, if at all, through the stores. The indexes are eventually consistent: a
+    credential written a moment ago may be missing, which the next run catches.
+    """
+
+    def __init__(self, client: DynamoDBClient, table: str) -> None:
+        self._client = client
+        self._table = table
+
+    def corps(self, suite_id: str) -> Iterator[str]:
+        """Corp ids of the suite that hold a permanent code (the reconcile sweep's code holders)."""
+        for item in self._query(CODES_INDEX, "code_suite = :s", {":s": {"S": suite_id}}):
+            yield item["corp_id"]["S"]
+
+    def tokens_due(self, suite_id: str, before: float) -> Iterator[str]:
+        """Corp ids of the suite whose stored corp token expires before ``before`` (one query, paged)."""
+        values: dict[str, AttributeValueTypeDef] = {":s": {"S": suite_id}, ":t": {"N": str(int(before))}}
+        for item in self._query(TOKENS_INDEX, "token_suite = :s AND expires_at < :t", values):
+            yield item["corp_id"]["S"]
+
+    def _query(
+        self, index: str, condition: str, values: dict[str, AttributeValueTypeDef]
+    ) -> Iterator[dict[str, AttributeValueTypeDef]]:
+        paginator = self._client.get_paginator("query")
+        for page in paginator.paginate(
+            TableName=self._table, IndexName=index, KeyConditionExpression=condition, ExpressionAttributeValues=values
+        ):
+            yield from page.get("Items", [])
 
 
 class VaultReader:
