@@ -404,7 +404,7 @@ ROWS: tuple[tuple[str, str, float], ...] = (
 
 
 def print_costs(
-    months: dict[str, Month], prices: Prices, assume: Assumptions, *, metrics: int, measured_corps: int
+    months: dict[str, Month], prices: Prices, assume: Assumptions, *, metrics: int, alarms: int, measured_corps: int
 ) -> None:
     """The issue's cost table: usage per 1,000 corps per month by part, then dollars per corp-month by scale."""
     print(f"Cost per credential store (issue #11), steady month, one suite; measured with {measured_corps} corps")
@@ -444,6 +444,7 @@ def print_costs(
     for line in assume.lines():
         print(f"  {line}")
     print(
-        f"  deployment: 1 KMS key, the template's alarms, {metrics} custom metrics (the EMF metrics seen in this run),"
+        f"  deployment: 1 KMS key, the template's {alarms} alarms, {metrics} custom metrics (the EMF metrics seen in"
+        " this run),"
         " the per-suite secrets; token refresh: a typical run renews 1/11 of the tokens"
     )

@@ -96,6 +96,7 @@ from authsync_dev.costs import (
     PRICES,
     REFRESH_RUNS,
     SCALES,
+    TARGET_CORPS,
     TARGET_STORE,
     Assumptions,
     AwsCalls,
@@ -611,6 +612,13 @@ def per_run(run: StoreRun, name: str, calls: AwsCalls, invocations: Invocations)
     return PerRun(shared, phase_usage(run, name, calls, invocations, "corp").scaled(1 / run.corps))
 
 
+def template_facts() -> tuple[str, int]:
+    """template.yaml's default ``ReconcileSchedule`` and its number of CloudWatch alarms."""
+    template = load_template()
+    alarms = sum(1 for r in template["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm")
+    return str(template["Parameters"]["ReconcileSchedule"]["Default"]), alarms
+
+
 def month_of(
     run: StoreRun, calls: AwsCalls, invocations: Invocations, metrics: int, *, due_only: bool = False
 ) -> Month:
@@ -620,9 +628,7 @@ def month_of(
     not due (a refresh that queries the expiring tokens instead of reading every corp's).
     """
     assume = Assumptions()
-    template = load_template()
-    reconcile = str(template["Parameters"]["ReconcileSchedule"]["Default"])
-    alarms = sum(1 for r in template["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm")
+    reconcile, alarms = template_facts()
     burst = run.phases["burst"]
     touched = min(run.corps, burst.events)
     # A change event: one corp's share of the burst (its events coalesce: an isolated one costs about
@@ -670,10 +676,14 @@ def month_of(
 def cost_report(runs: list[StoreRun], calls: AwsCalls, invocations: Invocations) -> None:
     metrics = len(invocations.sink.metrics)
     months = {run.store: month_of(run, calls, invocations, metrics) for run in runs}
-    print_costs(months, PRICES, Assumptions(), metrics=metrics, measured_corps=runs[0].corps if runs else 0)
+    _, alarms = template_facts()
+    corps = runs[0].corps if runs else 0
+    print_costs(months, PRICES, Assumptions(), metrics=metrics, alarms=alarms, measured_corps=corps)
     for run in runs:
         if run.store == TARGET_STORE:
             projected = month_of(run, calls, invocations, metrics, due_only=True)
+            if abs(projected.per_corp_month(TARGET_CORPS) - months[run.store].per_corp_month(TARGET_CORPS)) < 1e-6:
+                continue  # the refresh already pays nothing per corp whose token is not due
             figures = ", ".join(f"{c:,}: ${projected.per_corp_month(c):.4f}" for c in SCALES)
             print(
                 f"Projection (not measured): {run.store} if token refresh paid per corp only for the tokens due"
