@@ -152,7 +152,11 @@ def build_world(
     stack_name: str = "authsync-world",
     suite: TestSuite = TEST_SUITE,
     kind: str = "third_party",
+    parameters: Mapping[str, str] | None = None,
 ) -> World:
-    """One test suite of ``kind`` (``third_party`` or ``customized``) on the template's data resources."""
+    """One test suite of ``kind`` (``third_party`` or ``customized``) on the template's data resources.
+
+    ``parameters`` are template parameters beside ``Stage=dev`` (e.g. ``CorpCredentialStore``).
+    """
     config = SuiteConfig.model_validate({**suite.config(), "kind": kind})
-    return provision(emulator, [config], stack_name=stack_name, parameters={"Stage": "dev"})
+    return provision(emulator, [config], stack_name=stack_name, parameters={"Stage": "dev", **(parameters or {})})

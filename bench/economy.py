@@ -1,35 +1,42 @@
-"""WeCom calls of the fetch pipeline for a burst of change_auth events, beside the lower bound.
+"""What the fetch pipeline costs: WeCom calls of a change_auth burst beside the lower bound (issue #4),
+and AWS calls, request units and dollars per corp-month under each credential store (issue #11).
 
-    python bench/economy.py [--corps 100] [--events 1000]
+    python bench/economy.py [--corps 100] [--events 1000] [--store SecretsManager|DynamoDBKMS]
 
-The world: moto in-process (``mock_aws``) with the queues and tables of template.yaml
+The scenario runs once per ``CorpCredentialStore`` (``SecretsManager`` and ``DynamoDBKMS``, the
+template parameter, so every function gets the store's environment), each time in a fresh world:
+moto in-process (``mock_aws``) with the queues and tables of template.yaml
 (:func:`authsync_dev.world.build_world`), the WeCom emulator on 127.0.0.1, one suite with a
-stored suite_ticket. The deployed handlers ``functions/auth_info/app.py`` and
-``functions/chatdata/app.py`` run unmodified with their template environment;
-:func:`authsync_dev.sqs.deliver_batch` plays Lambda's SQS event source mapping (batches of
-10, partial batch failures made visible again). Each round delivers one batch of the
-auth-events queue, then one of the chatdata queue, until both are empty.
+stored suite_ticket. The deployed handlers (``functions/<name>/app.py``) run unmodified with
+their template environment; :func:`authsync_dev.sqs.deliver_batch` plays Lambda's SQS event
+source mapping (batches of 10, partial batch failures made visible again). Each round delivers
+one batch of the auth-events queue, then one of the chatdata queue, until both are empty.
 
-Two phases, measured separately:
+Phases, measured separately:
 
 * install -- ``--corps`` corps install the suite: a ``create_auth`` per corp goes on the
   auth-events queue exactly as callback-ingest puts it there, and the pipeline runs to
   the end (get_permanent_code, get_auth_info, chatdata). This is where the suite token
-  and the corp tokens are obtained; it is reported, then the emulator's counters and the
-  AWS call counters are reset.
+  and the corp tokens are obtained.
 * burst -- ``--events`` ``change_auth`` events, round-robin over the corps (10 per corp
   by default), all on the queue before the first delivery, as a burst arrives.
+* reconcile -- one run of ``functions/reconcile`` and the fetches it fans out.
+* refresh-idle, refresh-due -- one run of ``functions/token_refresh`` with no token due, then
+  one with every token due: the stored tokens are aged through the store's own writer (the
+  secret, or the sealed vault item with its clear ``expires_at``) to five minutes left, the
+  emulator is moved on to agree, and a new suite_ticket is pushed. Whatever the handler
+  does (read every active corp's token, or query the tokens expiring in its window) is what
+  is counted.
+* ticket -- one suite_ticket push stored as callback-ingest stores it.
 
-The burst starts in a *cold container*: the handler modules are imported afresh (a new
-init), so the warm Powertools caches are empty and every credential is read again -- from Secrets Manager, not from
-WeCom: the tokens obtained during install are still valid. Within a phase the handlers
-run in one process, so their caches persist across invocations as in *one* warm
-container per function. Real Lambda may run several containers for 100 message groups;
-each cold one adds Secrets Manager reads, never WeCom calls (tokens are shared through
-Secrets Manager with a DynamoDB single-flight lease).
+Every phase after install starts in a *cold container*: the handler modules are imported
+afresh (a new init), so the warm caches are empty and every credential is read again -- from
+the store, not from WeCom. That is what a run 10 minutes or 6 hours after the last one finds
+(``POWERTOOLS_PARAMETERS_MAX_AGE`` is 300 s). Within a phase the handlers run in one process,
+as in *one* warm container per function.
 
-Lower bounds: a suite token and a corp token per corp, once for the whole run (they last
-7200 s); get_permanent_code once per installed corp; get_auth_info and
+Lower bounds (issue #4): a suite token and a corp token per corp, once for the whole run (they
+last 7200 s); get_permanent_code once per installed corp; get_auth_info and
 chatdata/get_corp_auth_info once per corp and phase (create_auth needs the fetch, and so
 does the first change_auth after it; the other change_auth of the burst coalesce);
 chatdata/get_auth_user_list, listed on its own, one page per fetch of a corp with
@@ -38,15 +45,21 @@ token + 100 corp tokens + one get_auth_info and one chatdata fetch per corp) cou
 tokens for the whole run and the fetches of the burst, so it is compared with exactly
 those calls; the burst alone and the whole run are compared with their own bounds.
 
-AWS calls are counted with a botocore ``before-call`` hook added to
-``botocore.handlers.BUILTIN_HANDLERS`` before any session exists (moto hooks in the same
-way): it reaches the handlers' clients from boto3's default session *and* the
-idempotency layer's clients from its own ``boto3.session.Session()``. Only calls made
-while a handler runs are counted, not the benchmark's own polling and publishing.
+AWS calls are counted by :class:`authsync_dev.costs.AwsCalls`, botocore ``before-call`` and
+``after-call`` hooks added to ``botocore.handlers.BUILTIN_HANDLERS`` before any session exists
+(moto hooks in the same way): they reach the handlers' clients (one botocore session per
+container) *and* the idempotency layer's from its own ``boto3.session.Session()``. Only calls
+made while a handler runs are counted, not the benchmark's own polling and publishing; each is
+per corp when its request or answer names a benchmark corp, else shared by the run. The month
+model (:func:`authsync_dev.costs.steady_month`) scales these per-run figures: 4,320 refresh
+runs (a typical one has 1/11 of the tokens due), the template's default ``ReconcileSchedule``,
+storage, a stated number of change events per corp-month, and what a deployment pays whatever
+its corps. Handler output (logs, EMF metrics) is counted in bytes, not shown.
 moto's SQS clock is swapped for ``time.time`` during the run (same values, see
-:func:`authsync_dev.moto_process.quick_sqs_clock`): about a minute on 2 cores instead of four.
+:func:`authsync_dev.moto_process.quick_sqs_clock`).
 
-Target (issue #4): total WeCom calls within 1.10x of the lower bound. Printed, not asserted.
+Targets, printed, not asserted: total WeCom calls within 1.10x of the lower bound (issue #4);
+at most $0.01 per corp-month at 10,000 corps with DynamoDBKMS (issue #11).
 """
 
 from __future__ import annotations
@@ -54,13 +67,14 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import io
+import json
 import os
 import sys
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, redirect_stdout
+from contextlib import redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -70,23 +84,54 @@ import boto3
 from botocore.handlers import BUILTIN_HANDLERS
 from moto import mock_aws
 
+from authsync.aws.credentials import CredentialWriter, ForwardOnlySecrets, SecretNames
+from authsync.aws.kms import KmsSealer
 from authsync.aws.queues import SqsEventPublisher, queued_event
 from authsync.aws.snapshots import SnapshotStore
+from authsync.aws.vault import CorpVault
 from authsync.wecom.callbacks import AuthEvent, parse_event
+from authsync_dev.costs import (
+    DYNAMODB_READS,
+    DYNAMODB_WRITES,
+    PRICES,
+    REFRESH_RUNS,
+    SCALES,
+    TARGET_CORPS,
+    TARGET_STORE,
+    Assumptions,
+    AwsCalls,
+    Month,
+    PerRun,
+    Usage,
+    print_costs,
+    runs_per_month,
+    steady_month,
+)
 from authsync_dev.emulator import Emulator, sample_chat_editions
 from authsync_dev.moto_process import quick_sqs_clock
 from authsync_dev.sqs import deliver_batch
+from authsync_dev.template import load_template
 from authsync_dev.wecom import event_xml
 from authsync_dev.world import World, build_world
 
 FUNCTIONS = Path(__file__).resolve().parent.parent / "functions"
 QUEUES = (("AuthEventsQueue", "auth-info"), ("ChatdataQueue", "chatdata"))
-SERVICES = (("secrets-manager", "Secrets Manager"), ("dynamodb", "DynamoDB"), ("sqs", "SQS"))
+HANDLERS = {  # counted name -> (logical id, folder)
+    "auth-info": ("AuthInfoFunction", "auth_info"),
+    "chatdata": ("ChatdataFunction", "chatdata"),
+    "token-refresh": ("TokenRefreshFunction", "token_refresh"),
+    "reconcile": ("ReconcileFunction", "reconcile"),
+}
+SERVICES = (("secrets-manager", "Secrets Manager"), ("kms", "KMS"), ("dynamodb", "DynamoDB"), ("sqs", "SQS"))
+STORES = ("SecretsManager", "DynamoDBKMS")
+CORP_MARK = "wwbenchcorp"
 SUITE_TOKEN, CORP_TOKEN = "service/get_suite_token", "service/get_corp_token"
 PERMANENT_CODE, AUTH_INFO = "service/v2/get_permanent_code", "service/v2/get_auth_info"
 CHAT_INFO, USER_LIST = "chatdata/get_corp_auth_info", "chatdata/get_auth_user_list"
 BOUNDED = (SUITE_TOKEN, CORP_TOKEN, PERMANENT_CODE, AUTH_INFO, CHAT_INFO)  # the "total" rows
 TARGET = 1.10
+LEFT = 300.0
+"""Seconds of life the refresh-due phase leaves on every stored token (inside the 600 s window)."""
 
 
 def load_function(name: str) -> ModuleType:
@@ -125,45 +170,68 @@ class LambdaContext:
         return 30_000
 
 
-class AwsCalls:
-    """A botocore ``before-call`` hook: API calls per (phase, function, service, operation).
+class LogSink(io.TextIOBase):
+    """The handlers' stdout (Powertools logs and EMF metrics): counted in bytes, then dropped.
 
-    Fires once per API call (retries happen after it). Counts only while :meth:`inside`
-    says which function is running.
+    Powertools' logger keeps the stream it found at import, so modules are imported with this
+    sink as stdout and invocations run with it too. EMF lines name the custom metrics published.
     """
 
     def __init__(self) -> None:
-        self.phase = ""
-        self.function: str | None = None
-        self.counts: Counter[tuple[str, str, str, str]] = Counter()
+        super().__init__()
+        self.written = 0
+        self.metrics: set[tuple[str, ...]] = set()
 
-    def __call__(self, event_name: str, **kwargs: Any) -> None:
-        if self.function is None:
-            return
-        _before_call, service, operation = event_name.split(".", 2)  # before-call.<service-id>.<Operation>
-        self.counts[(self.phase, self.function, service, operation)] += 1
+    def writable(self) -> bool:
+        return True
 
-    @contextmanager
-    def inside(self, function: str) -> Iterator[None]:
-        self.function = function
-        try:
-            yield
-        finally:
-            self.function = None
+    def write(self, text: str) -> int:
+        self.written += len(text.encode())
+        for line in text.splitlines():
+            if line.startswith('{"_aws"'):
+                self.metrics.update(emf_metrics(json.loads(line)))
+        return len(text)
 
-    def total(self, phase: str, service: str, function: str | None = None) -> int:
-        return sum(
-            n
-            for (p, f, s, _), n in self.counts.items()
-            if p == phase and s == service and (function is None or f == function)
-        )
 
-    def operations(self, phase: str, service: str, function: str) -> Counter[str]:
-        result: Counter[str] = Counter()
-        for (p, f, s, operation), n in self.counts.items():
-            if p == phase and s == service and f == function:
-                result[operation] += n
-        return result
+def emf_metrics(document: dict[str, Any]) -> Iterator[tuple[str, ...]]:
+    """(namespace, name, dimension=value...) of each metric an EMF document publishes (CloudWatch bills each)."""
+    for directive in document["_aws"].get("CloudWatchMetrics", []):
+        for dimensions in directive.get("Dimensions", []) or [[]]:
+            values = tuple(f"{d}={document.get(d)}" for d in dimensions)
+            for metric in directive.get("Metrics", []):
+                yield (directive.get("Namespace", ""), metric["Name"], *values)
+
+
+class Invocations:
+    """Handlers as Lambda invokes them: AWS calls counted, invocations and output bytes per (phase, function)."""
+
+    def __init__(self, calls: AwsCalls) -> None:
+        self.calls = calls
+        self.sink = LogSink()
+        self.count: Counter[tuple[str, str]] = Counter()
+        self.log_bytes: Counter[tuple[str, str]] = Counter()
+
+    def load(self, world: World, function: str) -> Callable[[dict[str, Any], Any], Any]:
+        """A fresh init of ``function`` with its template environment (and the world's suite as SUITE_IDS)."""
+        logical_id, folder = HANDLERS[function]
+        os.environ.update(world.environment(logical_id) | {"SUITE_IDS": world.suite.suite_id})
+        os.environ["POWERTOOLS_TRACE_DISABLED"] = "true"  # no X-Ray daemon here
+        with redirect_stdout(self.sink):
+            handler: Callable[[dict[str, Any], Any], Any] = load_function(folder).lambda_handler
+
+        def invoke(event: dict[str, Any], context: Any) -> Any:
+            key, before = (self.calls.phase, function), self.sink.written
+            self.count[key] += 1
+            try:
+                with self.calls.inside(function), redirect_stdout(self.sink):
+                    return handler(event, context)
+            finally:
+                self.log_bytes[key] += self.sink.written - before
+
+        return invoke
+
+    def fetchers(self, world: World) -> dict[str, Callable[[dict[str, Any], Any], Any]]:
+        return {function: self.load(world, function) for _, function in QUEUES}
 
 
 @dataclass
@@ -185,6 +253,22 @@ class Phase:
         self.wecom: Counter[str] = Counter({endpoint: c.calls for endpoint, c in counters.items() if c.calls})
         errors = {endpoint: {code: n for code, n in c.errors.items() if code} for endpoint, c in counters.items()}
         self.errors = {endpoint: codes for endpoint, codes in errors.items() if codes}
+        emulator.reset_counters()
+
+
+@dataclass
+class StoreRun:
+    """Everything measured under one ``CorpCredentialStore``."""
+
+    store: str
+    corps: int
+    phases: dict[str, Phase]
+    secrets: Counter[str]
+    """Secrets existing at the end: ``corp`` (per-corp names) and ``shared`` (per suite)."""
+    table_bytes: int
+    """Bytes of every item in every table at the end (DynamoDB's item sizes, roughly)."""
+    active: int
+    unchanged: int
 
 
 def publish(world: World, publisher: SqsEventPublisher, fields: dict[str, str | int]) -> None:
@@ -193,17 +277,6 @@ def publish(world: World, publisher: SqsEventPublisher, fields: dict[str, str | 
     event = parse_event(xml)
     assert isinstance(event, AuthEvent)
     publisher.publish(queued_event(event, xml))
-
-
-def counted(calls: AwsCalls, function: str, handler: Callable[..., Any]) -> Callable[..., Any]:
-    """The handler as Lambda invokes it, with its AWS calls counted and Powertools' output discarded."""
-
-    def invoke(event: dict[str, Any], context: Any) -> Any:
-        # Metrics print an EMF blob per invocation (CloudWatch's job, not this table's).
-        with calls.inside(function), redirect_stdout(io.StringIO()):
-            return handler(event, context)
-
-    return invoke
 
 
 def deliver_all(world: World, invokers: dict[str, Callable[..., Any]], limit: int) -> Delivery:
@@ -225,6 +298,148 @@ def deliver_all(world: World, invokers: dict[str, Callable[..., Any]], limit: in
     raise SystemExit(f"the queues did not drain in {limit} rounds: {dict(result.failed)} messages failed")
 
 
+def credential_writer(world: World, store: str, name: str) -> CredentialWriter:
+    """The writer the functions use for ``name`` under ``store`` (the vault for per-corp names, if chosen)."""
+    env = world.environment("TokenRefreshFunction")
+    if store == "DynamoDBKMS" and name.startswith(env["CORP_SECRET_PREFIX"]):
+        sealer = KmsSealer(boto3.client("kms"), env["CREDENTIALS_KEY"])
+        return CorpVault(boto3.client("dynamodb"), env["VAULT_TABLE"], sealer)
+    return ForwardOnlySecrets(boto3.client("secretsmanager"), description="WeCom credential (wecom-authsync)")
+
+
+def age_tokens(world: World, store: str, corp_ids: list[str]) -> None:
+    """Make every stored token look ``LEFT`` seconds from expiry, as after 6,900 s of life."""
+    env = world.environment("TokenRefreshFunction")
+    names = SecretNames(env["SUITE_SECRET_PREFIX"], env["CORP_SECRET_PREFIX"])
+    suite_id, now = world.suite.suite_id, time.time()
+    for name in [names.suite_token(suite_id), *(names.corp_token(suite_id, c) for c in corp_ids)]:
+        writer = credential_writer(world, store, name)
+        stored = writer.read(name)
+        if stored is None:
+            continue
+        aged = stored[1] | {"obtained_at": now - 7200 + LEFT, "expires_at": now + LEFT, "renew_after": now - 1}
+        writer.write(name, aged, lambda new, old: True)
+
+
+def indexed_tables(world: World) -> frozenset[str]:
+    """The world's tables that have a global secondary index."""
+    dynamodb = boto3.client("dynamodb")
+    return frozenset(
+        name
+        for name in dynamodb.list_tables()["TableNames"]
+        if dynamodb.describe_table(TableName=name)["Table"].get("GlobalSecondaryIndexes")
+    )
+
+
+def stored_bytes() -> int:
+    """Item bytes in every table (scanned outside any handler: not counted as calls)."""
+    from authsync_dev.costs import item_size
+
+    dynamodb, total = boto3.client("dynamodb"), 0
+    for name in dynamodb.list_tables()["TableNames"]:
+        for page in dynamodb.get_paginator("scan").paginate(TableName=name):
+            total += sum(item_size(item) for item in page.get("Items", []))
+    return total
+
+
+def secret_counts() -> Counter[str]:
+    """Secrets existing now, per corp (the name holds a benchmark corp) or shared (per suite)."""
+    secrets, counts = boto3.client("secretsmanager"), Counter[str]()
+    for page in secrets.get_paginator("list_secrets").paginate():
+        for secret in page.get("SecretList", []):
+            counts["corp" if CORP_MARK in secret.get("Name", "") else "shared"] += 1
+    return counts
+
+
+def measure(store: str, corps: int, events: int, invocations: Invocations) -> StoreRun:
+    """The scenario under ``CorpCredentialStore=store`` in a fresh world; phases are named ``<store>:<phase>``."""
+    calls = invocations.calls
+    phases: dict[str, Phase] = {}
+    with (
+        mock_aws(),
+        quick_sqs_clock(),
+        Emulator(retry_delays=(0.0, 0.0, 0.0), seed=3) as emulator,  # wall clock, as Lambda has
+    ):
+        world = build_world(
+            emulator, stack_name=f"authsync-bench-{store.lower()}", parameters={"CorpCredentialStore": store}
+        )
+        calls.indexed = indexed_tables(world)
+        world.deliver_ticket()
+
+        def phase(name: str) -> str:
+            calls.phase = f"{store}:{name}"
+            return calls.phase
+
+        def done(name: str, events: int, delivery: Delivery | None = None) -> None:
+            phases[name] = Phase(f"{store}:{name}", events, delivery or Delivery(), emulator)
+
+        publisher = SqsEventPublisher(boto3.client("sqs"), world.queue_url("AuthEventsQueue"))
+        corp_ids = [f"{CORP_MARK}{i:07d}" for i in range(corps)]
+
+        # -- install ------------------------------------------------------------------------
+        phase("install")
+        emulator.reset_counters()
+        fetchers = invocations.fetchers(world)
+        for corp_id in corp_ids:
+            emulator.add_corp(corp_id)
+            code = emulator.create_auth(
+                world.suite.suite_id, corp_id, push=False, chat_editions=sample_chat_editions()
+            ).auth_code
+            assert code is not None
+            fields: dict[str, str | int] = {
+                "AuthCode": code,
+                "InfoType": "create_auth",
+                "TimeStamp": int(emulator.now()),
+            }
+            publish(world, publisher, fields)
+        done("install", corps, deliver_all(world, fetchers, limit=10 * corps + 100))
+
+        # -- burst: a cold container, tokens from the store ------------------------------------
+        phase("burst")
+        fetchers = invocations.fetchers(world)  # a fresh init
+        base = int(emulator.now())
+        for i in range(events):
+            # Distinct TimeStamps: distinct FIFO deduplication ids, so no event collapses in SQS.
+            fields = {"InfoType": "change_auth", "TimeStamp": base + i, "AuthCorpId": corp_ids[i % corps]}
+            publish(world, publisher, fields)
+        done("burst", events, deliver_all(world, fetchers, limit=2 * events + 100))
+
+        # -- reconcile: one run and the fetches it fans out (cold containers: 6 h apart) ----------
+        phase("reconcile")
+        invocations.load(world, "reconcile")({}, LambdaContext("reconcile"))
+        done("reconcile", corps, deliver_all(world, invocations.fetchers(world), limit=2 * corps + 100))
+
+        # -- token refresh: nothing due, then everything due --------------------------------------
+        phase("refresh-idle")
+        invocations.load(world, "token-refresh")({}, LambdaContext("token-refresh"))
+        done("refresh-idle", corps)
+        age_tokens(world, store, corp_ids)
+        emulator.advance(7200 - LEFT)  # WeCom agrees: five minutes left on every token
+        world.deliver_ticket()  # the old ticket is older than 30 minutes now
+        phase("refresh-due")
+        invocations.load(world, "token-refresh")({}, LambdaContext("token-refresh"))
+        done("refresh-due", corps)
+
+        # -- one suite_ticket push, stored as callback-ingest stores it ----------------------------
+        phase("ticket")
+        with calls.inside("callback-ingest"):
+            world.deliver_ticket()
+        done("ticket", 1)
+        calls.phase = ""
+
+        snapshots = SnapshotStore(boto3.client("dynamodb"), world.deployment.physical["CorpsTable"])
+        states = [snapshots.get(world.suite.suite_id, corp_id) for corp_id in corp_ids]
+        return StoreRun(
+            store,
+            corps,
+            phases,
+            secret_counts(),
+            stored_bytes(),
+            active=sum(1 for s in states if s is not None and s.active),
+            unchanged=sum(1 for s in states if s is not None and (s.auth_info_version, s.chatdata_version) == (1, 1)),
+        )
+
+
 def ratio(calls: int, bound: int) -> str:
     if bound == 0:
         return "    -" if calls == 0 else "  inf"
@@ -235,14 +450,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corps", type=int, default=100, help="corps installed before the burst")
     parser.add_argument("--events", type=int, default=1000, help="change_auth events in the burst")
+    parser.add_argument("--store", choices=STORES, action="append", help="only this CorpCredentialStore (repeatable)")
     args = parser.parse_args()
     corps, events = args.corps, args.events
     if corps < 1 or events < 0:
         parser.error("--corps must be >= 1 and --events >= 0")
 
-    # Before any botocore session exists, so every session (and client) gets the hook.
-    calls = AwsCalls()
-    BUILTIN_HANDLERS.append(("before-call", calls))
+    # Before any botocore session exists, so every session (and client) gets the hooks.
+    calls = AwsCalls(CORP_MARK)
+    hooks = [("before-call", calls.before), ("after-call", calls.after)]
+    BUILTIN_HANDLERS.extend(hooks)
     # moto only: never a real account, endpoint or profile.
     for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
         os.environ.pop(name, None)
@@ -255,72 +472,35 @@ def main() -> int:
         }
     )
     started = time.perf_counter()
+    invocations = Invocations(calls)
+    runs: list[StoreRun] = []
     try:
-        with (
-            mock_aws(),
-            quick_sqs_clock(),
-            Emulator(retry_delays=(0.0, 0.0, 0.0), seed=3) as emulator,  # wall clock, as Lambda has
-        ):
-            world = build_world(emulator, stack_name="authsync-bench")
-            world.deliver_ticket()
-            for function in ("ChatdataFunction", "AuthInfoFunction"):
-                os.environ.update(world.environment(function))
-            # Output only, read at import: no X-Ray daemon here, no log line per message.
-            os.environ.update({"POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": "WARNING"})
-            auth_info, chatdata = load_function("auth_info"), load_function("chatdata")
-            invokers = {
-                "auth-info": counted(calls, "auth-info", auth_info.lambda_handler),
-                "chatdata": counted(calls, "chatdata", chatdata.lambda_handler),
-            }
-            publisher = SqsEventPublisher(boto3.client("sqs"), world.queue_url("AuthEventsQueue"))
-            corp_ids = [f"wwbenchcorp{i:07d}" for i in range(corps)]
-
-            # -- install ------------------------------------------------------------------
-            calls.phase = "install"
-            for corp_id in corp_ids:
-                emulator.add_corp(corp_id)
-                code = emulator.create_auth(
-                    world.suite.suite_id, corp_id, push=False, chat_editions=sample_chat_editions()
-                ).auth_code
-                assert code is not None
-                fields: dict[str, str | int] = {
-                    "AuthCode": code,
-                    "InfoType": "create_auth",
-                    "TimeStamp": int(emulator.now()),
-                }
-                publish(world, publisher, fields)
-            install = Phase("install", corps, deliver_all(world, invokers, limit=10 * corps + 100), emulator)
-
-            # -- burst: a cold container, tokens from Secrets Manager ----------------------
-            emulator.reset_counters()
-            calls.phase = "burst"
-            auth_info, chatdata = load_function("auth_info"), load_function("chatdata")  # a fresh init
-            invokers = {
-                "auth-info": counted(calls, "auth-info", auth_info.lambda_handler),
-                "chatdata": counted(calls, "chatdata", chatdata.lambda_handler),
-            }
-            base = int(emulator.now())
-            for i in range(events):
-                # Distinct TimeStamps: distinct FIFO deduplication ids, so no event collapses in SQS.
-                fields = {"InfoType": "change_auth", "TimeStamp": base + i, "AuthCorpId": corp_ids[i % corps]}
-                publish(world, publisher, fields)
-            burst = Phase("burst", events, deliver_all(world, invokers, limit=2 * events + 100), emulator)
-
-            snapshots = SnapshotStore(boto3.client("dynamodb"), world.deployment.physical["CorpsTable"])
-            states = [snapshots.get(world.suite.suite_id, corp_id) for corp_id in corp_ids]
+        for store in args.store or STORES:
+            runs.append(measure(store, corps, events, invocations))
     finally:
-        BUILTIN_HANDLERS.remove(("before-call", calls))
+        for hook in hooks:
+            BUILTIN_HANDLERS.remove(hook)
 
-    report(corps, install, burst, calls)
-    active = sum(1 for s in states if s is not None and s.active)
-    unchanged = sum(1 for s in states if s is not None and (s.auth_info_version, s.chatdata_version) == (1, 1))
-    print()
-    print(f"snapshots: {active}/{corps} corps active, {unchanged}/{corps} at version 1 (the burst changed nothing)")
+    for run in runs:
+        report(run, calls)
+        print()
+        print(
+            f"snapshots: {run.active}/{corps} corps active,"
+            f" {run.unchanged}/{corps} at version 1 (the burst changed nothing)"
+        )
+        print(
+            f"secrets at the end (ListSecrets): {run.secrets['corp']} per-corp, {run.secrets['shared']} per-suite;"
+            f" table items {run.table_bytes / 1024:,.0f} KB"
+        )
+        print()
+    cost_report(runs, calls, invocations)
     print(f"runtime: {time.perf_counter() - started:.1f} s")
     return 0
 
 
-def report(corps: int, install: Phase, burst: Phase, calls: AwsCalls) -> None:
+def report(run: StoreRun, calls: AwsCalls) -> None:
+    """Issue #4's table: WeCom calls per endpoint against the lower bound, and the fetch functions' AWS calls."""
+    corps, install, burst = run.corps, run.phases["install"], run.phases["burst"]
     touched = min(corps, burst.events)  # corps the burst has an event for
     bounds: dict[str, Counter[str]] = {
         "install": Counter({SUITE_TOKEN: 1, CORP_TOKEN: corps, PERMANENT_CODE: corps}),
@@ -337,8 +517,8 @@ def report(corps: int, install: Phase, burst: Phase, calls: AwsCalls) -> None:
         return sum(counts[e] for e in endpoints)
 
     print(
-        f"fetch pipeline economy: {corps} corps installed, then {burst.events} change_auth "
-        f"({burst.events / corps:.3g} per corp), Python {sys.version.split()[0]}"
+        f"== CorpCredentialStore={run.store}: fetch pipeline economy: {corps} corps installed, then {burst.events}"
+        f" change_auth ({burst.events / corps:.3g} per corp), Python {sys.version.split()[0]}"
     )
     for phase in (install, burst):
         queues = ", ".join(
@@ -346,7 +526,7 @@ def report(corps: int, install: Phase, burst: Phase, calls: AwsCalls) -> None:
             f"({phase.delivery.failed[f]} failed)"
             for _, f in QUEUES
         )
-        print(f"  {phase.name:<8} {phase.delivery.seconds:6.1f} s   {queues}")
+        print(f"  {phase.name:<24} {phase.delivery.seconds:6.1f} s   {queues}")
     print()
     print(f"{'WeCom calls per endpoint':<34}" + "".join(f"{c:>23}" for c in columns))
     print(f"{'':<34}" + "    calls  bound  ratio" * len(columns))
@@ -359,7 +539,7 @@ def report(corps: int, install: Phase, burst: Phase, calls: AwsCalls) -> None:
         row(endpoint, {c: (measured[c][endpoint], bounds[c][endpoint]) for c in columns})
     row("  total", {c: (total(measured[c]), total(bounds[c])) for c in columns})
     row(f"{USER_LIST} (pages)", {c: (measured[c][USER_LIST], bounds[c][USER_LIST]) for c in columns})
-    for phase in (install, burst):
+    for phase in run.phases.values():
         if phase.errors:
             print(f"  WeCom errors during {phase.name} (endpoint: {{errcode: count}}): {phase.errors}")
 
@@ -380,21 +560,135 @@ def report(corps: int, install: Phase, burst: Phase, calls: AwsCalls) -> None:
         print(f"  {label:<46} {got:6d} / {bound:<6d} {ratio(got, bound)}   {verdict}")
 
     print()
-    print("AWS API calls made inside the handlers (botocore before-call hook)")
-    print(f"{'':<16}" + "".join(f"{f'{p.name} ({p.events} events)':>38}" for p in (install, burst)))
-    print(f"{'':<16}" + "   auth-info chatdata  total per event" * 2)
-    for service, title in SERVICES:
-        cells = ""
-        for phase in (install, burst):
-            a, c = calls.total(phase.name, service, "auth-info"), calls.total(phase.name, service, "chatdata")
-            cells += f"{a:12d}{c:9d}{a + c:7d}{(a + c) / max(phase.events, 1):10.2f}"
-        print(f"{title:<16}{cells}")
-        for phase in (install, burst):
-            for function in ("auth-info", "chatdata"):
-                operations = calls.operations(phase.name, service, function)
-                if operations:
-                    detail = ", ".join(f"{op} {n}" for op, n in operations.most_common())
-                    print(f"    {phase.name:<8}{function:<10} {detail}")
+    print("AWS API calls made inside the handlers (botocore hooks), per phase: every operation, shared | per corp")
+    for phase in run.phases.values():
+        print(f"  {phase.name}")
+        for service, title in SERVICES:
+            shared, corp = (calls.count(phase.name, service=service, scope=sc) for sc in ("shared", "corp"))
+            if not shared + corp:
+                continue
+            detail = ", ".join(f"{op} {n}" for op, n in calls.operations(phase.name, service).most_common())
+            units = ""
+            if service == "dynamodb":
+                units = f"  [{calls.unit(phase.name, 'RRU'):g} RRU, {calls.unit(phase.name, 'WRU'):g} WRU]"
+            print(f"    {title:<16}{shared:6d} | {corp:6d}   {detail}{units}")
+
+
+SHARED_FUNCTIONS = frozenset({"token-refresh", "reconcile", "callback-ingest"})
+"""Functions invoked once per run whatever the corps (the fetch functions' invocations grow with them)."""
+
+
+def phase_usage(run: StoreRun, name: str, calls: AwsCalls, invocations: Invocations, scope: str | None) -> Usage:
+    """What phase ``name`` used in ``scope`` (``shared``, ``corp``, or both: None), as billable quantities."""
+    phase, assume = run.phases[name], Assumptions()
+    key = phase.name
+
+    def wanted(function: str) -> bool:
+        return scope is None or (function in SHARED_FUNCTIONS) == (scope == "shared")
+
+    invoked = sum(n for (p, f), n in invocations.count.items() if p == key and wanted(f))
+    logged = sum(n for (p, f), n in invocations.log_bytes.items() if p == key and wanted(f))
+    wecom = sum(n for e, n in phase.wecom.items() if scope is None or (e == SUITE_TOKEN) == (scope == "shared"))
+    esm = 2 * sum(phase.delivery.batches.values()) if scope != "shared" else 0  # ReceiveMessage + DeleteMessageBatch
+    aws = calls.count(key, scope=scope)
+    return Usage(
+        secrets_calls=calls.count(key, service="secrets-manager", scope=scope),
+        kms_calls=calls.count(key, service="kms", scope=scope),
+        dynamodb_reads=calls.count(key, service="dynamodb", scope=scope, operations=DYNAMODB_READS),
+        dynamodb_writes=calls.count(key, service="dynamodb", scope=scope, operations=DYNAMODB_WRITES),
+        rru=calls.unit(key, "RRU", scope=scope),
+        wru=calls.unit(key, "WRU", scope=scope),
+        lambda_requests=invoked,
+        lambda_gb_seconds=assume.gb_seconds(invoked, aws, wecom),
+        sqs_requests=calls.count(key, service="sqs", scope=scope) + esm,
+        log_gb=(logged + invoked * assume.platform_log_bytes) / 1e9,
+        wecom_calls=wecom,
+    )
+
+
+def per_run(run: StoreRun, name: str, calls: AwsCalls, invocations: Invocations) -> PerRun:
+    """One run of phase ``name``: its shared usage, and its per-corp usage divided by the corps."""
+    shared = phase_usage(run, name, calls, invocations, "shared")
+    return PerRun(shared, phase_usage(run, name, calls, invocations, "corp").scaled(1 / run.corps))
+
+
+def template_facts() -> tuple[str, int]:
+    """template.yaml's default ``ReconcileSchedule`` and its number of CloudWatch alarms."""
+    template = load_template()
+    alarms = sum(1 for r in template["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm")
+    return str(template["Parameters"]["ReconcileSchedule"]["Default"]), alarms
+
+
+def month_of(
+    run: StoreRun, calls: AwsCalls, invocations: Invocations, metrics: int, *, due_only: bool = False
+) -> Month:
+    """The steady month of ``run``'s store, from its measured phases and the stated assumptions.
+
+    ``due_only``: a projection, not a measurement -- refresh runs pay nothing per corp whose token is
+    not due (a refresh that queries the expiring tokens instead of reading every corp's).
+    """
+    assume = Assumptions()
+    reconcile, alarms = template_facts()
+    burst = run.phases["burst"]
+    touched = min(run.corps, burst.events)
+    # A change event: one corp's share of the burst (its events coalesce: an isolated one costs about
+    # as much), plus callback-ingest's request, invocation, send and config read.
+    callback = Usage(
+        api_requests=1,
+        lambda_requests=1,
+        lambda_gb_seconds=assume.gb_seconds(1, 2, 0),
+        secrets_calls=1,
+        log_gb=(1024 + assume.platform_log_bytes) / 1e9,
+    )
+    burst_share = phase_usage(run, "burst", calls, invocations, None).scaled(1 / max(touched, 1))
+    event = burst_share + callback + Usage(sqs_requests=1)  # the event's SendMessage
+    ticket = phase_usage(run, "ticket", calls, invocations, None) + callback  # a push is a callback (not queued)
+    scheduled = assume.ticket_monitor_runs + assume.inbox_drain_runs
+    deployment = ticket.scaled(assume.ticket_pushes_per_suite) + Usage(
+        secrets_calls=assume.ticket_monitor_runs,  # one ticket read per suite and run
+        dynamodb_reads=assume.inbox_drain_runs,  # one empty inbox Scan per run
+        rru=0.5 * assume.inbox_drain_runs,
+        lambda_requests=scheduled,
+        lambda_gb_seconds=assume.gb_seconds(scheduled, scheduled, 0),
+        log_gb=scheduled * (1024 + assume.platform_log_bytes) / 1e9,
+        sqs_requests=assume.esm_requests,
+        kms_keys=1,
+        alarms=alarms,
+        metrics=metrics,
+        scheduler_invocations=scheduled + REFRESH_RUNS + runs_per_month(reconcile),
+    )
+    storage = PerRun(
+        Usage(secrets=run.secrets["shared"]),
+        Usage(secrets=run.secrets["corp"] / run.corps, dynamodb_gb=run.table_bytes / run.corps / 1e9),
+    )
+    idle = per_run(run, "refresh-idle", calls, invocations)
+    return steady_month(
+        refresh_idle=PerRun(idle.shared, Usage()) if due_only else idle,
+        refresh_due=per_run(run, "refresh-due", calls, invocations),
+        reconcile=per_run(run, "reconcile", calls, invocations),
+        reconcile_runs=runs_per_month(reconcile),
+        events=event.scaled(assume.change_events_per_corp),
+        storage=storage,
+        deployment=deployment,
+    )
+
+
+def cost_report(runs: list[StoreRun], calls: AwsCalls, invocations: Invocations) -> None:
+    metrics = len(invocations.sink.metrics)
+    months = {run.store: month_of(run, calls, invocations, metrics) for run in runs}
+    _, alarms = template_facts()
+    corps = runs[0].corps if runs else 0
+    print_costs(months, PRICES, Assumptions(), metrics=metrics, alarms=alarms, measured_corps=corps)
+    for run in runs:
+        if run.store == TARGET_STORE:
+            projected = month_of(run, calls, invocations, metrics, due_only=True)
+            if abs(projected.per_corp_month(TARGET_CORPS) - months[run.store].per_corp_month(TARGET_CORPS)) < 1e-6:
+                continue  # the refresh already pays nothing per corp whose token is not due
+            figures = ", ".join(f"{c:,}: ${projected.per_corp_month(c):.4f}" for c in SCALES)
+            print(
+                f"Projection (not measured): {run.store} if token refresh paid per corp only for the tokens due"
+                f" (one query of expiry times), from this run's refresh-due costs -- per corp-month at {figures}"
+            )
 
 
 if __name__ == "__main__":
