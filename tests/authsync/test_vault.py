@@ -246,3 +246,39 @@ def test_the_vaults_conditional_delete_never_deletes_a_document_it_did_not_judge
     stored = read(name)
     assert stored is not None
     assert stored[1]["permanent_code"] == "PCODE-new"
+
+
+def test_kms_opens_each_ciphertext_once_per_container_and_still_refuses_a_moved_one(key: str) -> None:
+    """Forced re-reads, re-checks under a lease and compare-and-swap reads cost a GetItem, not a Decrypt."""
+    decrypts: list[str] = []
+
+    def container() -> CorpVault:
+        kms = boto3.client("kms")
+        kms.meta.events.register("before-call.kms.Decrypt", lambda **_: decrypts.append("Decrypt"))
+        return vault(key, kms)
+
+    writer = container()
+    name = NAMES.corp_token(SUITE, CORP)
+    document = {"token": "TOKEN-1", "obtained_at": 1.0, "expires_at": 7201.0, "renew_after": 6601.0}
+    writer.write(name, document, lambda new, old: True)
+    for _ in range(3):
+        assert writer.read(name) == ("1", document)
+    assert decrypts == []  # it sealed these bytes itself
+
+    other = container()  # another container: opens the ciphertext once
+    for _ in range(3):
+        assert other.read(name) == ("1", document)
+    assert decrypts == ["Decrypt"]
+
+    moved = boto3.client("dynamodb").get_item(TableName=TABLE, Key={"pk": {"S": name}})["Item"]["sealed"]
+    victim = NAMES.corp_token(SUITE, "wwcorpvictim000001")
+    writer.write(victim, document | {"token": "TOKEN-2"}, lambda new, old: True)
+    boto3.client("dynamodb").update_item(
+        TableName=TABLE,
+        Key={"pk": {"S": victim}},
+        UpdateExpression="SET sealed = :moved",
+        ExpressionAttributeValues={":moved": moved},
+    )
+    for reader in (writer, other):  # bytes each opened or sealed under another name: new for this one
+        with pytest.raises(TamperedCredentialError):
+            reader.read(victim)

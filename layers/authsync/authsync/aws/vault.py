@@ -18,6 +18,12 @@ Invariants (the same as the secrets'):
 * **Forward-only, compare-and-swap.** A write reads the item, asks ``is_newer(new, stored)``, and
   puts on the condition that the item's ``version`` is still the one it read (or that there is
   none): an older token or code never replaces a newer one, whoever writes concurrently.
+* **KMS is asked once per ciphertext.** A container that opened (or sealed) a ciphertext under a
+  name keeps the document for those exact bytes: the same bytes under the same encryption context
+  can only open to the same document, so a forced re-read, the re-check under a lease or the read
+  before a compare-and-swap costs a ``GetItem``, not a ``Decrypt`` (issue #11: KMS was most of a
+  corp-month). A ciphertext moved from another item is new bytes for this name: it goes to KMS and
+  is refused.
 * **No silent fallback.** KMS or DynamoDB failing fails the call (the message is retried);
   nothing is ever written in plaintext or to another store.
 * **Two sparse indexes, keys only, never a ciphertext.** A permanent-code item carries
@@ -29,8 +35,10 @@ Invariants (the same as the secrets'):
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -70,6 +78,8 @@ TOKENS_INDEX = "TokensByExpiry"
 _INDEXED_BY_KIND = {"permanent-code": "code_suite", "access-token": "token_suite"}
 Store = tuple[CredentialReader, CredentialWriter]
 _ATTEMPTS = 5
+_OPENED = 4096
+"""Opened ciphertexts a container remembers (least recently used first out): a few hundred bytes each."""
 
 
 class TamperedCredentialError(RuntimeError):
@@ -94,20 +104,36 @@ class CorpVault:
         self._table = table
         self._sealer = sealer
         self._clock = clock
+        self._opened: OrderedDict[tuple[str, bytes], dict[str, Any]] = OrderedDict()
 
     def read(self, name: str) -> tuple[str, dict[str, Any]] | None:
         """``(version, document)``, or ``None`` if there is no such credential."""
         item = self._client.get_item(TableName=self._table, Key={"pk": {"S": name}}, ConsistentRead=True).get("Item")
         if item is None:
             return None
+        return item["version"]["N"], self._open(name, item["sealed"]["B"])
+
+    def _open(self, name: str, sealed: bytes) -> dict[str, Any]:
+        key = (name, hashlib.sha256(sealed).digest())
+        known = self._opened.get(key)
+        if known is not None:
+            self._opened.move_to_end(key)
+            return dict(known)
         try:
-            text = self._sealer.open(item["sealed"]["B"], context_of(name))
+            text = self._sealer.open(sealed, context_of(name))
         except SealError as exc:
             if exc.code == "InvalidCiphertextException":
                 raise TamperedCredentialError(f"vault item {context_of(name)['kind']} does not open here") from None
             raise
         document: dict[str, Any] = json.loads(text)
-        return item["version"]["N"], document
+        self._remember(key, document)
+        return dict(document)
+
+    def _remember(self, key: tuple[str, bytes], document: dict[str, Any]) -> None:
+        self._opened[key] = dict(document)
+        self._opened.move_to_end(key)
+        while len(self._opened) > _OPENED:
+            self._opened.popitem(last=False)
 
     def write(
         self,
@@ -156,6 +182,7 @@ class CorpVault:
                     raise
                 current = self.read(name)  # another writer won the race: compare against theirs
                 continue
+            self._remember((name, hashlib.sha256(sealed).digest()), document)
             return WriteResult(WriteOutcome.STORED, replaced=current is not None)
         raise SecretConflictError("vault write kept losing the compare-and-swap")
 
