@@ -26,7 +26,7 @@ from unittest import mock
 
 import requests
 
-__all__ = ["MotoProcess", "free_port", "quick_sqs_clock", "tuned_moto"]
+__all__ = ["MotoProcess", "free_port", "linearizable_dynamodb", "quick_sqs_clock", "tuned_moto"]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,29 @@ def quick_sqs_clock() -> Iterator[None]:
         yield
 
 
+def _one_at_a_time(call_action: Any) -> Any:
+    """moto's DynamoDB request handler, answering one request at a time (see :func:`tuned_moto`)."""
+    import threading
+
+    lock = threading.RLock()
+
+    def serialized(self: Any) -> Any:
+        with lock:
+            return call_action(self)
+
+    return serialized
+
+
+@contextmanager
+def linearizable_dynamodb() -> Iterator[None]:
+    """In-process moto (``mock_aws``) with DynamoDB answering one request at a time, as :func:`tuned_moto`
+    makes the server: concurrent conditional writes are then judged as DynamoDB judges them."""
+    from moto.dynamodb.responses import DynamoHandler
+
+    with mock.patch.object(DynamoHandler, "call_action", _one_at_a_time(DynamoHandler.call_action)):
+        yield
+
+
 def tuned_moto() -> None:
     """Patch this process's moto server for hundreds of concurrent clients (for good: call once, at start).
 
@@ -75,7 +98,6 @@ def tuned_moto() -> None:
     * **The service lookup of each request is cached**: moto lists its own package
       directory (``os.listdir`` + ``isdir`` of ~200 entries) on every request, under a lock.
     """
-    import threading
 
     from moto import backends
     from moto.dynamodb import models
@@ -93,14 +115,7 @@ def tuned_moto() -> None:
 
     Queue.wait_for_messages = wait_for_messages  # type: ignore[method-assign]
 
-    lock = threading.RLock()
-    call_action = DynamoHandler.call_action
-
-    def serialized(self: DynamoHandler) -> Any:
-        with lock:
-            return call_action(self)
-
-    DynamoHandler.call_action = serialized  # type: ignore[method-assign]
+    DynamoHandler.call_action = _one_at_a_time(DynamoHandler.call_action)  # type: ignore[method-assign]
 
     class _TablesNotCopied:
         """``copy`` for moto's DynamoDB models: a Table "copy" is the table itself (see below)."""

@@ -10,6 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from authsync_dev.moto_process import linearizable_dynamodb
 from authsync_dev.template import Deployment, deploy_data_resources
 from authsync_dev.wecom import TEST_SUITE, TestSuite
 
@@ -31,7 +32,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("AWS_REGION", "us-east-1")
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
-    with mock_aws():
+    with mock_aws(), linearizable_dynamodb():  # DynamoDB is linearizable per item; moto's backend has no locks
         yield
 
 
