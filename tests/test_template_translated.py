@@ -33,6 +33,14 @@ WRITES = {"secretsmanager:CreateSecret", "secretsmanager:PutSecretValue", "secre
 # Each function: the stack resources its role may name, and the secrets (kind → actions) it may touch.
 READ = frozenset({"secretsmanager:GetSecretValue"})
 KEEP = READ | WRITES
+RENEWS_CORP_TOKENS = {
+    "suites/config": READ,
+    "suites/ticket": READ,
+    "suites/suite-token": KEEP,
+    "corps/permanent-code": READ,
+    "corps/access-token": KEEP,
+}
+"""The secrets of a function that renews corp tokens but never stores or deletes a permanent code."""
 EXPECTED: dict[str, tuple[set[str], dict[str, frozenset[str]]]] = {
     "CallbackIngestFunction": ({"AuthEventsQueue", "InboxTable"}, {"suites/config": READ, "suites/ticket": KEEP}),
     "InboxDrainFunction": ({"AuthEventsQueue", "InboxTable"}, {"suites/config": READ, "suites/ticket": KEEP}),
@@ -57,34 +65,16 @@ EXPECTED: dict[str, tuple[set[str], dict[str, frozenset[str]]]] = {
     ),
     "ChatdataFunction": (
         {"CorpsTable", "LeasesTable", "CorpVaultTable", "CredentialsKey", "ChatdataQueue"},
-        {
-            "suites/config": READ,
-            "suites/ticket": READ,
-            "suites/suite-token": KEEP,
-            "corps/permanent-code": READ,
-            "corps/access-token": KEEP,
-        },
+        RENEWS_CORP_TOKENS,
     ),
     "CorpQueryFunction": ({"CorpsTable"}, {}),
     "TokenRefreshFunction": (
         {"CorpsTable", "LeasesTable", "CorpVaultTable", "CredentialsKey"},
-        {
-            "suites/config": READ,
-            "suites/ticket": READ,
-            "suites/suite-token": KEEP,
-            "corps/permanent-code": READ,
-            "corps/access-token": KEEP,
-        },
+        RENEWS_CORP_TOKENS,
     ),
     "TokenBrokerFunction": (
         {"CorpsTable", "LeasesTable", "CorpVaultTable", "CredentialsKey"},
-        {
-            "suites/config": READ,
-            "suites/ticket": READ,
-            "suites/suite-token": KEEP,
-            "corps/permanent-code": READ,
-            "corps/access-token": KEEP,
-        },
+        RENEWS_CORP_TOKENS,
     ),
     "ReconcileFunction": ({"CorpsTable", "ExchangeJournalTable", "CorpVaultTable", "AuthEventsQueue"}, {}),
     "TicketMonitorFunction": (set(), {"suites/ticket": READ}),
