@@ -16,6 +16,7 @@ from authsync_dev.template import ROOT
 from authsync_dev.wecom import TEST_SUITE, event_xml, sign_echostr, sign_event
 
 EVENTS = ROOT / "events"
+SCHEMAS = EVENTS / "schemas"
 ROUTE = "/wecom/callback/{suite_id}"
 PATH = f"/wecom/callback/{TEST_SUITE.suite_id}"
 SAMPLE_CORP = "wwsamplecorp000001"
@@ -162,11 +163,23 @@ def fetch_events() -> dict[str, dict[str, Any]]:
     }
 
 
+def change_event_schemas() -> dict[str, dict[str, Any]]:
+    """``events/schemas/<detail-type, kebab-case>.json``: one JSON schema per change event detail-type."""
+    from authsync.domain.change_events import DetailType, event_schema
+
+    return {detail_type.value.lower().replace(" ", "-"): event_schema(detail_type) for detail_type in DetailType}
+
+
 def main() -> None:
     EVENTS.mkdir(exist_ok=True)
     for name, event in {**sample_events(), **fetch_events()}.items():
         path = EVENTS / f"{name}.json"
         path.write_text(json.dumps(event, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        print(f"wrote {path.relative_to(ROOT)}")
+    SCHEMAS.mkdir(exist_ok=True)
+    for name, schema in change_event_schemas().items():
+        path = SCHEMAS / f"{name}.json"
+        path.write_text(json.dumps(schema, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         print(f"wrote {path.relative_to(ROOT)}")
 
 

@@ -9,7 +9,7 @@ import boto3
 import pytest
 
 from authsync.aws.queues import AuthMessage, ChatdataRequest
-from authsync_dev.make_events import EVENTS, fetch_events, sample_events
+from authsync_dev.make_events import EVENTS, SCHEMAS, change_event_schemas, fetch_events, sample_events
 from authsync_dev.template import Deployment
 from tests.handlers import fresh
 from tests.lambda_context import FakeLambdaContext
@@ -19,6 +19,21 @@ def test_committed_samples_match_the_generator() -> None:
     generated = {**sample_events(), **fetch_events()}
     committed = {path.stem: json.loads(path.read_text(encoding="utf-8")) for path in EVENTS.glob("*.json")}
     assert committed == generated
+
+
+def test_committed_change_event_schemas_match_the_generator() -> None:
+    """One schema per detail-type (issue #12), generated from the models the publisher validates with."""
+    committed = {path.stem: json.loads(path.read_text(encoding="utf-8")) for path in SCHEMAS.glob("*.json")}
+    assert committed == change_event_schemas()
+    assert sorted(committed) == [
+        "corp-authorization-changed",
+        "corp-cancelled",
+        "corp-chatdata-changed",
+        "corp-installed",
+        "corp-license-changed",
+        "corp-order-changed",
+        "corp-verification-changed",
+    ]
 
 
 def test_fetch_samples_are_what_the_fetch_functions_read() -> None:
