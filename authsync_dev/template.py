@@ -21,7 +21,9 @@ __all__ = ["ROOT", "TEMPLATE", "Deployment", "deploy_data_resources", "load_temp
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
 
-DATA_TYPES = frozenset({"AWS::SQS::Queue", "AWS::DynamoDB::Table", "AWS::SNS::Topic", "AWS::KMS::Key"})
+DATA_TYPES = frozenset(
+    {"AWS::SQS::Queue", "AWS::DynamoDB::Table", "AWS::SNS::Topic", "AWS::KMS::Key", "AWS::Events::EventBus"}
+)
 
 
 class _CfnLoader(yaml.SafeLoader):
@@ -99,6 +101,9 @@ class Deployment:
                 return table["LatestStreamArn"]
         if kind == "AWS::SNS::Topic" and name == "TopicArn":
             return physical
+        if kind == "AWS::Events::EventBus" and name in {"Arn", "Name"}:
+            bus = boto3.client("events", region_name=self.region).describe_event_bus(Name=physical)
+            return str(bus["Arn"] if name == "Arn" else bus["Name"])
         raise KeyError(f"attribute {logical_id}.{name} is not supported locally")
 
     def outputs(self) -> dict[str, str]:
@@ -230,7 +235,14 @@ def deploy_data_resources(
         Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()],
     )
     described = cfn.describe_stack_resources(StackName=stack_name)["StackResources"]
-    physical = {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in described}
+    physical = {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in described if r.get("PhysicalResourceId")}
+    # moto's CloudFormation creates an event bus but names no physical id for it: the bus's Name is its id.
+    events = boto3.client("events", region_name=region)
+    for logical_id, resource in resources.items():
+        if resource["Type"] == "AWS::Events::EventBus" and logical_id not in physical:
+            name = Deployment(template, stack_name, region, values).resolve(resource["Properties"]["Name"])
+            events.describe_event_bus(Name=name)  # created by the stack (raises if it was not)
+            physical[logical_id] = str(name)
     missing = set(resources) - set(physical)
     if missing:
         raise RuntimeError(f"moto did not create {sorted(missing)}")

@@ -43,8 +43,14 @@ def test_every_queue_has_a_dlq_or_is_one() -> None:
         for e in f["Properties"].get("Events", {}).values()
         if e["Type"] == "ScheduleV2"
     }
+    stream_dlqs = {  # a stream mapping's on-failure destination
+        r["Properties"]["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0]
+        for r in RESOURCES.values()
+        if r["Type"] == "AWS::Lambda::EventSourceMapping" and "DestinationConfig" in r["Properties"]
+    }
     for name, queue in QUEUES.items():
-        assert name in redrive_targets | schedule_dlqs or "RedrivePolicy" in queue["Properties"], name
+        dlqs = redrive_targets | schedule_dlqs | stream_dlqs
+        assert name in dlqs or "RedrivePolicy" in queue["Properties"], name
         assert queue["Properties"].get("SqsManagedSseEnabled") is True, name
 
 
@@ -160,9 +166,9 @@ def test_no_statement_grants_a_wildcard_action_or_resource() -> None:
             resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
             for resource in resources:
                 assert resource != "*", function
-                if any(a.startswith(("sqs:", "kms:", "dynamodb:")) for a in actions):  # its own resource, by ARN
+                if any(a.startswith(("sqs:", "kms:", "dynamodb:", "events:")) for a in actions):  # its own, by ARN
                     text = json.dumps(resource)
-                    if resource in INDEXES:
+                    if resource in INDEXES or resource == {"Fn::GetAtt": ["CorpsTable", "StreamArn"]}:
                         continue
                     assert resource == {"Fn::GetAtt": [resource["Fn::GetAtt"][0], "Arn"]}, text
                 else:
@@ -194,16 +200,21 @@ def test_fetch_functions_touch_only_their_own_queues_and_tables() -> None:
     assert deletes == {"AuthInfoFunction"}
 
 
+def _queue_mappings() -> list[dict[str, Any]]:
+    return [
+        r["Properties"]
+        for r in RESOURCES.values()
+        if r["Type"] == "AWS::Lambda::EventSourceMapping"
+        and r["Properties"]["EventSourceArn"]["Fn::GetAtt"][0] in QUEUES
+    ]
+
+
 def test_sqs_consumers_use_explicit_mappings_with_partial_batch_failures() -> None:
     """A SAM `Events: SQS` would attach a managed policy with Resource "*"; mappings avoid it."""
     for function in FUNCTIONS.values():
         events = function["Properties"].get("Events", {})
-        assert all(e["Type"] != "SQS" for e in events.values())
-    mappings = {
-        r["Properties"]["FunctionName"]["Ref"]: r["Properties"]
-        for r in RESOURCES.values()
-        if r["Type"] == "AWS::Lambda::EventSourceMapping"
-    }
+        assert all(e["Type"] not in ("SQS", "DynamoDB") for e in events.values())
+    mappings = {properties["FunctionName"]["Ref"]: properties for properties in _queue_mappings()}
     assert set(mappings) == {"AuthInfoFunction", "ChatdataFunction"}
     for properties in mappings.values():
         assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
@@ -212,12 +223,39 @@ def test_sqs_consumers_use_explicit_mappings_with_partial_batch_failures() -> No
 
 def test_queue_visibility_covers_six_function_timeouts() -> None:
     """AWS's guidance for SQS-triggered Lambdas: visibility >= 6 x the function timeout."""
-    mappings = [r["Properties"] for r in RESOURCES.values() if r["Type"] == "AWS::Lambda::EventSourceMapping"]
-    for mapping in mappings:
+    for mapping in _queue_mappings():
         queue = QUEUES[mapping["EventSourceArn"]["Fn::GetAtt"][0]]
         function = FUNCTIONS[mapping["FunctionName"]["Ref"]]
         timeout = function["Properties"].get("Timeout", TEMPLATE["Globals"]["Function"]["Timeout"])
         assert queue["Properties"]["VisibilityTimeout"] >= 6 * timeout
+
+
+def test_change_events_come_from_the_corps_stream_retried_bisected_and_never_dropped() -> None:
+    """The stream is the outbox (issue #12): state items only, partial failures, bisect, then the DLQ (alarmed)."""
+    (mapping,) = [
+        r["Properties"]
+        for r in RESOURCES.values()
+        if r["Type"] == "AWS::Lambda::EventSourceMapping"
+        and "StreamArn" in r["Properties"]["EventSourceArn"]["Fn::GetAtt"]
+    ]
+    assert RESOURCES["CorpsTable"]["Properties"]["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["CorpsTable", "StreamArn"]}
+    assert mapping["FunctionName"] == {"Ref": "ChangePublisherFunction"}
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["BisectBatchOnFunctionError"] is True
+    assert mapping["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["ChangeEventsDLQ", "Arn"]}
+    assert json.loads(mapping["FilterCriteria"]["Filters"][0]["Pattern"]) == {
+        "dynamodb": {"Keys": {"sk": {"S": ["STATE"]}}}
+    }
+    alarms = {
+        r["Properties"].get("MetricName"): r["Properties"]
+        for r in RESOURCES.values()
+        if r["Type"] == "AWS::CloudWatch::Alarm"
+    }
+    assert alarms["IteratorAge"]["Dimensions"] == [
+        {"Name": "FunctionName", "Value": {"Ref": "ChangePublisherFunction"}}
+    ]
+    assert TEMPLATE["Outputs"]["EventBusName"]["Value"] == {"Ref": "ChangeEventBus"}
 
 
 def test_query_route_is_iam_authorized() -> None:

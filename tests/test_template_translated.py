@@ -78,6 +78,7 @@ EXPECTED: dict[str, tuple[set[str], dict[str, frozenset[str]]]] = {
     ),
     "ReconcileFunction": ({"CorpsTable", "ExchangeJournalTable", "CorpVaultTable", "AuthEventsQueue"}, {}),
     "TicketMonitorFunction": (set(), {"suites/ticket": READ}),
+    "ChangePublisherFunction": ({"CorpsTable", "ChangeEventBus", "ChangeEventsDLQ"}, {}),
 }
 
 

@@ -27,6 +27,7 @@ MODULES = {
     "ReconcileFunction": "reconcile.app",
     "TicketMonitorFunction": "ticket_monitor.app",
     "InboxDrainFunction": "inbox_drain.app",
+    "ChangePublisherFunction": "change_publisher.app",
 }
 # What each function cannot start without (the template sets all of them).
 REQUIRED = {
@@ -49,6 +50,7 @@ REQUIRED = {
     "ReconcileFunction": ["CORPS_TABLE", "JOURNAL_TABLE", "EVENTS_QUEUE_URL"],
     "TicketMonitorFunction": ["SUITE_SECRET_PREFIX"],
     "InboxDrainFunction": ["SUITE_SECRET_PREFIX", "EVENTS_QUEUE_URL", "INBOX_TABLE"],
+    "ChangePublisherFunction": ["EVENT_BUS_NAME"],
 }
 
 

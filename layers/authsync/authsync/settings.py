@@ -18,6 +18,7 @@ __all__ = [
     "AuthInfoSettings",
     "FetchSettings",
     "IngestSettings",
+    "PublisherSettings",
     "QuerySettings",
     "ReconcileSettings",
     "SettingsError",
@@ -102,6 +103,12 @@ class AuthInfoSettings(FetchSettings):
     events_queue_url: str = Field(alias="EVENTS_QUEUE_URL", min_length=1)
     journal_table: str = Field(alias="JOURNAL_TABLE", min_length=1)
     credentials_key: str = Field(alias="CREDENTIALS_KEY", min_length=1)
+
+
+class PublisherSettings(_Settings):
+    """change-publisher."""
+
+    event_bus_name: str = Field(alias="EVENT_BUS_NAME", min_length=1)
 
 
 class QuerySettings(_Settings):

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from authsync.app.broker import TokenBroker
+    from authsync.app.change_publisher import ChangePublisher
     from authsync.app.chatdata_sync import ChatdataSync
     from authsync.app.ingest import CallbackIngestor
     from authsync.app.schedules import CodeHolders, DueTokens
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
         AuthInfoSettings,
         FetchSettings,
         IngestSettings,
+        PublisherSettings,
         QuerySettings,
         ReconcileSettings,
         SuiteSettings,
@@ -47,6 +49,7 @@ __all__ = [
     "Reconcile",
     "TokenRefresh",
     "build_authorization_sync",
+    "build_change_publisher",
     "build_chatdata_sync",
     "build_corp_store",
     "build_credentials",
@@ -308,6 +311,14 @@ def build_token_broker(settings: FetchSettings, **overrides: Any) -> TokenBroker
     pipeline = build_pipeline(settings, **overrides)
     limiter = Leases(_client("dynamodb"), settings.leases_table, clock=pipeline.clock)
     return TokenBroker(tokens=pipeline.tokens, corps=pipeline.snapshots, limiter=limiter, clock=pipeline.clock)
+
+
+def build_change_publisher(settings: PublisherSettings) -> ChangePublisher:
+    """change-publisher: the use case over the stack's bus."""
+    from authsync.app.change_publisher import ChangePublisher
+    from authsync.aws.change_bus import EventBusPublisher
+
+    return ChangePublisher(EventBusPublisher(_client("events"), settings.event_bus_name))
 
 
 def build_corp_store(settings: QuerySettings) -> SnapshotStore:
