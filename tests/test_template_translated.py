@@ -520,6 +520,18 @@ def test_fixed_ip_runs_exactly_the_wecom_callers_in_the_private_subnets_and_inge
     for config in in_vpc.values():
         assert {ref(s) for s in config["SubnetIds"]} == private
         assert [ref(g) for g in config["SecurityGroupIds"]] == [group_name]
+    # The functions come into the VPC only after their routes out (the NAT's, DynamoDB's endpoint).
+    routes_out = {
+        name
+        for name, resource in fixed["Resources"].items()
+        if resource["Type"] in {"AWS::EC2::Route", "AWS::EC2::VPCEndpoint"}
+        or (
+            resource["Type"] == "AWS::EC2::SubnetRouteTableAssociation"
+            and ref(resource["Properties"]["SubnetId"]) in private
+        )
+    }
+    routes_out -= {n for n, r in fixed["Resources"].items() if r.get("Properties", {}).get("GatewayId")}
+    assert set(fixed["Resources"][group_name]["DependsOn"]) == routes_out
     # No ingress at all; out, HTTPS only (WeCom's API and AWS's endpoints).
     assert "SecurityGroupIngress" not in group
     assert [(r["IpProtocol"], r["FromPort"], r["ToPort"], r["CidrIp"]) for r in group["SecurityGroupEgress"]] == [
