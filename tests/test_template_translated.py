@@ -25,6 +25,9 @@ MANAGED = {
     "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
     "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
 }
+VPC_ACCESS = "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
+WECOM_CALLERS = {"AuthInfoFunction", "ChatdataFunction", "TokenRefreshFunction", "TokenBrokerFunction"}
+"""The functions that call WeCom's API: with EgressMode=FixedIp they leave through the NAT's Elastic IP."""
 SECRET = re.compile(r"secret:wecom-authsync/\$\{Stage\}/(suites|corps)/\*/([a-z-]+)-\?{6}$")
 REF = re.compile(r"\$\{([A-Za-z0-9]+)(?:\.[A-Za-z]+)?\}")
 PSEUDO_OR_PARAMETER = {"Stage"}
@@ -82,9 +85,12 @@ EXPECTED: dict[str, tuple[set[str], dict[str, frozenset[str]]]] = {
 }
 
 
+FIXED_IP = {"Stage": "dev", "EgressMode": "FixedIp"}
+
+
 @cache
-def translated() -> dict[str, Any]:
-    return translate(SAM, {"Stage": "dev"})
+def translated(egress_mode: str = "Default") -> dict[str, Any]:
+    return translate(SAM, {"Stage": "dev", "EgressMode": egress_mode})
 
 
 def resources(kind: str) -> dict[str, Any]:
@@ -97,8 +103,70 @@ def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-DEPLOYED_WITH = {"CorpSecretsInSecretsManager": False}
-"""The template's conditions with its default parameters (CorpCredentialStore=DynamoDBKMS)."""
+def conditions_for(parameters: dict[str, str]) -> dict[str, bool]:
+    """The template's conditions as CloudFormation evaluates them for ``parameters`` (others: defaults).
+
+    SAM's transform leaves conditions to CloudFormation (its output is the same for every parameter
+    set), so what a deployment gets is decided here: Fn::Equals / Fn::Not / Fn::And / Fn::Or over Refs.
+    """
+    values = {name: str(spec.get("Default", "")) for name, spec in SAM["Parameters"].items()}
+    values.update(parameters)
+
+    def evaluate(expression: Any) -> Any:
+        if isinstance(expression, dict) and len(expression) == 1:
+            ((function, argument),) = expression.items()
+            if function == "Ref":
+                return values[argument]
+            if function == "Condition":
+                return evaluate(SAM["Conditions"][argument])
+            if function == "Fn::Equals":
+                left, right = (evaluate(a) for a in argument)
+                return left == right
+            if function == "Fn::Not":
+                return not evaluate(argument[0])
+            if function == "Fn::And":
+                return all(evaluate(a) for a in argument)
+            if function == "Fn::Or":
+                return any(evaluate(a) for a in argument)
+        if isinstance(expression, str):
+            return expression
+        raise AssertionError(f"cannot evaluate condition expression {expression!r}")
+
+    return {name: bool(evaluate(expression)) for name, expression in SAM["Conditions"].items()}
+
+
+DEPLOYED_WITH = conditions_for({})
+"""The template's conditions with its default parameters (CorpCredentialStore=DynamoDBKMS, EgressMode=Default)."""
+
+_NO_VALUE = {"Ref": "AWS::NoValue"}
+
+
+def resolved(value: Any, conditions: dict[str, bool]) -> Any:
+    """``value`` with every ``Fn::If`` chosen under ``conditions`` and ``AWS::NoValue`` removed."""
+    if isinstance(value, dict):
+        if set(value) == {"Fn::If"}:
+            condition, granted, otherwise = value["Fn::If"]
+            return resolved(granted if conditions[condition] else otherwise, conditions)
+        out = {k: resolved(v, conditions) for k, v in value.items()}
+        return {k: v for k, v in out.items() if v != _NO_VALUE}
+    if isinstance(value, list):
+        return [r for r in (resolved(v, conditions) for v in value) if r != _NO_VALUE]
+    return value
+
+
+def deployed(parameters: dict[str, str]) -> dict[str, Any]:
+    """What CloudFormation makes of SAM's output for ``parameters``: the resources and outputs whose
+    condition holds, every ``Fn::If`` resolved."""
+    conditions = conditions_for(parameters)
+    template = translated(parameters.get("EgressMode", "Default"))
+    return {
+        section: {
+            name: resolved(entry, conditions)
+            for name, entry in template[section].items()
+            if "Condition" not in entry or conditions[entry["Condition"]]
+        }
+        for section in ("Resources", "Outputs")
+    }
 
 
 def statements(role: dict[str, Any], conditions: dict[str, bool] = DEPLOYED_WITH) -> list[dict[str, Any]]:
@@ -213,7 +281,11 @@ def test_a_new_route_is_iam_protected_unless_it_opts_out() -> None:
 def test_each_role_names_only_its_own_resources_and_secrets(function: str) -> None:
     own_resources, own_secrets = EXPECTED[function]
     role = function_role(function)
-    assert set(role["Properties"]["ManagedPolicyArns"]) == MANAGED
+    # SAM attaches the VPC access policy wherever VpcConfig is set, and cannot see that it is an Fn::If:
+    # the WeCom callers carry it in both EgressModes (README "Fixed egress IP"), nobody else does.
+    assert set(role["Properties"]["ManagedPolicyArns"]) == MANAGED | (
+        {VPC_ACCESS} if function in WECOM_CALLERS else set()
+    )
     named: set[str] = set()
     secrets: dict[str, set[str]] = {}
     for statement in statements(role):
@@ -330,3 +402,145 @@ def test_both_broker_routes_need_sigv4_and_reach_only_the_broker() -> None:
         route = paths[path][method]
         assert route["security"] == [{"AWS_IAM": []}], (path, method)
         assert "TokenBrokerFunction" in json.dumps(route["x-amazon-apigateway-integration"]["uri"])
+
+
+# ---------------------------------------------------------------- fixed egress IP (EgressMode)
+
+
+def of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {k: v.get("Properties", {}) for k, v in template["Resources"].items() if v["Type"] == kind}
+
+
+def ref(value: Any) -> str:
+    assert isinstance(value, dict), value
+    assert set(value) == {"Ref"}, value
+    name: str = value["Ref"]
+    return name
+
+
+def test_the_wecom_callers_are_the_functions_given_wecoms_api_base() -> None:
+    """The VPC is for the functions that call WeCom: those with WECOM_API_BASE in their environment."""
+    given = {
+        name
+        for name in FUNCTIONS
+        if "WECOM_API_BASE" in SAM["Resources"][name]["Properties"].get("Environment", {}).get("Variables", {})
+    }
+    assert given == WECOM_CALLERS
+
+
+def test_sam_leaves_the_egress_mode_to_cloudformation() -> None:
+    """SAM's output is the same for both modes (conditions are CloudFormation's): the tests below
+    decide what each mode deploys by evaluating the conditions, as CloudFormation will."""
+    assert translated("FixedIp") == translated("Default")
+    assert SAM["Parameters"]["EgressMode"]["Default"] == "Default"
+    assert SAM["Parameters"]["EgressMode"]["AllowedValues"] == ["Default", "FixedIp"]
+    assert SAM["Conditions"]["FixedEgress"] == {"Fn::Equals": [{"Ref": "EgressMode"}, "FixedIp"]}
+    assert conditions_for({"EgressMode": "FixedIp"})["FixedEgress"] is True
+    assert DEPLOYED_WITH["FixedEgress"] is False
+
+
+def test_every_network_resource_exists_only_with_a_fixed_egress_ip() -> None:
+    network = {k: v for k, v in translated()["Resources"].items() if v["Type"].startswith("AWS::EC2::")}
+    assert len(network) == 17
+    assert {v.get("Condition") for v in network.values()} == {"FixedEgress"}
+    assert translated()["Outputs"]["EgressIp"]["Condition"] == "FixedEgress"
+
+
+def test_by_default_no_network_is_created_and_no_function_runs_in_a_vpc() -> None:
+    default = deployed({"Stage": "dev"})
+    assert not [k for k, v in default["Resources"].items() if v["Type"].startswith("AWS::EC2::")]
+    functions = of_type(default, "AWS::Lambda::Function")
+    assert set(functions) == set(FUNCTIONS)
+    assert all("VpcConfig" not in f for f in functions.values())
+    assert "EgressIp" not in default["Outputs"]
+
+
+def test_fixed_ip_builds_a_vpc_with_two_private_subnets_in_two_azs_behind_one_nat_with_an_elastic_ip() -> None:
+    fixed = deployed(FIXED_IP)
+    ((vpc_name, vpc),) = of_type(fixed, "AWS::EC2::VPC").items()
+    assert (vpc["CidrBlock"], vpc["EnableDnsSupport"], vpc["EnableDnsHostnames"]) == ("10.42.0.0/16", True, True)
+    subnets = of_type(fixed, "AWS::EC2::Subnet")
+    assert all(ref(s["VpcId"]) == vpc_name for s in subnets.values())
+
+    # The internet gateway, attached to the VPC, is the public route table's default route.
+    ((igw, _),) = of_type(fixed, "AWS::EC2::InternetGateway").items()
+    ((attachment,),) = [list(of_type(fixed, "AWS::EC2::VPCGatewayAttachment").values())]
+    assert (ref(attachment["VpcId"]), ref(attachment["InternetGatewayId"])) == (vpc_name, igw)
+    routes = of_type(fixed, "AWS::EC2::Route")
+    associations = of_type(fixed, "AWS::EC2::SubnetRouteTableAssociation")
+    default_route = {ref(r["RouteTableId"]): r for r in routes.values() if r["DestinationCidrBlock"] == "0.0.0.0/0"}
+    assert len(default_route) == len(routes) == 2
+    served: dict[str, set[str]] = {}
+    for association in associations.values():
+        served.setdefault(ref(association["RouteTableId"]), set()).add(ref(association["SubnetId"]))
+    (public_table,) = [t for t, r in default_route.items() if "GatewayId" in r]
+    assert ref(default_route[public_table]["GatewayId"]) == igw
+    (public,) = served[public_table]
+
+    # One NAT gateway, in the public subnet, holding the Elastic IP.
+    ((nat_name, nat),) = of_type(fixed, "AWS::EC2::NatGateway").items()
+    ((eip_name, eip),) = of_type(fixed, "AWS::EC2::EIP").items()
+    assert eip["Domain"] == "vpc"
+    assert ref(nat["SubnetId"]) == public
+    assert nat["AllocationId"] == {"Fn::GetAtt": [eip_name, "AllocationId"]}
+
+    # The private route table: its default route is the NAT; it serves two subnets in two AZs.
+    (private_table,) = [t for t, r in default_route.items() if "NatGatewayId" in r]
+    assert ref(default_route[private_table]["NatGatewayId"]) == nat_name
+    assert set(default_route[private_table]) == {"RouteTableId", "DestinationCidrBlock", "NatGatewayId"}
+    private = served[private_table]
+    assert len(private) == 2
+    assert public not in private
+    assert set(subnets) == private | {public}
+    zones = [subnets[s]["AvailabilityZone"] for s in sorted(private)]
+    assert zones == [{"Fn::Select": [0, {"Fn::GetAZs": ""}]}, {"Fn::Select": [1, {"Fn::GetAZs": ""}]}]
+    assert len({subnets[s]["CidrBlock"] for s in subnets}) == 3
+
+    # DynamoDB through a gateway endpoint on the private route table, not through the NAT.
+    ((endpoint,),) = [list(of_type(fixed, "AWS::EC2::VPCEndpoint").values())]
+    assert endpoint["VpcEndpointType"] == "Gateway"
+    assert endpoint["ServiceName"] == {"Fn::Sub": "com.amazonaws.${AWS::Region}.dynamodb"}
+    assert [ref(t) for t in endpoint["RouteTableIds"]] == [private_table]
+
+    # The address to list as trusted: the Elastic IP's.
+    assert fixed["Outputs"]["EgressIp"]["Value"] == {"Fn::GetAtt": [eip_name, "PublicIp"]}
+
+
+def test_fixed_ip_runs_exactly_the_wecom_callers_in_the_private_subnets_and_ingest_stays_outside() -> None:
+    fixed = deployed(FIXED_IP)
+    private = {
+        ref(a["SubnetId"])
+        for a in of_type(fixed, "AWS::EC2::SubnetRouteTableAssociation").values()
+        for r in of_type(fixed, "AWS::EC2::Route").values()
+        if "NatGatewayId" in r and a["RouteTableId"] == r["RouteTableId"]
+    }
+    ((group_name, group),) = of_type(fixed, "AWS::EC2::SecurityGroup").items()
+    in_vpc = {name: f["VpcConfig"] for name, f in of_type(fixed, "AWS::Lambda::Function").items() if "VpcConfig" in f}
+    assert set(in_vpc) == WECOM_CALLERS
+    assert "CallbackIngestFunction" in FUNCTIONS
+    for config in in_vpc.values():
+        assert {ref(s) for s in config["SubnetIds"]} == private
+        assert [ref(g) for g in config["SecurityGroupIds"]] == [group_name]
+    # The functions come into the VPC only after their routes out (the NAT's, DynamoDB's endpoint).
+    routes_out = {
+        name
+        for name, resource in fixed["Resources"].items()
+        if resource["Type"] in {"AWS::EC2::Route", "AWS::EC2::VPCEndpoint"}
+        or (
+            resource["Type"] == "AWS::EC2::SubnetRouteTableAssociation"
+            and ref(resource["Properties"]["SubnetId"]) in private
+        )
+    }
+    routes_out -= {n for n, r in fixed["Resources"].items() if r.get("Properties", {}).get("GatewayId")}
+    assert set(fixed["Resources"][group_name]["DependsOn"]) == routes_out
+    # No ingress at all; out, HTTPS only (WeCom's API and AWS's endpoints).
+    assert "SecurityGroupIngress" not in group
+    assert [(r["IpProtocol"], r["FromPort"], r["ToPort"], r["CidrIp"]) for r in group["SecurityGroupEgress"]] == [
+        ("tcp", 443, 443, "0.0.0.0/0")
+    ]
+    # And the rest of the stack is what the default mode deploys.
+    default = deployed({"Stage": "dev"})
+    assert {k: v for k, v in fixed["Resources"].items() if k in default["Resources"]} == {
+        k: ({**v, "Properties": {**v["Properties"], "VpcConfig": in_vpc[k]}} if k in in_vpc else v)
+        for k, v in default["Resources"].items()
+    }
