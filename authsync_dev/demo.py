@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,7 +145,29 @@ def editions_text(view: dict[str, Any] | None) -> str:
     return ", ".join(f"{e['edition']}:{e.get('status_label') or e.get('status')}" for e in chat.get("editions", []))
 
 
-def summary(stack: LocalStack, corps: list[Corp], console: Console) -> None:
+def subscribe(stack: LocalStack) -> str:
+    """An SQS queue that a rule on the stack's change-event bus feeds (what a provider's system subscribes)."""
+    sqs, events = stack.client("sqs"), stack.client("events")
+    bus = stack.deployment.physical["ChangeEventBus"]
+    queue: str = sqs.create_queue(QueueName="demo-change-events")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="demo-all-changes", EventBusName=bus, EventPattern=json.dumps({"source": ["wecom-authsync"]}))
+    events.put_targets(Rule="demo-all-changes", EventBusName=bus, Targets=[{"Id": "demo", "Arn": arn}])
+    return queue
+
+
+def change_events(stack: LocalStack, queue: str) -> Counter[str]:
+    """The change events delivered to ``queue``, by detail-type (received and deleted)."""
+    sqs = stack.client("sqs")
+    kinds: Counter[str] = Counter()
+    while messages := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []):
+        for message in messages:
+            kinds[json.loads(message["Body"])["detail-type"]] += 1
+            sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+    return kinds
+
+
+def summary(stack: LocalStack, corps: list[Corp], console: Console, events_queue: str | None = None) -> None:
     columns = ("corp", "corp_id", "status", "verified", "客服 cap", "versions", "calls", "chatdata editions")
     widths = (4, 20, 10, 9, 9, 9, 6, 0)
     header = " ".join(f"{name:<{width}}" for name, width in zip(columns, widths, strict=True))
@@ -170,6 +194,10 @@ def summary(stack: LocalStack, corps: list[Corp], console: Console) -> None:
         f"{footprint['suite_secrets'] + footprint['corp_secrets']} ({footprint['suite_secrets']} per-suite, "
         f"{footprint['corp_secrets']} per-corp); vault items {footprint['vault_items']} (KMS-sealed)"
     )
+    if events_queue is not None:
+        delivered = change_events(stack, events_queue)
+        listed = ", ".join(f"{kind} {n}" for kind, n in sorted(delivered.items()))
+        console.line(f"change events delivered to a subscribed queue: {sum(delivered.values())} ({listed})")
 
 
 def check_truth(stack: LocalStack, corps: list[Corp]) -> Check:
@@ -192,6 +220,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         console.step(f"callback URL {stack.callback_base_url}/<suite_id>, query API {stack.query_base_url}")
         stack.wait_idle(args.timeout)
         console.step("suite_tickets pushed by WeCom and stored for both suites")
+        events_queue = subscribe(stack)
 
         corps = install_all(stack, console)
         stack.wait_idle(args.timeout)
@@ -214,7 +243,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         stack.wait_idle(args.timeout)
 
         console.line()
-        summary(stack, corps, console)
+        summary(stack, corps, console, events_queue)
         check = check_truth(stack, corps)
         failures = {name: stack.errors(name) for name in stack.stats() if stack.errors(name)}
         console.line()

@@ -73,6 +73,7 @@ from authsync_dev.local_functions import (
 )
 from authsync_dev.local_schedules import ScheduleRunner, ScheduleSpec, scheduled_events
 from authsync_dev.local_sqs import EventSource, QueuePoller, sqs_event_sources
+from authsync_dev.local_streams import StreamPoller, StreamSource, stream_event_sources
 from authsync_dev.moto_process import MotoProcess
 from authsync_dev.stack_config import REAL_WECOM_API_BASE, StackConfig, suite_credentials
 from authsync_dev.template import TEMPLATE, Deployment, load_template
@@ -176,6 +177,7 @@ class LocalStack:
         self.template: dict[str, Any] = load_template(template)
         self.routes: list[Route] = http_routes(self.template)
         self.event_sources: list[EventSource] = sqs_event_sources(self.template)
+        self.stream_sources: list[StreamSource] = stream_event_sources(self.template)
         self.schedules: list[ScheduleSpec] = []
         self._callback_path = _output_path(self.template, "CallbackUrl", "/{suite_id}")
         self._query_path = _output_path(self.template, "CorpQueryUrl", "/{suite_id}/{corp_id}")
@@ -211,6 +213,7 @@ class LocalStack:
         self._loader = ModuleLoader()
         self._functions: dict[str, LocalFunction] = {}
         self._pollers: list[QueuePoller] = []
+        self._stream_pollers: list[StreamPoller] = []
         self._runners: list[ScheduleRunner] = []
         self._saved_session: boto3.session.Session | None = None
         self._isolated = False
@@ -293,12 +296,14 @@ class LocalStack:
                     config.ticket_interval / self.time_scale, immediately=False, guard=self._activity.busy
                 )
         log.info(
-            "local stack %s up in %.1f s: %d function(s), %d route(s), %d queue poller(s), %d schedule(s)",
+            "local stack %s up in %.1f s: %d function(s), %d route(s), %d queue poller(s), %d stream poller(s), "
+            "%d schedule(s)",
             config.stack_name,
             time.monotonic() - started,
             len(self._functions),
             len(self.routes),
             len(self._pollers),
+            len(self._stream_pollers),
             len(self._runners),
         )
 
@@ -307,7 +312,7 @@ class LocalStack:
         self._running = False
         for runner in self._runners:
             runner.signal_stop()
-        for poller in self._pollers:
+        for poller in [*self._pollers, *self._stream_pollers]:
             poller.signal_stop()
         stopping = time.monotonic()
         steps: list[tuple[str, Callable[[], object] | None]] = [
@@ -327,7 +332,7 @@ class LocalStack:
                 step()
             except Exception as exc:
                 log.warning("stopping %s failed (%s)", label, type(exc).__name__)
-        self._runners, self._pollers = [], []
+        self._runners, self._pollers, self._stream_pollers = [], [], []
         self._api = self._emulator = None
         with LocalStack._guard:
             if LocalStack._active is self:
@@ -450,6 +455,21 @@ class LocalStack:
                     visibility_scale=self.visibility_scale,
                 )
                 self._pollers.append(poller.start())
+        assert self._deployment is not None
+        for stream in self.stream_sources:
+            # Lambda reads a shard with one batch in flight at a time: one poller (moto's tables have one shard).
+            on_failure = self.queue_url(stream.on_failure_queue) if stream.on_failure_queue else None
+            stream_poller = StreamPoller(
+                stream,
+                self._functions[stream.function],
+                self.client("dynamodbstreams"),
+                stream_arn=self._deployment.attribute(stream.table, "StreamArn"),
+                activity=self._activity,
+                region=self.config.region,
+                sqs=self._sqs,
+                on_failure_url=on_failure,
+            )
+            self._stream_pollers.append(stream_poller.start())
 
     def _start_schedules(self) -> None:
         assert self._deployment is not None
@@ -481,7 +501,7 @@ class LocalStack:
             runner.join()
 
     def _join_pollers(self) -> None:
-        for poller in self._pollers:
+        for poller in [*self._pollers, *self._stream_pollers]:
             poller.join()
 
     def _unload_functions(self) -> None:
@@ -696,6 +716,9 @@ class LocalStack:
             depth = self.queue_depth(queue)
             if depth:
                 reasons.append(f"{queue}: {depth} message(s) waiting or in flight")
+        for stream in self._stream_pollers:
+            if not stream.caught_up():
+                reasons.append(f"{stream.source.table}: stream records not yet processed")
         return reasons
 
     def wait_idle(self, timeout: float = 30.0, *, poll: float = 0.05) -> None:

@@ -38,6 +38,11 @@ def test_make_run_plays_the_demo_and_matches_wecoms_truth(tmp_path: Any) -> None
     assert "OK: DynamoDB and the credential stores match the emulator's truth for every corp." in out
     # The default store: no Secrets Manager secret per corp; 4 installed corps x (code, token) in the vault.
     assert "per-corp store DynamoDBKMS; Secrets Manager secrets 6 (6 per-suite, 0 per-corp); vault items 8" in out
+    # Through the stream, the publisher and a rule on the bus: 5 installs, B verified, D's chatdata, E gone.
+    assert (
+        "change events delivered to a subscribed queue: 14 (Corp Authorization Changed 1, Corp Cancelled 1, "
+        "Corp Chatdata Changed 6, Corp Installed 5, Corp Verification Changed 1)"
+    ) in out
     for corp in ("wwdemoverified0001", "wwdemounverified01", "wwdemocustomized01", "wwdemochatdata0001"):
         assert f"{corp}   active" in out
     assert "wwdemodownstream01   cancelled" in out
