@@ -168,7 +168,7 @@ class CallbackIngestor:
         try:
             envelope = callbacks.parse_envelope(body)
             decrypted = suite.crypto.verify_and_decrypt(signature, timestamp, nonce, envelope.encrypt)
-            event = callbacks.parse_event(decrypted.message)
+            event = callbacks.parse_event(decrypted.message, suite_id=suite_id)
         except (CallbackCryptoError, safexml.XmlError, MalformedEventError) as exc:
             raise _rejected(exc) from None
         if event.suite_id is not None and event.suite_id != suite_id:
