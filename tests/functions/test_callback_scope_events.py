@@ -21,7 +21,7 @@ __all__ = ["handler", "log_lines"]  # fixtures, re-used
 SUITE = TEST_SUITE.suite_id
 SECRET = "AUTHCODE-MUST-NOT-BE-KEPT-0123456789abcdef0123456789abcdef0123456789abcdef"
 
-SCOPE_DOCUMENTS: dict[str, dict[str, Any]] = {
+SCOPE_DOCUMENTS: dict[str, dict[str, str | int]] = {
     "change_app_admin": {
         "ToUserName": CORP,
         "FromUserName": "sys",
@@ -138,7 +138,7 @@ def test_a_known_event_without_its_corp_is_acknowledged_kept_and_counted_as_malf
 def test_a_malformed_event_naming_another_suite_is_still_refused(
     handler: Callable[..., dict[str, Any]], deployment: Deployment
 ) -> None:
-    fields = {"SuiteId": "wwsomeothersuite0001", "InfoType": "change_auth", "TimeStamp": 1}
+    fields: dict[str, str | int] = {"SuiteId": "wwsomeothersuite0001", "InfoType": "change_auth", "TimeStamp": 1}
     response = handler(post(sign_event(TEST_SUITE.crypto(), event_xml(fields))))
     assert (response["statusCode"], response["body"]) == (403, "suite_mismatch")
     assert unmodelled_items(deployment) == []
@@ -149,7 +149,7 @@ def test_an_oversized_unknown_callback_is_cut_and_flagged(
     handler: Callable[..., dict[str, Any]], deployment: Deployment
 ) -> None:
     big = "x" * (MAX_KEPT_BYTES + 1000)
-    fields = {"SuiteId": SUITE, "InfoType": "brand_new_feature", "TimeStamp": 1, "Payload": big}
+    fields: dict[str, str | int] = {"SuiteId": SUITE, "InfoType": "brand_new_feature", "TimeStamp": 1, "Payload": big}
     response = handler(post(sign_event(TEST_SUITE.crypto(), event_xml(fields))))
     assert response["body"] == "success"
     (item,) = unmodelled_items(deployment)
@@ -166,7 +166,7 @@ def test_when_the_store_fails_the_callback_is_still_acknowledged_and_counted(
     metrics_lines: Callable[[], list[dict[str, Any]]],
 ) -> None:
     boto3.client("dynamodb").delete_table(TableName=deployment.physical["UnmodelledCallbacksTable"])
-    fields = {"SuiteId": SUITE, "InfoType": "brand_new_feature", "TimeStamp": 1}
+    fields: dict[str, str | int] = {"SuiteId": SUITE, "InfoType": "brand_new_feature", "TimeStamp": 1}
     response = handler(post(sign_event(TEST_SUITE.crypto(), event_xml(fields))))
     assert (response["statusCode"], response["body"]) == (200, "success")
     (line,) = [entry for entry in log_lines() if entry.get("message") == "callback unmodelled"]
