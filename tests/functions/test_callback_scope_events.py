@@ -174,3 +174,34 @@ def test_when_the_store_fails_the_callback_is_still_acknowledged_and_counted(
     printed = metrics_lines()
     assert any("CallbacksUnmodelledNotStored" in m for m in printed)
     assert any("CallbacksUnmodelled" in m for m in printed)
+
+
+@pytest.mark.usefixtures("suite")
+def test_change_app_admin_encrypted_for_the_corp_it_names_is_accepted(
+    handler: Callable[..., dict[str, Any]], deployment: Deployment
+) -> None:
+    # D-95038 pushes it to the 数据回调 URL: its receiveid is the corp's id, not the suite's.
+    document = event_xml(SCOPE_DOCUMENTS["change_app_admin"])
+    response = handler(post(sign_event(TEST_SUITE.crypto(), document, receive_id=CORP)))
+    assert (response["statusCode"], response["body"]) == (200, "success")
+    (message,) = queue_messages(deployment)
+    assert message["MessageAttributes"]["corp_id"]["StringValue"] == CORP
+
+
+@pytest.mark.usefixtures("suite")
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {**SCOPE_DOCUMENTS["change_app_admin"], "ToUserName": "wwsomeothercorp"},  # names another corp
+        {"SuiteId": SUITE, "InfoType": "change_auth", "TimeStamp": 1, "AuthCorpId": CORP},  # not Event-style
+        {"SuiteId": SUITE, "InfoType": "change_auth", "TimeStamp": 1},  # malformed too
+    ],
+    ids=["other corp", "infotype document", "malformed infotype document"],
+)
+def test_any_other_foreign_receive_id_is_still_refused(
+    fields: dict[str, str | int], handler: Callable[..., dict[str, Any]], deployment: Deployment
+) -> None:
+    response = handler(post(sign_event(TEST_SUITE.crypto(), event_xml(fields), receive_id=CORP)))
+    assert (response["statusCode"], response["body"]) == (403, "receiveid")
+    assert queue_messages(deployment) == []
+    assert unmodelled_items(deployment) == []

@@ -34,7 +34,7 @@ from authsync.aws.unmodelled import UnmodelledCallback
 from authsync.domain.unmodelled import keep as keep_document
 from authsync.wecom import callbacks, safexml
 from authsync.wecom.callbacks import AuthEvent, GenericEvent, MalformedEventError, SuiteTicket
-from authsync.wecom.crypto import CallbackCryptoError, ReceiveIdError, SignatureError
+from authsync.wecom.crypto import CallbackCryptoError, Decrypted, ReceiveIdError, SignatureError
 
 __all__ = ["CallbackIngestor", "CallbackRejected", "DrainReport", "IngestResult", "Outcome", "drain_inbox"]
 
@@ -131,6 +131,21 @@ def _rejected(exc: Exception) -> CallbackRejected:
     raise exc  # pragma: no cover - only called with the errors above
 
 
+def _check_receive_id(decrypted: Decrypted, fields: Mapping[str, object]) -> None:
+    """Accept a receiveid outside the suite's set only for an Event-style document naming that corp.
+
+    Such documents (``change_app_admin``, D-95038) come from the 数据回调 URL, encrypted for the
+    corp (spec §1.1); the signature, checked first, already authenticates them. Anything else
+    with a foreign receiveid is refused (403), as before.
+    """
+    if decrypted.accepted:
+        return
+    to_user = fields.get("ToUserName")
+    event_style = fields.get("MsgType") is not None and "InfoType" not in fields
+    if not (event_style and isinstance(to_user, str) and to_user.strip() == decrypted.receive_id):
+        raise ReceiveIdError("receiveid not accepted by this endpoint")
+
+
 class CallbackIngestor:
     """Handles GET (URL verification) and POST (events) for ``/wecom/callback/{suite_id}``."""
 
@@ -192,10 +207,17 @@ class CallbackIngestor:
             return self._keep(KeptCallback(suite_id, signature, timestamp, nonce, body, 0.0, ""), exc, "unverified")
         try:
             envelope = callbacks.parse_envelope(body)
-            decrypted = suite.crypto.verify_and_decrypt(signature, timestamp, nonce, envelope.encrypt)
+            decrypted = suite.crypto.verify_and_decrypt(
+                signature, timestamp, nonce, envelope.encrypt, any_receive_id=True
+            )
             event = callbacks.parse_event(decrypted.message, suite_id=suite_id)
+            _check_receive_id(decrypted, event.raw)
         except MalformedEventError as exc:
             # Verified, decrypted and XML, but not routable: acknowledged and kept, never a retry loop.
+            try:
+                _check_receive_id(decrypted, exc.fields)
+            except ReceiveIdError as refused:
+                raise _rejected(refused) from None
             claimed = exc.fields.get("SuiteId")
             if isinstance(claimed, str) and claimed.strip() and claimed.strip() != suite_id:
                 raise CallbackRejected(403, "suite_mismatch", "SuiteId in the event differs from the URL") from None
