@@ -8,6 +8,7 @@ Usage::
     authsync-ops --stack wecom-authsync-prod redrive [--queue auth-events|chatdata] [--dry-run] [--force]
     authsync-ops --stack wecom-authsync-prod inbox drain
     authsync-ops --stack wecom-authsync-prod callbacks unmodelled [--info-type X] [--limit N]
+    authsync-ops --stack wecom-authsync-prod callbacks replay --info-type X [--dry-run]
     authsync-ops --stack wecom-authsync-prod credentials migrate [--dry-run] [--delete-old]
     make serve > serve.json &   authsync-ops --local serve.json corps list
 
@@ -78,6 +79,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     unmodelled.add_argument("--info-type", help="show this InfoType's kept documents (secrets redacted)")
     unmodelled.add_argument("--limit", type=int, default=20, help="items shown with --info-type (default 20)")
+    replayed = callback_commands.add_parser(
+        "replay", help="enqueue the kept callbacks of an InfoType that this version models (then forget them)"
+    )
+    replayed.add_argument("--info-type", required=True)
+    replayed.add_argument("--dry-run", action="store_true", help="count what would be replayed; send nothing")
     return parser
 
 
@@ -115,6 +121,14 @@ def _unmodelled(target: Target, args: argparse.Namespace, stdout: TextIO) -> int
     from authsync_ops.unmodelled import summary
 
     store = DynamoUnmodelledStore(target.client("dynamodb"), target.output("UnmodelledCallbacksTableName"))
+    if args.callbacks_command == "replay":
+        from authsync.aws.queues import SqsEventPublisher
+        from authsync_ops.unmodelled import replay
+
+        publisher = SqsEventPublisher(target.client("sqs"), target.output("AuthEventsQueueUrl"))
+        report = replay(store, publisher, info_type=args.info_type, dry_run=args.dry_run)
+        stdout.write(json.dumps(asdict(report)) + "\n")
+        return 0
     stdout.write(json.dumps(summary(store, info_type=args.info_type, limit=args.limit), ensure_ascii=False) + "\n")
     return 0
 

@@ -1,10 +1,11 @@
 """The unmodelled-callbacks table: callbacks kept for a replay once their InfoType is modelled.
 
 callback-ingest writes (``put``, one conditional PutItem); the operator CLI reads (``items``, a
-scan: the table is small and read rarely). One item per callback (key: SHA-256 of suite and
-document, so WeCom's re-sends are one item), expiring after 30 days (``expires_at``, the table's
-TTL attribute). What an item holds is :class:`authsync.domain.unmodelled.KeptDocument`: the
-document with secrets redacted, never an AuthCode or ticket.
+scan: the table is small and read rarely) and deletes what it replayed (``delete``). One item per
+callback (key: SHA-256 of suite and document, so WeCom's re-sends are one item), expiring after
+30 days (``expires_at``, the table's TTL attribute). What an item holds is
+:class:`authsync.domain.unmodelled.KeptDocument`: the document with secrets redacted, never an
+AuthCode or ticket.
 """
 
 from __future__ import annotations
@@ -81,6 +82,10 @@ class DynamoUnmodelledStore:
         if item.problem:
             record["problem"] = {"S": item.problem[:512]}
         return put_new(self._client, self._table, record)
+
+    def delete(self, key: str) -> None:
+        """Forget one kept callback (the operator replayed it)."""
+        self._client.delete_item(TableName=self._table, Key={"pk": {"S": key}})
 
     def items(self, *, info_type: str | None = None) -> Iterator[UnmodelledCallback]:
         """Every kept callback (of ``info_type`` if given), as DynamoDB's scan returns them."""
