@@ -312,6 +312,8 @@ def test_the_auth_events_queue_gives_up_where_the_auth_code_retry_schedule_ends(
         ("AuthCodeRetriesExhaustedAlarm", "WecomAuthsync", "AuthCodeRetriesExhausted"),
         ("TokenRefreshFailuresAlarm", "WecomAuthsync", "TokenRenewalFailures"),
         ("InstallLostAlarm", "WecomAuthsync", "AuthEvents_install_lost"),
+        ("UnmodelledCallbacksNotStoredAlarm", "WecomAuthsync", "CallbacksUnmodelledNotStored"),
+        ("MalformedCallbacksAlarm", "WecomAuthsync", "CallbacksNotRoutable"),
     ],
 )
 def test_failures_that_lose_data_alarm(alarm: str, namespace: str, metric: str) -> None:

@@ -142,7 +142,9 @@ def unmodelled(result: IngestResult, suite_id: str) -> dict[str, Any]:
     name = "CallbacksMalformed" if malformed else "CallbacksUnmodelled"
     with single_metric(name=name, unit=MetricUnit.Count, value=1) as metric:
         metric.add_dimension(name="info_type", value=dimension(result.kind))
-    if not result.stored:
+    if malformed:  # the sum, without the info_type dimension, for MalformedCallbacksAlarm
+        metrics.add_metric(name="CallbacksNotRoutable", unit=MetricUnit.Count, value=1)
+    if not result.stored:  # UnmodelledCallbacksNotStoredAlarm
         metrics.add_metric(name="CallbacksUnmodelledNotStored", unit=MetricUnit.Count, value=1)
     return response(200, "success")
 

@@ -130,8 +130,10 @@ def test_a_known_event_without_its_corp_is_acknowledged_kept_and_counted_as_malf
     info_type = fields.get("InfoType") or fields["Event"]
     assert (item["status"]["S"], item["info_type"]["S"]) == ("malformed", info_type)
     assert "AuthCorpId" in item["problem"]["S"]
-    (counted,) = [m for m in metrics_lines() if "CallbacksMalformed" in m]
+    printed = metrics_lines()
+    (counted,) = [m for m in printed if "CallbacksMalformed" in m]
     assert counted["info_type"] == info_type
+    assert any(m.get("CallbacksNotRoutable") == [1.0] for m in printed)  # what MalformedCallbacksAlarm watches
 
 
 @pytest.mark.usefixtures("suite")
