@@ -85,11 +85,15 @@ def sign_event(
     to_user_name: str | None = None,
     timestamp: int | None = None,
     nonce: str | None = None,
+    receive_id: str | None = None,
 ) -> SignedCallback:
-    """Encrypt ``message`` (text as UTF-8, or raw bytes), sign it and wrap it in the envelope WeCom POSTs."""
+    """Encrypt ``message`` (text as UTF-8, or raw bytes), sign it and wrap it in the envelope WeCom POSTs.
+
+    ``receive_id`` overrides the crypto's own (a 数据回调 event is encrypted for the corp it names).
+    """
     ts = str(int(time.time()) if timestamp is None else timestamp)
     nonce = nonce or str(secrets.randbelow(10**10))
-    encrypted = crypto.encrypt(message)
+    encrypted = crypto.encrypt(message, receive_id)
     body = (
         f"<xml><ToUserName><![CDATA[{to_user_name or crypto.receive_id}]]></ToUserName>"
         f"<Encrypt><![CDATA[{encrypted}]]></Encrypt><AgentID><![CDATA[]]></AgentID></xml>"

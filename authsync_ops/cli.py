@@ -7,6 +7,8 @@ Usage::
     authsync-ops --stack wecom-authsync-prod refetch SUITE CORP
     authsync-ops --stack wecom-authsync-prod redrive [--queue auth-events|chatdata] [--dry-run] [--force]
     authsync-ops --stack wecom-authsync-prod inbox drain
+    authsync-ops --stack wecom-authsync-prod callbacks unmodelled [--info-type X] [--limit N]
+    authsync-ops --stack wecom-authsync-prod callbacks replay --info-type X [--dry-run]
     authsync-ops --stack wecom-authsync-prod credentials migrate [--dry-run] [--delete-old]
     make serve > serve.json &   authsync-ops --local serve.json corps list
 
@@ -69,6 +71,19 @@ def _parser() -> argparse.ArgumentParser:
     inbox = commands.add_parser("inbox", help="the callback inbox (callbacks kept while SQS failed)")
     inbox_commands = inbox.add_subparsers(dest="inbox_command", required=True)
     inbox_commands.add_parser("drain", help="replay every kept callback now (as inbox-drain does each minute)")
+
+    callbacks = commands.add_parser("callbacks", help="callbacks kept because no model handles them (yet)")
+    callback_commands = callbacks.add_subparsers(dest="callbacks_command", required=True)
+    unmodelled = callback_commands.add_parser(
+        "unmodelled", help="count per InfoType and status, newest first; --info-type lists its newest items"
+    )
+    unmodelled.add_argument("--info-type", help="show this InfoType's kept documents (secrets redacted)")
+    unmodelled.add_argument("--limit", type=int, default=20, help="items shown with --info-type (default 20)")
+    replayed = callback_commands.add_parser(
+        "replay", help="enqueue the kept callbacks of an InfoType that this version models (then forget them)"
+    )
+    replayed.add_argument("--info-type", required=True)
+    replayed.add_argument("--dry-run", action="store_true", help="count what would be replayed; send nothing")
     return parser
 
 
@@ -96,7 +111,26 @@ def _run(args: argparse.Namespace, target: Target, stdout: TextIO, stderr: TextI
         return _redrive(target, args, stdout, stderr)
     if args.command == "credentials":
         return _migrate(target, args, stdout, stderr)
+    if args.command == "callbacks":
+        return _unmodelled(target, args, stdout)
     return _inbox_drain(target, stdout)
+
+
+def _unmodelled(target: Target, args: argparse.Namespace, stdout: TextIO) -> int:
+    from authsync.aws.unmodelled import DynamoUnmodelledStore
+    from authsync_ops.unmodelled import summary
+
+    store = DynamoUnmodelledStore(target.client("dynamodb"), target.output("UnmodelledCallbacksTableName"))
+    if args.callbacks_command == "replay":
+        from authsync.aws.queues import SqsEventPublisher
+        from authsync_ops.unmodelled import replay
+
+        publisher = SqsEventPublisher(target.client("sqs"), target.output("AuthEventsQueueUrl"))
+        report = replay(store, publisher, info_type=args.info_type, dry_run=args.dry_run)
+        stdout.write(json.dumps(asdict(report)) + "\n")
+        return 0
+    stdout.write(json.dumps(summary(store, info_type=args.info_type, limit=args.limit), ensure_ascii=False) + "\n")
+    return 0
 
 
 def _migrate(target: Target, args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
@@ -246,6 +280,11 @@ def _inbox_drain(target: Target, stdout: TextIO) -> int:
             "SUITE_SECRET_PREFIX": target.output("SuiteSecretPrefix"),
             "EVENTS_QUEUE_URL": target.output("AuthEventsQueueUrl"),
             "INBOX_TABLE": target.output("InboxTableName"),
+            **(
+                {"UNMODELLED_TABLE": target.outputs["UnmodelledCallbacksTableName"]}
+                if "UnmodelledCallbacksTableName" in target.outputs
+                else {}
+            ),
         },
     )
     drain = build_inbox_drain(settings, client=target.client)

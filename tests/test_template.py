@@ -87,9 +87,12 @@ def test_callback_ingest_policy_names_only_its_own_secrets_and_queue() -> None:
     statements = [s for p in policies if isinstance(p, dict) and "Statement" in p for s in p["Statement"]]
     resources = [json.dumps(s["Resource"]) for s in statements]
     inbox = json.dumps({"Fn::GetAtt": ["InboxTable", "Arn"]})
-    assert all("suites/*/config-??????" in r or "suites/*/ticket-??????" in r or r == inbox for r in resources)
-    (keep,) = [s for s in statements if json.dumps(s["Resource"]) == inbox]
-    assert keep["Action"] == "dynamodb:PutItem"  # it keeps requests; only inbox-drain reads and deletes
+    unmodelled = json.dumps({"Fn::GetAtt": ["UnmodelledCallbacksTable", "Arn"]})
+    tables = {inbox, unmodelled}
+    assert all("suites/*/config-??????" in r or "suites/*/ticket-??????" in r or r in tables for r in resources)
+    kept = [s for s in statements if json.dumps(s["Resource"]) in tables]
+    assert len(kept) == 2
+    assert all(s["Action"] == "dynamodb:PutItem" for s in kept)  # it only keeps; others read and delete
     assert all(s["Effect"] == "Allow" and "*" not in s["Action"] for s in statements)
     config = next(s for s in statements if "config" in json.dumps(s["Resource"]))
     assert config["Action"] == "secretsmanager:GetSecretValue"  # suite config is read-only
@@ -297,10 +300,20 @@ def test_the_broker_role_grants_only_the_calls_the_broker_makes() -> None:
 
 def test_tables_are_on_demand_with_point_in_time_recovery() -> None:
     tables = [r["Properties"] for r in RESOURCES.values() if r["Type"] == "AWS::DynamoDB::Table"]
-    assert len(tables) == 6
+    assert len(tables) == 7
     for table in tables:
         assert table["BillingMode"] == "PAY_PER_REQUEST"
         assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+
+
+def test_unmodelled_callbacks_expire_are_encrypted_and_named_to_the_ingests() -> None:
+    table = RESOURCES["UnmodelledCallbacksTable"]["Properties"]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert table["SSESpecification"] == {"SSEEnabled": True}
+    assert [k["AttributeName"] for k in table["KeySchema"]] == ["pk"]
+    for name in ("CallbackIngestFunction", "InboxDrainFunction"):
+        variables = FUNCTIONS[name]["Properties"]["Environment"]["Variables"]
+        assert variables["UNMODELLED_TABLE"] == {"Ref": "UnmodelledCallbacksTable"}
 
 
 def test_the_exchange_journal_is_kept_long_enough_and_its_pending_index_is_sparse() -> None:
@@ -337,6 +350,8 @@ def test_the_auth_events_queue_gives_up_where_the_auth_code_retry_schedule_ends(
         ("AuthCodeRetriesExhaustedAlarm", "WecomAuthsync", "AuthCodeRetriesExhausted"),
         ("TokenRefreshFailuresAlarm", "WecomAuthsync", "TokenRenewalFailures"),
         ("InstallLostAlarm", "WecomAuthsync", "AuthEvents_install_lost"),
+        ("UnmodelledCallbacksNotStoredAlarm", "WecomAuthsync", "CallbacksUnmodelledNotStored"),
+        ("MalformedCallbacksAlarm", "WecomAuthsync", "CallbacksNotRoutable"),
     ],
 )
 def test_failures_that_lose_data_alarm(alarm: str, namespace: str, metric: str) -> None:

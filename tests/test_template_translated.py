@@ -45,8 +45,14 @@ RENEWS_CORP_TOKENS = {
 }
 """The secrets of a function that renews corp tokens but never stores or deletes a permanent code."""
 EXPECTED: dict[str, tuple[set[str], dict[str, frozenset[str]]]] = {
-    "CallbackIngestFunction": ({"AuthEventsQueue", "InboxTable"}, {"suites/config": READ, "suites/ticket": KEEP}),
-    "InboxDrainFunction": ({"AuthEventsQueue", "InboxTable"}, {"suites/config": READ, "suites/ticket": KEEP}),
+    "CallbackIngestFunction": (
+        {"AuthEventsQueue", "InboxTable", "UnmodelledCallbacksTable"},
+        {"suites/config": READ, "suites/ticket": KEEP},
+    ),
+    "InboxDrainFunction": (
+        {"AuthEventsQueue", "InboxTable", "UnmodelledCallbacksTable"},
+        {"suites/config": READ, "suites/ticket": KEEP},
+    ),
     "AuthInfoFunction": (
         {
             "CorpsTable",

@@ -12,7 +12,9 @@ Routes (GET unless noted; ``?suite_id=&corpid=`` where a GET needs arguments)::
     suite?suite_id=            authorization?suite_id=&corpid=
     POST suites, corps
     POST push/{suite_ticket, create_auth, change_auth, cancel_auth, reset_permanent_code,
-               auth_data_permission, expire_remind_data_permission}
+               auth_data_permission, expire_remind_data_permission, change_app_admin,
+               share_agent_change, share_chain_change, corp_arch_auth, approve_special_auth,
+               cancel_special_auth}
     POST mutate/{verify_corp, chatdata_editions, chatdata_status, chatdata_scope,
                  visibility, auth_mode, members}
     POST faults, rate_limits, tokens/invalidate, clock/advance, ticket_pusher
@@ -138,6 +140,12 @@ POST: dict[str, Route] = {
     "push/reset_permanent_code": lambda emu, a: _push(emu.reset_permanent_code(**a)),
     "push/auth_data_permission": lambda emu, a: _push(emu.auth_data_permission(**a)),
     "push/expire_remind_data_permission": lambda emu, a: _push(emu.expire_remind_data_permission(**a)),
+    "push/change_app_admin": lambda emu, a: _push(emu.change_app_admin(**a)),
+    "push/share_agent_change": lambda emu, a: _push(emu.share_agent_change(**a)),
+    "push/share_chain_change": lambda emu, a: _push(emu.share_agent_change(**a, chain=True)),
+    "push/corp_arch_auth": lambda emu, a: _push(emu.corp_arch_auth(**a)),
+    "push/approve_special_auth": lambda emu, a: _push(emu.approve_special_auth(**a)),
+    "push/cancel_special_auth": lambda emu, a: _push(emu.cancel_special_auth(**a)),
     "mutate/verify_corp": lambda emu, a: {"deliveries": [d.to_json() for d in emu.verify_corp(**a)]},
     "mutate/chatdata_editions": lambda emu, a: _delivery(emu.set_chatdata_editions(**a)),
     "mutate/chatdata_status": lambda emu, a: _delivery(emu.set_chatdata_status(**a)),

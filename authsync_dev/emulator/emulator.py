@@ -66,6 +66,7 @@ from authsync_dev.emulator.pusher import (
     DeliveryAttempt,
     RetryPolicy,
 )
+from authsync_dev.emulator.scope_pushes import ScopePushes
 from authsync_dev.emulator.state import DEFAULT_TOKEN_TTL, EmulatorState
 from authsync_dev.httpserver import BackgroundHTTPServer, HttpRequest, HttpResponse
 
@@ -146,7 +147,7 @@ Guard = Callable[[], AbstractContextManager[object]]
 """A context manager factory wrapped around each periodic ticket push round."""
 
 
-class Emulator:
+class Emulator(ScopePushes):
     """A faithful, stateful stand-in for WeCom's server side (see the package docstring).
 
     ``callback_url`` is the base of the provider's 指令回调 URL; events for a suite go to
@@ -342,6 +343,10 @@ class Emulator:
             fields["AuthCode"] = extra.pop("AuthCode")
         fields.update({"InfoType": event, "TimeStamp": int(self.clock.now())})
         fields.update(extra)
+        return self._send(suite, event, fields, corpid)
+
+    def _send(self, suite: SuiteRecord, event: str, fields: dict[str, str | int], corpid: str | None) -> Delivery:
+        """Deliver one document (or hold it back, see :meth:`holding`)."""
         held: list[HeldPush] | None = getattr(self._holding, "held", None)
         if held is not None:
             push = HeldPush(self.pusher.next_id(), suite.suite_id, event, corpid, MappingProxyType(fields))

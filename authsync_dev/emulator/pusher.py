@@ -220,8 +220,15 @@ class CallbackPusher:
             with self._lock:
                 self._log.extend(missing)
             return self._finish(Delivery(delivery_id, event, suite.suite_id, corpid, missing, copies))
+        # An Event-style document (MsgType=event: change_app_admin) is a 数据回调 one: WeCom encrypts
+        # it for the corp it names (spec §1.1), and the envelope's ToUserName is that corp.
+        receiver = str(fields["ToUserName"]) if "MsgType" in fields and "ToUserName" in fields else suite.suite_id
         signed = sign_event(
-            suite.crypto(), event_xml(dict(fields)), to_user_name=suite.suite_id, timestamp=int(self._clock.now())
+            suite.crypto(),
+            event_xml(dict(fields)),
+            to_user_name=receiver,
+            timestamp=int(self._clock.now()),
+            receive_id=receiver,
         )
         attempts: list[DeliveryAttempt] = []
         for copy in range(1, copies + 1):

@@ -32,6 +32,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from authsync.app.ingest import CallbackRejected, IngestResult, Outcome
+from authsync.domain.unmodelled import BoundedDimension
 from authsync.settings import IngestSettings, load
 from authsync.wiring import build_ingestor
 
@@ -41,6 +42,8 @@ if TYPE_CHECKING:
 logger = Logger()
 metrics = Metrics()
 ingestor = build_ingestor(load(IngestSettings, on_error=logger.error))
+dimension = BoundedDimension()
+"""Metric dimension values from callback kinds (untrusted text): bounded in length and number."""
 
 _PARAMETERS = ("msg_signature", "timestamp", "nonce", "echostr")
 TEXT = "text/plain; charset=utf-8"
@@ -107,6 +110,8 @@ def receive_callback(event: Event, suite_id: str) -> dict[str, Any]:
         logger.warning("callback kept in the inbox", suite_id=suite_id, kind=result.kind, reason=result.reason)
         metrics.add_metric(name="CallbacksKept", unit=MetricUnit.Count, value=1)
         return response(200, "success")
+    if result.outcome in {Outcome.UNMODELLED, Outcome.MALFORMED}:
+        return unmodelled(result, suite_id)
     logger.info(
         "callback accepted",
         suite_id=suite_id,
@@ -117,7 +122,30 @@ def receive_callback(event: Event, suite_id: str) -> dict[str, Any]:
     )
     metrics.add_metric(name="CallbacksAccepted", unit=MetricUnit.Count, value=1)
     with single_metric(name="CallbacksByKind", unit=MetricUnit.Count, value=1) as metric:
-        metric.add_dimension(name="kind", value=result.kind)
+        metric.add_dimension(name="kind", value=dimension(result.kind))
+    return response(200, "success")
+
+
+def unmodelled(result: IngestResult, suite_id: str) -> dict[str, Any]:
+    """A verified callback we cannot act on: kept for a replay (see the store), counted by type, ``success``."""
+    malformed = result.outcome is Outcome.MALFORMED
+    logger.warning(
+        "callback malformed" if malformed else "callback unmodelled",
+        suite_id=suite_id,
+        info_type=result.kind,
+        corp_id=result.corp_id,
+        stored=result.stored,
+        truncated=result.truncated,
+        reason=result.reason,
+    )
+    metrics.add_metric(name="CallbacksAccepted", unit=MetricUnit.Count, value=1)
+    name = "CallbacksMalformed" if malformed else "CallbacksUnmodelled"
+    with single_metric(name=name, unit=MetricUnit.Count, value=1) as metric:
+        metric.add_dimension(name="info_type", value=dimension(result.kind))
+    if malformed:  # the sum, without the info_type dimension, for MalformedCallbacksAlarm
+        metrics.add_metric(name="CallbacksNotRoutable", unit=MetricUnit.Count, value=1)
+    if not result.stored:  # UnmodelledCallbacksNotStoredAlarm
+        metrics.add_metric(name="CallbacksUnmodelledNotStored", unit=MetricUnit.Count, value=1)
     return response(200, "success")
 
 

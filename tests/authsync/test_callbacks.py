@@ -8,17 +8,24 @@ from typing import Any
 import pytest
 
 from authsync.wecom.callbacks import (
+    ApproveSpecialAuth,
     AuthDataPermission,
     AuthEvent,
     CallbackEvent,
     CancelAuth,
+    CancelSpecialAuth,
+    ChangeAppAdmin,
     ChangeAuth,
+    CorpArchAuth,
     CreateAuth,
     Envelope,
     ExpireRemindDataPermission,
     GenericEvent,
     MalformedEventError,
     ResetPermanentCode,
+    ScopeChange,
+    ShareAgentChange,
+    ShareChainChange,
     SuiteTicket,
     parse_envelope,
     parse_event,
@@ -271,18 +278,6 @@ def test_unknown_info_type_with_padding_and_no_suite() -> None:
     assert (event.kind, event.suite_id, event.corp_id) == ("register_corp", None, None)
 
 
-def test_event_style_change_app_admin() -> None:
-    doc = (
-        f"<xml><ToUserName><![CDATA[{CORP}]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName>"
-        "<CreateTime>1403610513</CreateTime><MsgType><![CDATA[event]]></MsgType>"
-        "<Event><![CDATA[change_app_admin]]></Event><AgentID>1</AgentID></xml>"
-    ).encode()
-    event = parse_event(doc)
-    assert isinstance(event, GenericEvent)
-    assert event.kind == "event:change_app_admin"
-    assert (event.suite_id, event.corp_id) == (None, None)
-
-
 def test_event_style_with_change_type() -> None:
     doc = (
         f"<xml><ToUserName><![CDATA[{CORP}]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName>"
@@ -412,3 +407,111 @@ def test_oversized_envelope_is_an_xml_error() -> None:
     body = b"<xml><Encrypt>" + b"A" * MAX_BODY_BYTES + b"</Encrypt></xml>"
     with pytest.raises(XmlError, match="larger"):
         parse_envelope(body)
+
+
+# -- authorization-scope events (issue #12): each re-fetches and diffs its corp -----------------------
+
+
+def change_app_admin(corp: str = CORP, **extra: Any) -> bytes:
+    """D-95038's Event-style document: no SuiteId, no InfoType; the corp is ToUserName."""
+    fields: dict[str, Any] = {
+        "ToUserName": corp,
+        "FromUserName": "sys",
+        "CreateTime": 1348831860,
+        "MsgType": "event",
+        "Event": "change_app_admin",
+        "AgentID": 1,
+        **extra,
+    }
+    return document(fields)
+
+
+def test_change_app_admin_event_style_names_its_corp_and_takes_the_suite_from_the_url() -> None:
+    event = parse_event(change_app_admin(), suite_id=SUITE)
+    assert type(event) is ChangeAppAdmin
+    assert isinstance(event, ScopeChange)
+    assert event.queued
+    assert (event.suite_id, event.info_type, event.corp_id, event.timestamp) == (
+        SUITE,
+        "change_app_admin",
+        CORP,
+        1348831860,
+    )
+    assert event.agent_id == "1"
+    assert event.raw["ToUserName"] == CORP  # raw keeps the document as sent
+    assert "SuiteId" not in event.raw
+
+
+def test_change_app_admin_without_a_suite_cannot_be_routed() -> None:
+    with pytest.raises(MalformedEventError, match="SuiteId") as caught:
+        parse_event(change_app_admin())
+    assert caught.value.info_type == "change_app_admin"
+
+
+def test_change_app_admin_without_its_corp_is_malformed() -> None:
+    message = change_app_admin().replace(f"<ToUserName><![CDATA[{CORP}]]></ToUserName>".encode(), b"")
+    with pytest.raises(MalformedEventError, match="AuthCorpId") as caught:
+        parse_event(message, suite_id=SUITE)
+    assert (caught.value.info_type, caught.value.fields["Event"]) == ("change_app_admin", "change_app_admin")
+
+
+def test_other_event_style_documents_stay_generic() -> None:
+    message = change_app_admin().replace(b"change_app_admin", b"change_contact")
+    event = parse_event(message, suite_id=SUITE)
+    assert isinstance(event, GenericEvent)
+    assert event.kind == "event:change_contact"
+
+
+@pytest.mark.parametrize(
+    ("info_type", "model", "extra"),
+    [
+        ("corp_arch_auth", CorpArchAuth, {"AuthCorpId": CORP}),
+        ("approve_special_auth", ApproveSpecialAuth, {"AuthCorpId": CORP, "AuthType": "customer_acquisition"}),
+        ("cancel_special_auth", CancelSpecialAuth, {"AuthCorpId": CORP, "AuthType": "customer_acquisition"}),
+        # D-93373: CorpId is the sharing (parent / upstream) corp; AgentId its app; AppId legacy.
+        ("share_agent_change", ShareAgentChange, {"AppId": 11, "CorpId": CORP, "AgentId": 11}),
+        ("share_chain_change", ShareChainChange, {"AppId": 11, "CorpId": CORP, "AgentId": 11}),
+        # ⚠️ An InfoType form of change_app_admin (undocumented) routes the same way.
+        ("change_app_admin", ScopeChange, {"AuthCorpId": CORP, "AgentID": 1}),
+    ],
+)
+def test_scope_info_types_are_queued_for_their_corp(
+    info_type: str, model: type[CallbackEvent], extra: dict[str, Any]
+) -> None:
+    event = parse_event(document({**common(info_type), **extra}))
+    assert type(event) is model
+    assert isinstance(event, ScopeChange)
+    assert event.queued
+    assert (event.suite_id, event.info_type, event.corp_id) == (SUITE, info_type, CORP)
+
+
+def test_special_auth_keeps_its_auth_type_as_text() -> None:
+    fields = {**common("approve_special_auth"), "AuthCorpId": CORP, "AuthType": "something_new"}
+    event = parse_event(document(fields))
+    assert isinstance(event, ApproveSpecialAuth)
+    assert event.auth_type == "something_new"
+
+
+def test_share_agent_change_prefers_auth_corp_id_and_unwraps_the_doc_typo() -> None:
+    both = {**common("share_agent_change"), "AuthCorpId": "wwauth", "CorpId": "wwparent"}
+    assert parse_event(document(both)).corp_id == "wwauth"
+    # ⚠️ D-93373's sample: <CorpId>![CDATA[ww11111]]</CorpId>
+    typo = document({**common("share_agent_change"), "CorpId": "![CDATA[ww11111]]", "AgentId": 11}, cdata=False)
+    assert parse_event(typo).corp_id == "ww11111"
+
+
+def test_an_empty_agent_id_does_not_make_a_scope_event_unroutable() -> None:
+    event = parse_event(document({**common("corp_arch_auth"), "AuthCorpId": CORP, "AgentID": ""}))
+    assert isinstance(event, CorpArchAuth)
+    assert event.corp_id == CORP
+
+
+@pytest.mark.parametrize(
+    "info_type",
+    ["corp_arch_auth", "approve_special_auth", "cancel_special_auth", "share_agent_change", "share_chain_change"],
+)
+def test_scope_info_type_without_its_corp_is_malformed(info_type: str) -> None:
+    with pytest.raises(MalformedEventError, match="AuthCorpId") as caught:
+        parse_event(document({**common(info_type), "AuthType": "customer_acquisition"}))
+    assert caught.value.info_type == info_type
+    assert caught.value.fields["InfoType"] == info_type

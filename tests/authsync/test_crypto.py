@@ -205,10 +205,18 @@ def test_against_an_independent_cbc_oracle(message: bytes, receive_id: str, rand
     encrypted = crypto.encrypt(message)
     assert _oracle_decrypt(A_KEY, encrypted) == (message, receive_id.encode())
     assert _oracle_encrypt(A_KEY, random16, message, receive_id.encode()) == encrypted
-    assert crypto.decrypt(_oracle_encrypt(A_KEY, os.urandom(16), message, receive_id.encode())) == (
-        message,
-        receive_id,
-    )
+    decrypted = crypto.decrypt(_oracle_encrypt(A_KEY, os.urandom(16), message, receive_id.encode()))
+    assert (decrypted.message, decrypted.receive_id, decrypted.accepted) == (message, receive_id, True)
+
+
+def test_a_foreign_receive_id_is_refused_unless_the_caller_tolerates_it() -> None:
+    crypto = CallbackCrypto("token", A_KEY, "wwsuite")
+    encrypted = crypto.encrypt(b"<xml/>", receive_id="wwcorp")
+    with pytest.raises(ReceiveIdError):
+        crypto.decrypt(encrypted)
+    tolerated = crypto.decrypt(encrypted, any_receive_id=True)
+    assert (tolerated.message, tolerated.receive_id, tolerated.accepted) == (b"<xml/>", "wwcorp", False)
+    assert crypto.decrypt(crypto.encrypt(b"<xml/>"), any_receive_id=True).accepted
 
 
 @settings(max_examples=300, deadline=None)

@@ -76,6 +76,12 @@ def test_full_flow_over_the_admin_api(pushing, receiver, admin):
         ("push/change_auth", {}),
         ("push/auth_data_permission", {"auth_type": "data_zone_chat"}),
         ("push/expire_remind_data_permission", {}),
+        ("push/change_app_admin", {"agent_id": 7}),
+        ("push/share_agent_change", {}),
+        ("push/share_chain_change", {}),
+        ("push/corp_arch_auth", {}),
+        ("push/approve_special_auth", {}),
+        ("push/cancel_special_auth", {"auth_type": "customer_acquisition"}),
         ("push/reset_permanent_code", {}),
         ("push/cancel_auth", {}),
     ]
@@ -85,9 +91,9 @@ def test_full_flow_over_the_admin_api(pushing, receiver, admin):
         assert answer["delivery"]["delivered"] is True, name
 
     log = admin("GET", "delivery_log")[1]
-    assert len(log) == len(receiver.requests) == 14
+    assert len(log) == len(receiver.requests) == 20
     assert {a["outcome"] for a in log} == {"success"}
-    assert len(admin("GET", "deliveries")[1]) == 14
+    assert len(admin("GET", "deliveries")[1]) == 20
     state = admin("GET", "state")[1]
     assert state["authorizations"][0]["active"] is False
     assert "suite_secret" not in str(state)

@@ -11,12 +11,18 @@ from urllib.parse import parse_qsl
 import pytest
 
 from authsync.wecom.callbacks import (
+    ApproveSpecialAuth,
     AuthDataPermission,
     CancelAuth,
+    CancelSpecialAuth,
+    ChangeAppAdmin,
     ChangeAuth,
+    CorpArchAuth,
     CreateAuth,
     ExpireRemindDataPermission,
     ResetPermanentCode,
+    ShareAgentChange,
+    ShareChainChange,
     SuiteTicket,
     parse_envelope,
     parse_event,
@@ -86,6 +92,61 @@ def test_every_info_type_parses_with_the_projects_models(pushing, receiver):
     assert isinstance(cancel, CancelAuth)
     assert cancel.auth_corp_id == corp.corpid
     assert all(d.delivered for d in pushing.deliveries())
+
+
+def test_authorization_scope_pushes_parse_with_the_projects_models(pushing, receiver):
+    suite = pushing.add_suite()
+    corp = pushing.add_corp()
+    pushing.create_auth(suite.suite_id, corp.corpid, push=False)
+    pushing.share_agent_change(suite.suite_id, corp.corpid, agent_id=11)
+    pushing.share_agent_change(suite.suite_id, corp.corpid, chain=True)
+    pushing.corp_arch_auth(suite.suite_id, corp.corpid)
+    pushing.approve_special_auth(suite.suite_id, corp.corpid)
+    pushing.cancel_special_auth(suite.suite_id, corp.corpid, auth_type="customer_acquisition")
+    events = [_open(suite, r) for r in receiver.requests]
+    assert [type(e) for e in events] == [
+        ShareAgentChange,
+        ShareChainChange,
+        CorpArchAuth,
+        ApproveSpecialAuth,
+        CancelSpecialAuth,
+    ]
+    assert all(e.corp_id == corp.corpid and e.queued for e in events)
+    assert events[0].raw["CorpId"] == corp.corpid  # D-93373: the sharing corp, not AuthCorpId
+    assert events[0].raw["AgentId"] == "11"
+    special = events[3]
+    assert isinstance(special, ApproveSpecialAuth)
+    assert special.auth_type == "customer_acquisition"
+    assert all(d.delivered for d in pushing.deliveries())
+
+
+def test_change_app_admin_is_an_event_style_document_encrypted_for_the_corp(pushing, receiver):
+    suite = pushing.add_suite()
+    corp = pushing.add_corp()
+    pushing.create_auth(suite.suite_id, corp.corpid, push=False)
+    result = pushing.change_app_admin(suite.suite_id, corp.corpid, agent_id=3)
+    assert result.delivered
+    (request,) = receiver.requests
+    assert request.path == f"/wecom/callback/{suite.suite_id}"
+    query = dict(parse_qsl(request.query_string))
+    envelope = parse_envelope(request.body)
+    assert envelope.to_user_name == corp.corpid
+    decrypted = suite.crypto().verify_and_decrypt(
+        query["msg_signature"], query["timestamp"], query["nonce"], envelope.encrypt, any_receive_id=True
+    )
+    assert (decrypted.receive_id, decrypted.accepted) == (corp.corpid, False)  # the 数据回调 URL's receiveid
+    event = parse_event(decrypted.message, suite_id=suite.suite_id)
+    assert isinstance(event, ChangeAppAdmin)
+    assert (event.corp_id, event.agent_id, event.timestamp) == (corp.corpid, "3", int(pushing.now()))
+    assert "InfoType" not in event.raw
+    assert event.raw["MsgType"] == "event"
+
+
+def test_scope_pushes_need_an_install(pushing):
+    suite = pushing.add_suite()
+    corp = pushing.add_corp()
+    with pytest.raises(LookupError):
+        pushing.corp_arch_auth(suite.suite_id, corp.corpid)
 
 
 def test_mutations_announce_change_auth(pushing, receiver):

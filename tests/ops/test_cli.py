@@ -145,3 +145,78 @@ def test_an_unreadable_local_description_is_a_usage_error(tmp_path: Path) -> Non
     out, err = io.StringIO(), io.StringIO()
     assert main(["--local", str(path), "corps", "list"], stdout=out, stderr=err) == 2
     assert "moto_endpoint" in err.getvalue()
+
+
+def test_callbacks_unmodelled_counts_by_type_and_shows_redacted_documents(
+    deployment: Deployment, serve_line: Path
+) -> None:
+    from authsync.aws.unmodelled import DynamoUnmodelledStore, UnmodelledCallback
+    from authsync.domain.unmodelled import keep
+    from authsync.wecom import safexml
+
+    store = DynamoUnmodelledStore(boto3.client("dynamodb"), deployment.physical["UnmodelledCallbacksTable"])
+    documents = [
+        (
+            "new_feature",
+            "unmodelled",
+            100.0,
+            b"<xml><InfoType>new_feature</InfoType><AuthCode>SECRET1</AuthCode></xml>",
+        ),
+        ("new_feature", "unmodelled", 300.0, b"<xml><InfoType>new_feature</InfoType><N>2</N></xml>"),
+        ("change_auth", "malformed", 200.0, b"<xml><InfoType>change_auth</InfoType></xml>"),
+    ]
+    for info_type, kind, at, message in documents:
+        kept = keep(SUITE, message, safexml.parse(message, max_bytes=4096))
+        store.put(UnmodelledCallback(SUITE, info_type, kind, at, kept))
+
+    code, out, _ = run(serve_line, "callbacks", "unmodelled")
+    assert code == 0
+    assert json.loads(out)["types"] == [
+        {"info_type": "new_feature", "status": "unmodelled", "count": 2, "newest": 300.0},
+        {"info_type": "change_auth", "status": "malformed", "count": 1, "newest": 200.0},
+    ]
+
+    code, out, _ = run(serve_line, "callbacks", "unmodelled", "--info-type", "new_feature", "--limit", "5")
+    assert code == 0
+    shown = json.loads(out)
+    assert [item["received_at"] for item in shown["items"]] == [300.0, 100.0]
+    assert shown["items"][1]["redacted"] == ["AuthCode"]
+    assert "SECRET1" not in out
+
+
+def test_callbacks_replay_enqueues_what_now_routes_and_skips_the_rest(deployment: Deployment, serve_line: Path) -> None:
+    from authsync.aws.unmodelled import DynamoUnmodelledStore, UnmodelledCallback
+    from authsync.domain.unmodelled import keep
+    from authsync.wecom import safexml
+
+    corp = "wwcorpops000000009"
+    store = DynamoUnmodelledStore(boto3.client("dynamodb"), deployment.physical["UnmodelledCallbacksTable"])
+    documents = [  # as an older version kept them: corp_arch_auth was not modelled then
+        f"<xml><SuiteId>{SUITE}</SuiteId><InfoType>corp_arch_auth</InfoType><TimeStamp>5</TimeStamp>"
+        f"<AuthCorpId>{corp}</AuthCorpId></xml>",
+        f"<xml><SuiteId>{SUITE}</SuiteId><InfoType>corp_arch_auth</InfoType><TimeStamp>6</TimeStamp></xml>",
+        f"<xml><SuiteId>{SUITE}</SuiteId><InfoType>corp_arch_auth</InfoType><TimeStamp>7</TimeStamp>"
+        f"<AuthCorpId>{corp}</AuthCorpId><AuthCode>SECRET</AuthCode></xml>",
+    ]
+    for at, text in enumerate(documents):
+        message = text.encode()
+        kept = keep(SUITE, message, safexml.parse(message, max_bytes=4096))
+        store.put(UnmodelledCallback(SUITE, "corp_arch_auth", "unmodelled", float(at), kept))
+    queue = deployment.physical["AuthEventsQueue"]
+
+    code, out, _ = run(serve_line, "callbacks", "replay", "--info-type", "corp_arch_auth", "--dry-run")
+    assert code == 0
+    assert json.loads(out) == {
+        "replayed": {"corp_arch_auth": 1},
+        "skipped": {"still_malformed": 1, "redacted": 1},
+    }
+    assert boto3.client("sqs").receive_message(QueueUrl=queue).get("Messages", []) == []
+
+    code, out, _ = run(serve_line, "callbacks", "replay", "--info-type", "corp_arch_auth")
+    assert code == 0
+    assert json.loads(out)["replayed"] == {"corp_arch_auth": 1}
+    (sent,) = boto3.client("sqs").receive_message(QueueUrl=queue, MessageAttributeNames=["All"])["Messages"]
+    assert sent["MessageAttributes"]["corp_id"]["StringValue"] == corp
+    assert len(list(store.items())) == 2  # the replayed one is forgotten; the others stay
+    code, out, _ = run(serve_line, "callbacks", "replay", "--info-type", "corp_arch_auth")
+    assert json.loads(out)["replayed"] == {}

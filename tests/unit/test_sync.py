@@ -261,6 +261,59 @@ def test_data_permission_events_fetch_auth_info(info_type: str) -> None:
     assert wecom_calls(fakes) == ["wecom.get_auth_info"]
 
 
+def scope_event(info_type: str, sent_at: float, corp_id: str = CORP) -> AuthMessage:
+    """An authorization-scope callback as callback-ingest enqueues it (each with its documented corp field)."""
+    if info_type == "change_app_admin":  # Event-style (D-95038): the suite is the queue message's
+        xml = (
+            f"<xml><ToUserName><![CDATA[{corp_id}]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName>"
+            f"<CreateTime>{int(sent_at)}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+            "<Event><![CDATA[change_app_admin]]></Event><AgentID>1</AgentID></xml>"
+        )
+        return AuthMessage("callback", SUITE, corp_id, xml, sent_at, info_type=info_type)
+    if info_type in {"share_agent_change", "share_chain_change"}:
+        return callback(info_type, sent_at, AppId=11, CorpId=corp_id, AgentId=11)
+    return callback(info_type, sent_at, AuthCorpId=corp_id, AuthType="customer_acquisition")
+
+
+SCOPE_INFO_TYPES = [
+    "change_app_admin",
+    "share_agent_change",
+    "share_chain_change",
+    "corp_arch_auth",
+    "approve_special_auth",
+    "cancel_special_auth",
+]
+
+
+@pytest.mark.parametrize("info_type", SCOPE_INFO_TYPES)
+def test_authorization_scope_events_re_fetch_and_diff_like_change_auth(info_type: str) -> None:
+    fakes = Fakes()
+    installed(fakes, verified=False)
+    fakes.wecom.corp(CORP).verified = True
+    fakes.clock.advance(30)
+    now = fakes.clock()
+
+    result = fakes.authorization_sync().handle(scope_event(info_type, now - 1))
+
+    assert result == SyncResult(Outcome.FETCHED, SUITE, CORP, version=2, changed=True)
+    assert wecom_calls(fakes) == ["wecom.get_auth_info"]
+    assert fakes.chatdata.requests[-1] == ChatdataRequest(SUITE, CORP, now)
+
+
+def test_a_burst_of_authorization_scope_events_costs_one_get_auth_info() -> None:
+    fakes = Fakes()
+    installed(fakes)
+    fakes.clock.advance(10)
+    burst = [scope_event(t, fakes.clock() + i) for i, t in enumerate(SCOPE_INFO_TYPES * 2)]
+    burst.append(callback("change_auth", fakes.clock() + len(burst), AuthCorpId=CORP))
+    fakes.clock.advance(60)  # processed after the whole burst was sent
+
+    outcomes = [fakes.authorization_sync().handle(m).outcome for m in burst]
+
+    assert outcomes == [Outcome.FETCHED] + [Outcome.FRESH] * (len(burst) - 1)
+    assert wecom_calls(fakes) == ["wecom.get_auth_info"]
+
+
 def test_a_reconcile_request_fetches_auth_info() -> None:
     fakes = Fakes()
     installed(fakes)

@@ -70,6 +70,8 @@ class IngestSettings(SuiteSettings):
 
     events_queue_url: str = Field(alias="EVENTS_QUEUE_URL", min_length=1)
     inbox_table: str = Field(alias="INBOX_TABLE", min_length=1)
+    unmodelled_table: str | None = Field(default=None, alias="UNMODELLED_TABLE", min_length=1)
+    """Where unmodelled callbacks are kept; without it they are only logged and counted."""
     suite_config_max_age: int = Field(default=300, alias="SUITE_CONFIG_MAX_AGE", ge=0)
 
 

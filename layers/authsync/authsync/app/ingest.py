@@ -10,6 +10,12 @@ after a network failure or a timeout (spec §1.4), so a 503 may lose the event. 
 as WeCom sent it, goes to the inbox (:mod:`authsync.aws.inbox`) and WeCom gets ``success``;
 :func:`drain_inbox` replays it later through :meth:`CallbackIngestor.replay`. Only when the
 inbox cannot be written either does the failure propagate (the handler's 5xx, alarmed).
+
+A verified callback this project cannot act on — an InfoType not modelled yet, or a known one
+with a field missing (no corp to route it to) — is answered ``success`` too (WeCom would only
+re-send the same document) and kept, secrets redacted, in the unmodelled store for 30 days
+(:mod:`authsync.domain.unmodelled`), so it can be replayed once modelled. That write is best
+effort: if it fails, the result says so (logged and counted) and WeCom still gets ``success``.
 """
 
 from __future__ import annotations
@@ -24,9 +30,11 @@ from authsync.aws.inbox import KeptCallback
 from authsync.aws.queues import EventPublisher, queued_event
 from authsync.aws.suites import Suite, UnknownSuiteError
 from authsync.aws.tickets import TicketOutcome
+from authsync.aws.unmodelled import UnmodelledCallback
+from authsync.domain.unmodelled import keep as keep_document
 from authsync.wecom import callbacks, safexml
 from authsync.wecom.callbacks import AuthEvent, GenericEvent, MalformedEventError, SuiteTicket
-from authsync.wecom.crypto import CallbackCryptoError, ReceiveIdError, SignatureError
+from authsync.wecom.crypto import CallbackCryptoError, Decrypted, ReceiveIdError, SignatureError
 
 __all__ = ["CallbackIngestor", "CallbackRejected", "DrainReport", "IngestResult", "Outcome", "drain_inbox"]
 
@@ -49,6 +57,10 @@ class Outcome(enum.Enum):
     ACKNOWLEDGED = "acknowledged"
     KEPT = "kept"
     """Not handled now (SQS or Secrets Manager failed): kept in the inbox for a replay; WeCom got ``success``."""
+    UNMODELLED = "unmodelled"
+    """An InfoType (or Event) not modelled: kept in the unmodelled store (see ``stored``); WeCom got ``success``."""
+    MALFORMED = "malformed"
+    """A known InfoType that cannot be routed (a field missing or invalid): kept like ``UNMODELLED``."""
 
 
 class IngestResult(NamedTuple):
@@ -59,7 +71,12 @@ class IngestResult(NamedTuple):
     corp_id: str | None = None
     dedup_id: str | None = None
     reason: str | None = None
-    """For ``KEPT``: the error type of what failed."""
+    """For ``KEPT``: the error type of what failed; for ``MALFORMED``: which fields (names only);
+    for ``UNMODELLED``/``MALFORMED`` not stored: the error type of the failed write."""
+    stored: bool | None = None
+    """For ``UNMODELLED``/``MALFORMED``: whether the unmodelled store kept it (False: only logged and counted)."""
+    truncated: bool = False
+    """For ``UNMODELLED``/``MALFORMED``: the kept document was cut (or withheld) to bound it."""
 
 
 class SuiteSource(Protocol):
@@ -74,6 +91,12 @@ class Inbox(Protocol):
     """Where a request that cannot be handled now is kept (adapter: :class:`authsync.aws.inbox.DynamoInbox`)."""
 
     def put(self, kept: KeptCallback) -> bool: ...
+
+
+class UnmodelledSink(Protocol):
+    """Where unmodelled callbacks are kept (adapter: :class:`authsync.aws.unmodelled.DynamoUnmodelledStore`)."""
+
+    def put(self, item: UnmodelledCallback) -> bool: ...
 
 
 class KeptInbox(Inbox, Protocol):
@@ -108,6 +131,21 @@ def _rejected(exc: Exception) -> CallbackRejected:
     raise exc  # pragma: no cover - only called with the errors above
 
 
+def _check_receive_id(decrypted: Decrypted, fields: Mapping[str, object]) -> None:
+    """Accept a receiveid outside the suite's set only for an Event-style document naming that corp.
+
+    Such documents (``change_app_admin``, D-95038) come from the 数据回调 URL, encrypted for the
+    corp (spec §1.1); the signature, checked first, already authenticates them. Anything else
+    with a foreign receiveid is refused (403), as before.
+    """
+    if decrypted.accepted:
+        return
+    to_user = fields.get("ToUserName")
+    event_style = fields.get("MsgType") is not None and "InfoType" not in fields
+    if not (event_style and isinstance(to_user, str) and to_user.strip() == decrypted.receive_id):
+        raise ReceiveIdError("receiveid not accepted by this endpoint")
+
+
 class CallbackIngestor:
     """Handles GET (URL verification) and POST (events) for ``/wecom/callback/{suite_id}``."""
 
@@ -118,12 +156,14 @@ class CallbackIngestor:
         publisher: EventPublisher,
         *,
         inbox: Inbox | None = None,
+        unmodelled: UnmodelledSink | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._suites = suites
         self._tickets = tickets
         self._publisher = publisher
         self._inbox = inbox
+        self._unmodelled = unmodelled
         self._clock = clock
 
     def _suite(self, suite_id: str) -> Suite:
@@ -167,9 +207,31 @@ class CallbackIngestor:
             return self._keep(KeptCallback(suite_id, signature, timestamp, nonce, body, 0.0, ""), exc, "unverified")
         try:
             envelope = callbacks.parse_envelope(body)
-            decrypted = suite.crypto.verify_and_decrypt(signature, timestamp, nonce, envelope.encrypt)
-            event = callbacks.parse_event(decrypted.message)
-        except (CallbackCryptoError, safexml.XmlError, MalformedEventError) as exc:
+            decrypted = suite.crypto.verify_and_decrypt(
+                signature, timestamp, nonce, envelope.encrypt, any_receive_id=True
+            )
+            event = callbacks.parse_event(decrypted.message, suite_id=suite_id)
+            _check_receive_id(decrypted, event.raw)
+        except MalformedEventError as exc:
+            # Verified, decrypted and XML, but not routable: acknowledged and kept, never a retry loop.
+            try:
+                _check_receive_id(decrypted, exc.fields)
+            except ReceiveIdError as refused:
+                raise _rejected(refused) from None
+            claimed = exc.fields.get("SuiteId")
+            if isinstance(claimed, str) and claimed.strip() and claimed.strip() != suite_id:
+                raise CallbackRejected(403, "suite_mismatch", "SuiteId in the event differs from the URL") from None
+            corp = exc.fields.get("AuthCorpId")
+            return self._keep_unmodelled(
+                suite_id,
+                decrypted.message,
+                exc.fields,
+                Outcome.MALFORMED,
+                kind=exc.info_type,
+                corp_id=corp.strip() if isinstance(corp, str) else None,
+                problem=str(exc),
+            )
+        except (CallbackCryptoError, safexml.XmlError) as exc:
             raise _rejected(exc) from None
         if event.suite_id is not None and event.suite_id != suite_id:
             raise CallbackRejected(403, "suite_mismatch", "SuiteId in the event differs from the URL")
@@ -201,8 +263,33 @@ class CallbackIngestor:
             self._publisher.publish(item)
             return IngestResult(Outcome.ENQUEUED, event.info_type, event.corp_id, item.dedup_id)
         if isinstance(event, GenericEvent):
-            return IngestResult(Outcome.ACKNOWLEDGED, event.kind, event.corp_id)
+            return self._keep_unmodelled(
+                suite_id, message, event.raw, Outcome.UNMODELLED, kind=event.kind, corp_id=event.corp_id
+            )
         return IngestResult(Outcome.ACKNOWLEDGED, event.info_type, event.corp_id)  # pragma: no cover
+
+    def _keep_unmodelled(
+        self,
+        suite_id: str,
+        message: bytes,
+        fields: dict[str, object],
+        outcome: Outcome,
+        *,
+        kind: str,
+        corp_id: str | None,
+        problem: str | None = None,
+    ) -> IngestResult:
+        """Keep a callback we cannot act on (secrets redacted, bounded); a failed write only shows in the result."""
+        kept = keep_document(suite_id, message, fields)
+        truncated = kept.truncated or kept.document is None
+        if self._unmodelled is None:
+            return IngestResult(outcome, kind, corp_id, reason=problem, stored=False, truncated=truncated)
+        item = UnmodelledCallback(suite_id, kind, outcome.value, self._clock(), kept, corp_id, problem)
+        try:
+            self._unmodelled.put(item)
+        except Exception as exc:
+            return IngestResult(outcome, kind, corp_id, reason=type(exc).__name__, stored=False, truncated=truncated)
+        return IngestResult(outcome, kind, corp_id, reason=problem, stored=True, truncated=truncated)
 
 
 @dataclass

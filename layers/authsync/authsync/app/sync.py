@@ -8,7 +8,8 @@ callback-ingest enqueued it) or a reconcile request (JSON). For each:
   anything else* (the AuthCode is single-use), then store the code, write the corp's
   first state from the grant and fetch auth info — each step resumable from the journal
   (:mod:`authsync.domain.install`);
-* ``change_auth``, data-permission events, reconcile: fetch ``get_auth_info`` (v2: it
+* ``change_auth``, data-permission events, the authorization-scope events
+  (:class:`ScopeChange`), reconcile: fetch ``get_auth_info`` (v2: it
   is the faster call and omits the 7-day QR URL that would make every fetch a "change");
 * ``cancel_auth``: delete the corp's credentials and data, no WeCom call.
 
@@ -36,6 +37,7 @@ from authsync.wecom.callbacks import (
     CreateAuth,
     GenericEvent,
     ResetPermanentCode,
+    ScopeChange,
     parse_event,
 )
 from authsync.wecom.errors import WeComAuthCodeError, WeComAuthorizationInvalidError
@@ -155,7 +157,7 @@ class AuthorizationSync:
         if message.kind == "resume":
             assert message.entry_key is not None
             return self.resume(message.suite_id, message.entry_key)
-        event = parse_event(message.body.encode("utf-8"))
+        event = parse_event(message.body.encode("utf-8"), suite_id=message.suite_id or None)
         if isinstance(event, GenericEvent):
             return SyncResult(Outcome.IGNORED, message.suite_id, event.corp_id, detail=event.kind)
         suite_id = event.suite_id
@@ -169,7 +171,7 @@ class AuthorizationSync:
             )
         if isinstance(event, CancelAuth):
             return self.cancel(suite_id, event.auth_corp_id, event_time=event.timestamp)
-        if isinstance(event, ChangeAuth | AuthDataPermission):
+        if isinstance(event, ChangeAuth | AuthDataPermission | ScopeChange):
             assert event.corp_id is not None
             return self.fetch_auth_info(suite_id, event.corp_id, requested_at=message.sent_at)
         return SyncResult(Outcome.IGNORED, suite_id, event.corp_id, detail=event.info_type)

@@ -3,9 +3,33 @@
 The envelope is ``<xml><ToUserName/><Encrypt/><AgentID/></xml>``; only ``Encrypt`` is
 signed, so the other two are hints. The decrypted document is parsed into a typed
 model for the InfoTypes this project acts on; every other InfoType, and Event-style
-XML (``MsgType=event``), becomes a :class:`GenericEvent` that is acknowledged and
-logged, never a failure (spec §2.2). Auth codes and tickets are ``SecretStr`` so a
-model's ``repr`` never shows them.
+XML (``MsgType=event``) other than ``change_app_admin``, becomes a :class:`GenericEvent`
+that is acknowledged and kept for a later replay, never a failure (spec §2.2). Auth codes
+and tickets are ``SecretStr`` so a model's ``repr`` never shows them.
+
+The authorization-scope InfoTypes (spec §8, issue #12) each mean "re-fetch and diff".
+WeCom tells a provider that something about a corp's authorization changed but not what
+changed; like ``change_auth``, each routes to one ``get_auth_info`` of the named corp (and,
+through its chain, chatdata), coalesced with every other fetch of that corp. Payloads:
+
+* ``change_app_admin`` (D-95038, upd. 2021/10/12): the app's admins changed. **Event-style**
+  XML pushed to the 数据回调 URL: ``ToUserName`` (the corp), ``FromUserName=sys``,
+  ``CreateTime``, ``MsgType=event``, ``Event=change_app_admin``, ``AgentID``; no ``SuiteId``
+  and no ``InfoType``. ⚠️ That ``ToUserName`` is the same corp id ``AuthCorpId`` carries for
+  this provider is inferred (the doc says "企业微信CorpID"). ⚠️ Its ciphertext carries the
+  corp's id as receiveid (spec §1.1), which this endpoint accepts only if configured to.
+* ``share_agent_change`` / ``share_chain_change`` (D-93373, upd. 2021/11/18): a group
+  (企业互联) or upstream (上下游) corp shared the app with, or removed it from, a member corp.
+  ``CorpId`` is the **sharing** (parent/upstream) corp, ``AgentId`` its app, ``AppId``
+  legacy. ⚠️ No ``AuthCorpId`` in the sample; it is preferred if a real payload has one.
+  ⚠️ The doc sample writes ``<CorpId>![CDATA[ww11111]]</CorpId>`` (a typo); that form is
+  unwrapped. The member corps themselves are not named: re-fetching the parent shows
+  what its authorization says.
+* ``corp_arch_auth`` (D-97378; SKIT ``CorpArchitectureAuthEvent``): the corp authorized its
+  organization structure. ``SuiteId``, ``AuthCorpId``, ``InfoType``, ``TimeStamp``.
+* ``approve_special_auth`` / ``cancel_special_auth`` (D-98959, upd. 2023/10/08): the corp's
+  admin confirmed / withdrew a special permission. ``AuthCorpId``, ``AuthType``
+  (documented only as ``customer_acquisition``, 获客助手: kept as text, not an enum).
 """
 
 from __future__ import annotations
@@ -13,24 +37,40 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, SkipValidation, ValidationError
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    SkipValidation,
+    ValidationError,
+    field_validator,
+)
 
 from authsync.wecom import safexml
 
 __all__ = [
     "MAX_BODY_BYTES",
     "MAX_MESSAGE_BYTES",
+    "ApproveSpecialAuth",
     "AuthDataPermission",
     "AuthEvent",
     "CallbackEvent",
     "CancelAuth",
+    "CancelSpecialAuth",
+    "ChangeAppAdmin",
     "ChangeAuth",
+    "CorpArchAuth",
     "CreateAuth",
     "Envelope",
     "ExpireRemindDataPermission",
     "GenericEvent",
     "MalformedEventError",
     "ResetPermanentCode",
+    "ScopeChange",
+    "ShareAgentChange",
+    "ShareChainChange",
     "SuiteTicket",
     "parse_envelope",
     "parse_event",
@@ -44,9 +84,18 @@ MAX_MESSAGE_BYTES = 48 * 1024
 
 
 class MalformedEventError(Exception):
-    """The decrypted document is valid XML but not a well-formed callback (missing/invalid fields)."""
+    """The decrypted document is valid XML but not a well-formed callback (missing/invalid fields).
+
+    ``info_type`` is the routing key it claimed and ``fields`` the parsed document (values may
+    be secret: never log them), so callback-ingest can keep it for a replay instead of refusing it.
+    """
 
     reason = "malformed_event"
+
+    def __init__(self, message: str, *, info_type: str = "unknown", fields: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.info_type = info_type
+        self.fields = fields or {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +140,11 @@ class CallbackEvent(BaseModel):
     def corp_id(self) -> str | None:
         """The authorizing corp, when the event names one."""
         return None
+
+    @classmethod
+    def from_event_style(cls, fields: dict[str, Any], suite_id: str | None) -> dict[str, Any]:
+        """An Event-style document's fields under the names this model validates (InfoType models: as is)."""
+        return fields
 
 
 class SuiteTicket(CallbackEvent):
@@ -148,6 +202,72 @@ class ExpireRemindDataPermission(AuthDataPermission):
     """``expire_remind_data_permission``: a data permission expires in 7 days."""
 
 
+class ScopeChange(AuthEvent):
+    """An authorization-scope change of one corp: routed like ``change_auth`` (re-fetch and diff).
+
+    The corp id is required: an event without one cannot be routed, so it fails validation and
+    callback-ingest keeps it as malformed instead of enqueuing it.
+    """
+
+    auth_corp_id: str = Field(alias="AuthCorpId", min_length=1, max_length=128)
+    agent_id: str | None = Field(default=None, alias="AgentID", max_length=32)
+    """Informational only, and text: an empty or odd value must not make the event unroutable."""
+
+
+class ChangeAppAdmin(ScopeChange):
+    """``change_app_admin``: the app's admin list changed (Event-style document, see the module doc)."""
+
+    @classmethod
+    def from_event_style(cls, fields: dict[str, Any], suite_id: str | None) -> dict[str, Any]:
+        """The Event-style fields under the names the model validates (``raw`` keeps the originals)."""
+        document: dict[str, Any] = {
+            "InfoType": fields.get("Event"),
+            "TimeStamp": fields.get("CreateTime"),
+            "AuthCorpId": fields.get("ToUserName"),
+            "AgentID": fields.get("AgentID") or None,
+        }
+        if suite_id:
+            document["SuiteId"] = suite_id
+        return document
+
+
+class ShareAgentChange(ScopeChange):
+    """``share_agent_change`` (企业互联): the sharing corp (``CorpId``) changed whom it shares the app with."""
+
+    auth_corp_id: str = Field(
+        validation_alias=AliasChoices("AuthCorpId", "CorpId"), alias="AuthCorpId", min_length=1, max_length=128
+    )
+    agent_id: str | None = Field(default=None, validation_alias=AliasChoices("AgentId", "AgentID"), max_length=32)
+
+    @field_validator("auth_corp_id", mode="before")
+    @classmethod
+    def _unwrap_doc_typo(cls, value: object) -> object:
+        # ⚠️ D-93373's sample: <CorpId>![CDATA[ww11111]]</CorpId>.
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("![CDATA[") and text.endswith("]]"):
+                return text[len("![CDATA[") : -2]
+        return value
+
+
+class ShareChainChange(ShareAgentChange):
+    """``share_chain_change`` (上下游): the upstream corp (``CorpId``) changed whom it shares the app with."""
+
+
+class CorpArchAuth(ScopeChange):
+    """``corp_arch_auth``: the corp authorized (or changed) access to its organization structure."""
+
+
+class ApproveSpecialAuth(ScopeChange):
+    """``approve_special_auth``: the corp's admin confirmed a special permission (``AuthType``)."""
+
+    auth_type: str | None = Field(default=None, alias="AuthType", max_length=128)
+
+
+class CancelSpecialAuth(ApproveSpecialAuth):
+    """``cancel_special_auth``: the corp's admin withdrew a special permission (``AuthType``)."""
+
+
 class GenericEvent(BaseModel):
     """Any other callback: acknowledged and logged by its routing key, never an error.
 
@@ -174,13 +294,30 @@ _MODELS: dict[str, type[CallbackEvent]] = {
     "reset_permanent_code": ResetPermanentCode,
     "auth_data_permission": AuthDataPermission,
     "expire_remind_data_permission": ExpireRemindDataPermission,
+    "share_agent_change": ShareAgentChange,
+    "share_chain_change": ShareChainChange,
+    "corp_arch_auth": CorpArchAuth,
+    "approve_special_auth": ApproveSpecialAuth,
+    "cancel_special_auth": CancelSpecialAuth,
+    # ⚠️ An InfoType form of change_app_admin is not documented; if WeCom sends one (with
+    # AuthCorpId), it is routed the same way.
+    "change_app_admin": ScopeChange,
 }
+"""The typed models, by ``InfoType``."""
 
-KNOWN_INFO_TYPES = frozenset(_MODELS)
+_EVENT_MODELS: dict[str, type[CallbackEvent]] = {"change_app_admin": ChangeAppAdmin}
+"""Event-style documents (``MsgType=event``) this project acts on, by ``Event``."""
 
 
-def parse_event(message: bytes) -> CallbackEvent | GenericEvent:
+KNOWN_INFO_TYPES = frozenset(_MODELS) | frozenset(_EVENT_MODELS)
+"""InfoTypes (and Event-style ``Event`` values) parsed into a typed model."""
+
+
+def parse_event(message: bytes, *, suite_id: str | None = None) -> CallbackEvent | GenericEvent:
     """Parse a decrypted callback document into its typed event.
+
+    ``suite_id`` is the suite the document was addressed to (the callback URL's, or the queue
+    message's): an Event-style document (``change_app_admin``) names no suite itself.
 
     Raises :class:`safexml.XmlError` for malformed XML and :class:`MalformedEventError`
     for a known InfoType with missing or invalid fields. The error text names fields
@@ -189,17 +326,28 @@ def parse_event(message: bytes) -> CallbackEvent | GenericEvent:
     fields = safexml.parse(message, max_bytes=MAX_MESSAGE_BYTES)
     info_type = fields.get("InfoType")
     model: type[CallbackEvent] | None = None
+    document = fields
     if isinstance(info_type, str) and info_type.strip():
         model = _MODELS.get(info_type.strip())
         if model is None and "AuthCorpId" in fields and "AuthType" in fields:
             model = AuthDataPermission
+    elif info_type is None and _text(fields.get("MsgType")) == "event":
+        model = _EVENT_MODELS.get(_text(fields.get("Event")))
+        if model is not None:
+            info_type = _text(fields.get("Event"))
+            document = model.from_event_style(fields, suite_id)
     if model is None:
         return _generic(fields, info_type)
     try:
-        return model.model_validate({**fields, "raw": fields})
+        return model.model_validate({**document, "raw": fields})
     except ValidationError as exc:
         problems = ", ".join(f"{'.'.join(map(str, e['loc']))}: {e['type']}" for e in exc.errors())
-        raise MalformedEventError(f"{model.__name__} invalid ({problems})") from None
+        name = info_type.strip()[:128] if isinstance(info_type, str) else model.__name__
+        raise MalformedEventError(f"{model.__name__} invalid ({problems})", info_type=name, fields=fields) from None
+
+
+def _text(value: object) -> str:
+    return value.strip() if isinstance(value, str) else ""
 
 
 def _generic(fields: dict[str, Any], info_type: object) -> GenericEvent:

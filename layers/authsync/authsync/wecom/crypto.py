@@ -126,6 +126,8 @@ class Decrypted(NamedTuple):
 
     message: bytes
     receive_id: str
+    accepted: bool = True
+    """Whether ``receive_id`` is one this endpoint accepts outright (False only when asked to tolerate others)."""
 
 
 class CallbackCrypto:
@@ -167,12 +169,19 @@ class CallbackCrypto:
         except UnicodeDecodeError:
             raise LengthError("echostr plaintext is not UTF-8") from None
 
-    def verify_and_decrypt(self, msg_signature: str, timestamp: str, nonce: str, encrypted: str) -> Decrypted:
-        """Verify the signature over ``encrypted`` (the POST body's ``Encrypt``), then decrypt it."""
-        verify_signature(self.token, timestamp, nonce, encrypted, msg_signature)
-        return self.decrypt(encrypted)
+    def verify_and_decrypt(
+        self, msg_signature: str, timestamp: str, nonce: str, encrypted: str, *, any_receive_id: bool = False
+    ) -> Decrypted:
+        """Verify the signature over ``encrypted`` (the POST body's ``Encrypt``), then decrypt it.
 
-    def decrypt(self, encrypted: str) -> Decrypted:
+        With ``any_receive_id``, a receiveid outside the accepted set is returned with
+        ``accepted=False`` instead of raising: the caller decides (an Event-style document
+        of the 数据回调 URL is encrypted for the corp it names, spec §1.1).
+        """
+        verify_signature(self.token, timestamp, nonce, encrypted, msg_signature)
+        return self.decrypt(encrypted, any_receive_id=any_receive_id)
+
+    def decrypt(self, encrypted: str, *, any_receive_id: bool = False) -> Decrypted:
         """Decrypt base64 ciphertext without checking a signature (callers must have verified it)."""
         try:
             # strict_mode: only the standard alphabet, correct padding, nothing after it.
@@ -200,7 +209,9 @@ class CallbackCrypto:
         except UnicodeDecodeError:
             raise ReceiveIdError("receiveid is not UTF-8") from None
         if receive_id not in self._accepted:
-            raise ReceiveIdError("receiveid not accepted by this endpoint")
+            if not any_receive_id:
+                raise ReceiveIdError("receiveid not accepted by this endpoint")
+            return Decrypted(plain[_HEADER_LEN:msg_end], receive_id, accepted=False)
         return Decrypted(plain[_HEADER_LEN:msg_end], receive_id)
 
     # -- encrypt ------------------------------------------------------------------------

@@ -1,0 +1,117 @@
+"""The authorization-scope InfoTypes end to end (issue #12): the emulator's push → callback-ingest → auth-events
+→ auth-info → get_auth_info (and chatdata), on moto. Each costs one extra fetch, a new snapshot version only if
+something changed, and a burst of them costs one fetch."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from authsync.wecom.crypto import CallbackCrypto
+from authsync_dev.emulator import PushResult
+from authsync_dev.httpapi import http_api_event
+from authsync_dev.wecom import event_xml, sign_event
+from authsync_dev.world import World
+from tests.functions.pipeline import install, settle, store
+from tests.handlers import fresh
+from tests.lambda_context import FakeLambdaContext
+
+CORP = "wwcorpscope0000001"
+
+
+@pytest.fixture
+def ingest(world: World, monkeypatch: pytest.MonkeyPatch) -> Callable[[Callable[[], PushResult]], dict[str, Any]]:
+    """Make a push and hand its document to callback-ingest, as WeCom would POST it (signed, encrypted)."""
+    for name, value in world.environment("CallbackIngestFunction").items():
+        monkeypatch.setenv(name, value)
+    app = fresh("callback_ingest.app")
+    suite = world.suite
+    crypto = CallbackCrypto(suite.token.get_secret_value(), suite.encoding_aes_key.get_secret_value(), suite.suite_id)
+
+    def push(make: Callable[[], PushResult]) -> dict[str, Any]:
+        with world.wecom.holding() as held:
+            make()
+        (document,) = held
+        fields = dict(document.fields)
+        # The 数据回调 document (change_app_admin) is encrypted for the corp it names.
+        receiver = str(fields["ToUserName"]) if "MsgType" in fields else suite.suite_id
+        signed = sign_event(crypto, event_xml(fields), receive_id=receiver, to_user_name=receiver)
+        event = http_api_event(
+            "POST",
+            f"/wecom/callback/{suite.suite_id}",
+            query=signed.query,
+            body=(signed.body or b"").decode(),
+            path_parameters={"suite_id": suite.suite_id},
+            route_key="POST /wecom/callback/{suite_id}",
+        )
+        response: dict[str, Any] = app.lambda_handler(event, FakeLambdaContext())
+        return response
+
+    return push
+
+
+def pushes(world: World) -> dict[str, Callable[[], PushResult]]:
+    wecom, suite_id = world.wecom, world.suite.suite_id
+    return {
+        "change_app_admin": lambda: wecom.change_app_admin(suite_id, CORP),
+        "share_agent_change": lambda: wecom.share_agent_change(suite_id, CORP),
+        "share_chain_change": lambda: wecom.share_agent_change(suite_id, CORP, chain=True),
+        "corp_arch_auth": lambda: wecom.corp_arch_auth(suite_id, CORP),
+        "approve_special_auth": lambda: wecom.approve_special_auth(suite_id, CORP),
+        "cancel_special_auth": lambda: wecom.cancel_special_auth(suite_id, CORP),
+    }
+
+
+@pytest.mark.parametrize(
+    "info_type",
+    [
+        "change_app_admin",
+        "share_agent_change",
+        "share_chain_change",
+        "corp_arch_auth",
+        "approve_special_auth",
+        "cancel_special_auth",
+    ],
+)
+def test_a_scope_event_costs_one_fetch_and_a_version_only_when_something_changed(
+    info_type: str, world: World, ingest: Callable[[Callable[[], PushResult]], dict[str, Any]]
+) -> None:
+    install(world, CORP, verified=False)
+    settle(world)
+    world.wecom.reset_counters()
+
+    assert ingest(pushes(world)[info_type])["body"] == "success"
+    auth_batches, chat_batches = settle(world)
+    assert all(not b.failed for b in auth_batches + chat_batches)
+    assert world.wecom.calls("service/v2/get_auth_info") == 1
+    state = store(world).get(world.suite.suite_id, CORP)
+    assert state is not None
+    assert state.auth_info_version == 1  # nothing changed: no new version
+
+    world.wecom.verify_corp(CORP, push=False)
+    world.wecom.clock.advance(1)
+    assert ingest(pushes(world)[info_type])["body"] == "success"
+    settle(world)
+    assert world.wecom.calls("service/v2/get_auth_info") == 2
+    state = store(world).get(world.suite.suite_id, CORP)
+    assert state is not None
+    assert state.auth_info_version == 2
+    assert state.verification is not None
+    assert state.verification["verified"] is True
+
+
+def test_a_burst_of_scope_events_costs_one_fetch(
+    world: World, ingest: Callable[[Callable[[], PushResult]], dict[str, Any]]
+) -> None:
+    install(world, CORP)
+    settle(world)
+    world.wecom.reset_counters()
+    for _ in range(2):
+        for make in pushes(world).values():
+            assert ingest(make)["body"] == "success"
+            world.wecom.clock.advance(1)  # distinct TimeStamps: distinct messages, not SQS duplicates
+    settle(world)
+    assert world.wecom.calls("service/v2/get_auth_info") == 1
+    assert world.wecom.calls("chatdata/get_corp_auth_info") == 1
