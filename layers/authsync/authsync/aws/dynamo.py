@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -12,7 +12,20 @@ from authsync.aws.credentials import error_code
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
-__all__ = ["put_new"]
+__all__ = ["LazyClient", "put_new"]
+
+
+class LazyClient:
+    """A DynamoDB client, or a factory for one called on first use: callback-ingest's rarely written
+    tables (the inbox, the unmodelled store) then cost no client in the init WeCom's first callback waits for."""
+
+    def __init__(self, client: DynamoDBClient | Callable[[], DynamoDBClient]) -> None:
+        self._client_or_factory = client
+
+    def __call__(self) -> DynamoDBClient:
+        if callable(self._client_or_factory) and not hasattr(self._client_or_factory, "put_item"):
+            self._client_or_factory = self._client_or_factory()
+        return self._client_or_factory  # type: ignore[return-value]
 
 
 def put_new(client: DynamoDBClient, table: str, item: Mapping[str, Any]) -> bool:

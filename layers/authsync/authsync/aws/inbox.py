@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from authsync.aws.dynamo import put_new
+from authsync.aws.dynamo import LazyClient, put_new
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -78,15 +78,13 @@ class DynamoInbox:
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._client_or_factory = client
+        self._lazy = LazyClient(client)
         self._table = table
         self._clock = clock
 
     @property
     def _client(self) -> DynamoDBClient:
-        if callable(self._client_or_factory) and not hasattr(self._client_or_factory, "put_item"):
-            self._client_or_factory = self._client_or_factory()
-        return self._client_or_factory  # type: ignore[return-value]
+        return self._lazy()
 
     def put(self, kept: KeptCallback) -> bool:
         """Keep ``kept``; False if the same request is kept already (the first one stays)."""

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from authsync.aws.dynamo import put_new
+from authsync.aws.dynamo import LazyClient, put_new
 from authsync.domain.unmodelled import UNMODELLED_RETENTION, KeptDocument
 
 if TYPE_CHECKING:
@@ -50,15 +50,13 @@ class DynamoUnmodelledStore:
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._client_or_factory = client
+        self._lazy = LazyClient(client)
         self._table = table
         self._clock = clock
 
     @property
     def _client(self) -> DynamoDBClient:
-        if callable(self._client_or_factory) and not hasattr(self._client_or_factory, "put_item"):
-            self._client_or_factory = self._client_or_factory()
-        return self._client_or_factory  # type: ignore[return-value]
+        return self._lazy()
 
     def put(self, item: UnmodelledCallback) -> bool:
         """Keep ``item``; False if the same callback is kept already (the first one stays)."""
