@@ -69,14 +69,18 @@ def _logical_id(value: Any, kinds: Mapping[str, str], wanted: str) -> str | None
 
 
 def sqs_event_sources(template: Mapping[str, Any]) -> list[EventSource]:
-    """Every SQS event source of ``template``; other sources (streams, MQ …) are logged and skipped."""
+    """Every SQS event source of ``template``; DynamoDB streams are :mod:`authsync_dev.local_streams`'; other
+    sources (Kinesis, MQ …) are logged and skipped."""
     resources: Mapping[str, Any] = template["Resources"]
     kinds = {logical_id: str(resource.get("Type")) for logical_id, resource in resources.items()}
     sources: list[EventSource] = []
     for logical_id, resource in resources.items():
         properties = resource.get("Properties") or {}
         if resource.get("Type") == "AWS::Lambda::EventSourceMapping":
-            queue = _logical_id(properties.get("EventSourceArn"), kinds, "AWS::SQS::Queue")
+            arn = properties.get("EventSourceArn")
+            if isinstance(arn, Mapping) and (arn.get("Fn::GetAtt") or [None, None])[1] == "StreamArn":
+                continue  # a DynamoDB stream: authsync_dev.local_streams runs it
+            queue = _logical_id(arn, kinds, "AWS::SQS::Queue")
             function = _logical_id(properties.get("FunctionName"), kinds, "AWS::Serverless::Function")
             if queue is None or function is None:
                 log.warning("%s: not an SQS queue of this template feeding one of its functions; skipped", logical_id)
