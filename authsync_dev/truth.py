@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
-from authsync.aws.credentials import SecretNames
+from authsync.aws.credentials import SecretNames, secret_names
 from authsync.aws.tickets import TicketStore
 from authsync_dev.local_api import signed
 
@@ -50,15 +50,13 @@ class Truth:
         """Where credentials live: the store in use, the secrets per suite and per corp, the vault's items."""
         environment = self.stack.deployment.function_environment("AuthInfoFunction")
         secrets = self.stack.client("secretsmanager")
-        names = [s["Name"] for page in secrets.get_paginator("list_secrets").paginate() for s in page["SecretList"]]
-        vault = self.stack.client("dynamodb").scan(
-            TableName=self.stack.deployment.physical["CorpVaultTable"], Select="COUNT"
-        )
+        table = self.stack.deployment.physical["CorpVaultTable"]
+        pages = self.stack.client("dynamodb").get_paginator("scan").paginate(TableName=table, Select="COUNT")
         return {
             "store": environment["CORP_CREDENTIAL_STORE"],
-            "suite_secrets": sum(n.startswith(self.names.suite_prefix) for n in names),
-            "corp_secrets": sum(n.startswith(self.names.corp_prefix) for n in names),
-            "vault_items": vault["Count"],
+            "suite_secrets": sum(1 for _ in secret_names(secrets, self.names.suite_prefix)),
+            "corp_secrets": sum(1 for _ in secret_names(secrets, self.names.corp_prefix)),
+            "vault_items": sum(page["Count"] for page in pages),
         }
 
     def ticket_divergences(self) -> list[str]:
