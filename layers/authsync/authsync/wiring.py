@@ -157,25 +157,12 @@ def _ingestor(
     names = SecretNames(settings.suite_secret_prefix)
     suites = SuiteDirectory(SecretsManagerJson(secrets), names, max_age=settings.suite_config_max_age)
     publisher = SqsEventPublisher(client("sqs"), settings.events_queue_url)
-    dynamodb = _Lazy(lambda: client("dynamodb"))  # one client, built on the first write of either table
+    dynamodb = functools.cache(lambda: client("dynamodb"))  # one client, built on the first write of either table
     kept = inbox if inbox is not None else DynamoInbox(dynamodb, settings.inbox_table)
     unmodelled = (
         DynamoUnmodelledStore(dynamodb, settings.unmodelled_table) if settings.unmodelled_table is not None else None
     )
     return CallbackIngestor(suites, TicketStore(secrets, names.ticket), publisher, inbox=kept, unmodelled=unmodelled)
-
-
-class _Lazy:
-    """A client factory that builds once: the inbox and the unmodelled store share callback-ingest's client."""
-
-    def __init__(self, build: Callable[[], Any]) -> None:
-        self._build = build
-        self._client: Any = None
-
-    def __call__(self) -> Any:
-        if self._client is None:
-            self._client = self._build()
-        return self._client
 
 
 def build_pipeline(

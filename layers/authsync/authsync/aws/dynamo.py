@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -12,17 +13,27 @@ from authsync.aws.credentials import error_code
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
-__all__ = ["LazyClient", "put_new"]
+__all__ = ["LazyTable", "put_new"]
 
 
-class LazyClient:
-    """A DynamoDB client, or a factory for one called on first use: callback-ingest's rarely written
-    tables (the inbox, the unmodelled store) then cost no client in the init WeCom's first callback waits for."""
+class LazyTable:
+    """An adapter of one table whose client may be a factory, called on first use: callback-ingest's rarely
+    written tables (the inbox, the unmodelled store) then cost no client in the init WeCom's first callback
+    waits for. Several adapters share one client by sharing one (caching) factory."""
 
-    def __init__(self, client: DynamoDBClient | Callable[[], DynamoDBClient]) -> None:
+    def __init__(
+        self,
+        client: DynamoDBClient | Callable[[], DynamoDBClient],
+        table: str,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._client_or_factory = client
+        self._table = table
+        self._clock = clock
 
-    def __call__(self) -> DynamoDBClient:
+    @property
+    def _client(self) -> DynamoDBClient:
         if callable(self._client_or_factory) and not hasattr(self._client_or_factory, "put_item"):
             self._client_or_factory = self._client_or_factory()
         return self._client_or_factory  # type: ignore[return-value]

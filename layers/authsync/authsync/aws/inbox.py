@@ -20,15 +20,13 @@ deduplication id, so an event that reached SQS after all is not processed twice.
 from __future__ import annotations
 
 import hashlib
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from authsync.aws.dynamo import LazyClient, put_new
+from authsync.aws.dynamo import LazyTable, put_new
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
 
 __all__ = ["INBOX_RETENTION", "DynamoInbox", "KeptCallback"]
@@ -63,28 +61,13 @@ class KeptCallback:
         return {"msg_signature": self.msg_signature, "timestamp": self.timestamp, "nonce": self.nonce}
 
 
-class DynamoInbox:
+class DynamoInbox(LazyTable):
     """The inbox table: ``put`` (callback-ingest), ``items``/``delete`` (inbox-drain).
 
     ``client`` may be a factory: callback-ingest writes here only when something failed, so it
     does not pay for a DynamoDB client (its service model) in the init WeCom's first callback
     waits for; the factory runs on the first ``put``.
     """
-
-    def __init__(
-        self,
-        client: DynamoDBClient | Callable[[], DynamoDBClient],
-        table: str,
-        *,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self._lazy = LazyClient(client)
-        self._table = table
-        self._clock = clock
-
-    @property
-    def _client(self) -> DynamoDBClient:
-        return self._lazy()
 
     def put(self, kept: KeptCallback) -> bool:
         """Keep ``kept``; False if the same request is kept already (the first one stays)."""

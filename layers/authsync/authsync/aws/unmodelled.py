@@ -10,16 +10,14 @@ AuthCode or ticket.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from authsync.aws.dynamo import LazyClient, put_new
+from authsync.aws.dynamo import LazyTable, put_new
 from authsync.domain.unmodelled import UNMODELLED_RETENTION, KeptDocument
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
 
 __all__ = ["DynamoUnmodelledStore", "UnmodelledCallback"]
@@ -40,23 +38,8 @@ class UnmodelledCallback:
     """For ``malformed``: which fields were missing or invalid (names only)."""
 
 
-class DynamoUnmodelledStore:
+class DynamoUnmodelledStore(LazyTable):
     """The table. ``client`` may be a factory, built on the first write (callback-ingest's init stays small)."""
-
-    def __init__(
-        self,
-        client: DynamoDBClient | Callable[[], DynamoDBClient],
-        table: str,
-        *,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self._lazy = LazyClient(client)
-        self._table = table
-        self._clock = clock
-
-    @property
-    def _client(self) -> DynamoDBClient:
-        return self._lazy()
 
     def put(self, item: UnmodelledCallback) -> bool:
         """Keep ``item``; False if the same callback is kept already (the first one stays)."""
