@@ -29,7 +29,7 @@ from typing import Any
 
 from authsync_dev.local_functions import Activity, BackgroundWorker, LocalFunction, describe_error
 
-__all__ = ["StreamPoller", "StreamSource", "matches", "stream_event_sources"]
+__all__ = ["StreamPoller", "StreamSource", "lambda_stream_record", "matches", "stream_event_sources"]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,10 @@ class StreamSource:
     """-1: until the record expires (Lambda's default); here: forever."""
     on_failure_queue: str | None = None
     """The ``OnFailure`` destination queue's logical id."""
+
+    def selects(self, record: Mapping[str, Any]) -> bool:
+        """Whether the mapping's ``FilterCriteria`` let ``record`` through (no filter: every record)."""
+        return not self.patterns or any(matches(pattern, record) for pattern in self.patterns)
 
 
 def stream_event_sources(template: Mapping[str, Any]) -> list[StreamSource]:
@@ -106,6 +110,15 @@ def matches(pattern: Mapping[str, Any], record: Any) -> bool:
         elif record[key] not in wanted:
             return False
     return True
+
+
+def lambda_stream_record(record: Mapping[str, Any], stream_arn: str, region: str) -> dict[str, Any]:
+    """A ``GetRecords`` record as Lambda hands it to the function (source ARN and region added)."""
+    change = dict(record["dynamodb"])
+    created: Any = change.get("ApproximateCreationDateTime")
+    if hasattr(created, "timestamp"):  # boto3 parsed it into a datetime; Lambda sends epoch seconds
+        change["ApproximateCreationDateTime"] = int(created.timestamp())
+    return {**record, "dynamodb": change, "eventSourceARN": stream_arn, "awsRegion": region}
 
 
 class StreamPoller(BackgroundWorker):
@@ -183,15 +196,8 @@ class StreamPoller(BackgroundWorker):
         self._iterator = answer.get("NextShardIterator") or self._iterator
         for record in answer["Records"]:
             self._last_sequence = record["dynamodb"]["SequenceNumber"]
-            if not self.source.patterns or any(matches(p, record) for p in self.source.patterns):
-                self._pending.append(self._as_lambda_delivers(record))
-
-    def _as_lambda_delivers(self, record: dict[str, Any]) -> dict[str, Any]:
-        change = dict(record["dynamodb"])
-        created: Any = change.get("ApproximateCreationDateTime")
-        if hasattr(created, "timestamp"):  # boto3 parsed it into a datetime; Lambda sends epoch seconds
-            change["ApproximateCreationDateTime"] = int(created.timestamp())
-        return {**record, "dynamodb": change, "eventSourceARN": self.stream_arn, "awsRegion": self._region}
+            if self.source.selects(record):
+                self._pending.append(lambda_stream_record(record, self.stream_arn, self._region))
 
     def _settle(self, batch: list[dict[str, Any]]) -> None:
         sequences = [r["dynamodb"]["SequenceNumber"] for r in batch]

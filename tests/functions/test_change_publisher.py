@@ -11,12 +11,15 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from authsync_dev.local_streams import lambda_stream_record, stream_event_sources
+from authsync_dev.template import load_template
 from authsync_dev.world import World
 from tests.functions.pipeline import install, publish, settle
 from tests.handlers import fresh
 from tests.lambda_context import FakeLambdaContext
 
 STREAMS = Config(account_id_endpoint_mode="disabled")  # moto serves the classic streams endpoint only
+(SOURCE,) = stream_event_sources(load_template())
 
 
 class Stream:
@@ -32,14 +35,10 @@ class Stream:
         )["ShardIterator"]
 
     def batch(self) -> dict[str, Any]:
-        """The next records as a DynamoDB stream event (Lambda's filter: state items only)."""
+        """The next records as a DynamoDB stream event, through the template mapping's own filter."""
         answer = self._client.get_records(ShardIterator=self._iterator)
         self._iterator = answer["NextShardIterator"]
-        records = [
-            {**r, "eventSourceARN": self._arn, "dynamodb": {**r["dynamodb"], "ApproximateCreationDateTime": 0}}
-            for r in answer["Records"]
-            if r["dynamodb"]["Keys"]["sk"]["S"] == "STATE"
-        ]
+        records = [lambda_stream_record(r, self._arn, "us-east-1") for r in answer["Records"] if SOURCE.selects(r)]
         return {"Records": records}
 
 
