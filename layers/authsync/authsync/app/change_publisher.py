@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from authsync.aws.snapshot_items import STATE_SK, decode_item, read_state
+from authsync.aws.snapshot_items import STATE_SK, corp_of, decode_item, read_state
 from authsync.domain.change_events import ChangeEvent, derive_events
 from authsync.domain.corp_state import CorpState
 
@@ -66,5 +66,4 @@ def _state(image: Mapping[str, Any] | None) -> CorpState | None:
     if not image:
         return None
     item = decode_item(image)
-    _, suite_id, corp_id = str(item.get("pk", "CORP##")).split("#", 2)
-    return read_state(item, suite_id, corp_id)
+    return read_state(item, *corp_of(str(item["pk"])))

@@ -68,6 +68,12 @@ def state_pk(suite_id: str, corp_id: str) -> str:
     return f"CORP#{suite_id}#{corp_id}"
 
 
+def corp_of(pk: str) -> tuple[str, str]:
+    """``(suite_id, corp_id)`` of a corp's partition key (the inverse of :func:`state_pk`)."""
+    _, suite_id, corp_id = pk.split("#", 2)
+    return suite_id, corp_id
+
+
 def version_sk(kind: str, version: int) -> str:
     return f"V#{kind}#{version:010d}"
 
