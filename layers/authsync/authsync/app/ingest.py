@@ -146,6 +146,12 @@ def _check_receive_id(decrypted: Decrypted, fields: Mapping[str, object]) -> Non
         raise ReceiveIdError("receiveid not accepted by this endpoint")
 
 
+def _check_suite(claimed: str | None, suite_id: str) -> None:
+    """A verified event naming another suite than its URL is refused (403): one suite's key must not feed another's."""
+    if claimed is not None and claimed != suite_id:
+        raise CallbackRejected(403, "suite_mismatch", "SuiteId in the event differs from the URL")
+
+
 class CallbackIngestor:
     """Handles GET (URL verification) and POST (events) for ``/wecom/callback/{suite_id}``."""
 
@@ -219,8 +225,7 @@ class CallbackIngestor:
             except ReceiveIdError as refused:
                 raise _rejected(refused) from None
             claimed = exc.fields.get("SuiteId")
-            if isinstance(claimed, str) and claimed.strip() and claimed.strip() != suite_id:
-                raise CallbackRejected(403, "suite_mismatch", "SuiteId in the event differs from the URL") from None
+            _check_suite(claimed.strip() if isinstance(claimed, str) and claimed.strip() else None, suite_id)
             corp = exc.fields.get("AuthCorpId")
             return self._keep_unmodelled(
                 suite_id,
@@ -233,8 +238,7 @@ class CallbackIngestor:
             )
         except (CallbackCryptoError, safexml.XmlError) as exc:
             raise _rejected(exc) from None
-        if event.suite_id is not None and event.suite_id != suite_id:
-            raise CallbackRejected(403, "suite_mismatch", "SuiteId in the event differs from the URL")
+        _check_suite(event.suite_id, suite_id)
         try:
             return self.route(suite_id, event, decrypted.message)
         except Exception as exc:
