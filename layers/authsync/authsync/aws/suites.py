@@ -86,6 +86,11 @@ class SuiteConfig(BaseModel):
         default=None, description="The provider's own corpid; URL verification may be encrypted for it"
     )
     personal_provider: bool = Field(default=False, description="个人主体 provider: callbacks carry an empty receiveid")
+    provider_secret: SecretStr | None = Field(
+        default=None,
+        description="The provider's ProviderSecret: with provider_corpid, the provider_access_token that license sync "
+        "and open_corpid lookups need (service/get_provider_token)",
+    )
 
     def accepted_receive_ids(self) -> tuple[str, ...]:
         """Receive ids this suite's callback URL accepts besides its suite_id (spec §1.1).

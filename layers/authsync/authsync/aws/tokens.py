@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CorpNotAuthorizedError",
     "PermanentCodes",
+    "ProviderNotConfiguredError",
     "StoredToken",
     "TicketMissingError",
     "TokenBusyError",
@@ -67,6 +68,10 @@ class TokenBusyError(RuntimeError):
 
 class TicketMissingError(RuntimeError):
     """No suite_ticket stored yet: WeCom pushes one every 10 minutes (retry later)."""
+
+
+class ProviderNotConfiguredError(LookupError):
+    """The suite's config has no provider_corpid and provider_secret: provider-level APIs cannot be called."""
 
 
 class CorpNotAuthorizedError(LookupError):
@@ -361,22 +366,26 @@ class Tokens:
         return code
 
     def with_suite_token(self, suite_id: str, call: Callable[[str], T]) -> T:
-        token = self.suite_token(suite_id)
-        try:
-            return call(token)
-        except WeComTokenError as exc:
-            if exc.token_kind != "suite":  # noqa: S105 - a token kind, not a secret
-                raise
-            return call(self.suite_token(suite_id, not_value=token))
+        return _retry_once(lambda stale: self.suite_token(suite_id, not_value=stale), call, "suite")
 
     def with_corp_token(self, suite_id: str, corp_id: str, call: Callable[[str], T]) -> T:
-        token = self.corp_token(suite_id, corp_id)
-        try:
-            return call(token)
-        except WeComTokenError as exc:
-            if exc.token_kind != "corp":  # noqa: S105 - a token kind, not a secret
-                raise
-            return call(self.corp_token(suite_id, corp_id, not_value=token))
+        return _retry_once(lambda stale: self.corp_token(suite_id, corp_id, not_value=stale), call, "corp")
+
+    def provider_token(self, suite_id: str, *, not_value: str | None = None) -> str:
+        """The provider_access_token of ``suite_id``'s provider (license and ID-model APIs), single-flight."""
+        config = self._suites.get(suite_id).config
+        corpid, secret = config.provider_corpid, config.provider_secret
+        if not corpid or secret is None:
+            raise ProviderNotConfiguredError(f"suite {suite_id} has no provider_corpid and provider_secret")
+
+        def fetch() -> IssuedToken:
+            return self._client.get_provider_token(corpid, secret.get_secret_value())
+
+        return self._store.get(self._names.provider_token(corpid), fetch, not_value=not_value).value
+
+    def with_provider_token(self, suite_id: str, call: Callable[[str], T]) -> T:
+        # Only this token is in the call: a token error of any kind is about it.
+        return _retry_once(lambda stale: self.provider_token(suite_id, not_value=stale), call, None)
 
     def forget_corp(self, suite_id: str, corp_id: str, *, cancelled_at_event: int | None = None) -> None:
         """Delete the corp's permanent code and access token (cancel_auth): not a code a later install stored
@@ -387,3 +396,18 @@ class Tokens:
     def forget_corp_token(self, suite_id: str, corp_id: str) -> None:
         """Drop the corp token (its permanent code was rotated by reset_permanent_code)."""
         self._store.delete(self._names.corp_token(suite_id, corp_id))
+
+
+def _retry_once[R](token: Callable[[str | None], str], call: Callable[[str], R], kind: str | None) -> R:
+    """WeCom's rule for a token it refuses (spec §4): drop that value, get a fresh one, retry once.
+
+    ``token(stale)`` returns a token other than ``stale`` (None: any); ``kind`` is the token kind
+    whose errors mean "this token" (None: any token error).
+    """
+    value = token(None)
+    try:
+        return call(value)
+    except WeComTokenError as exc:
+        if kind is not None and exc.token_kind != kind:
+            raise
+        return call(token(value))

@@ -49,6 +49,9 @@ from pydantic import (
 )
 
 from authsync.wecom import safexml
+from authsync.wecom.entitlement_events import EVENT_MODELS as ENTITLEMENT_EVENT_MODELS
+from authsync.wecom.entitlement_events import INFO_MODELS as ENTITLEMENT_INFO_MODELS
+from authsync.wecom.event_base import AuthEvent, CallbackEvent, event_style_document
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -122,47 +125,10 @@ def parse_envelope(body: bytes) -> Envelope:
     )
 
 
-class CallbackEvent(BaseModel):
-    """Fields common to every 指令回调 InfoType. ``raw`` keeps the whole decrypted document."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore", str_strip_whitespace=True, populate_by_name=True)
-
-    queued: ClassVar[bool] = False
-    """Whether this event goes on the authorization FIFO queue."""
-
-    suite_id: str = Field(alias="SuiteId", min_length=1, max_length=128)
-    info_type: str = Field(alias="InfoType", min_length=1, max_length=128)
-    timestamp: int = Field(alias="TimeStamp", ge=0)
-    raw: SkipValidation[dict[str, Any]] = Field(default_factory=dict, exclude=True, repr=False)
-    """The whole decrypted document as parsed (values may be secret: never log it)."""
-
-    @property
-    def corp_id(self) -> str | None:
-        """The authorizing corp, when the event names one."""
-        return None
-
-    @classmethod
-    def from_event_style(cls, fields: dict[str, Any], suite_id: str | None) -> dict[str, Any]:
-        """An Event-style document's fields under the names this model validates (InfoType models: as is)."""
-        return fields
-
-
 class SuiteTicket(CallbackEvent):
     """``suite_ticket``: pushed every 10 minutes, valid 30 (spec §2)."""
 
     suite_ticket: SecretStr = Field(alias="SuiteTicket", min_length=1, max_length=512)
-
-
-class AuthEvent(CallbackEvent):
-    """An authorization event: it goes on the FIFO queue for the fetch pipeline."""
-
-    queued: ClassVar[bool] = True
-
-    auth_corp_id: str | None = Field(default=None, alias="AuthCorpId", max_length=128)
-
-    @property
-    def corp_id(self) -> str | None:
-        return self.auth_corp_id or None
 
 
 class CreateAuth(AuthEvent):
@@ -219,16 +185,7 @@ class ChangeAppAdmin(ScopeChange):
 
     @classmethod
     def from_event_style(cls, fields: dict[str, Any], suite_id: str | None) -> dict[str, Any]:
-        """The Event-style fields under the names the model validates (``raw`` keeps the originals)."""
-        document: dict[str, Any] = {
-            "InfoType": fields.get("Event"),
-            "TimeStamp": fields.get("CreateTime"),
-            "AuthCorpId": fields.get("ToUserName"),
-            "AgentID": fields.get("AgentID") or None,
-        }
-        if suite_id:
-            document["SuiteId"] = suite_id
-        return document
+        return event_style_document(fields, suite_id)
 
 
 class ShareAgentChange(ScopeChange):
@@ -305,7 +262,9 @@ _MODELS: dict[str, type[CallbackEvent]] = {
 }
 """The typed models, by ``InfoType``."""
 
-_EVENT_MODELS: dict[str, type[CallbackEvent]] = {"change_app_admin": ChangeAppAdmin}
+_MODELS.update(ENTITLEMENT_INFO_MODELS)
+
+_EVENT_MODELS: dict[str, type[CallbackEvent]] = {"change_app_admin": ChangeAppAdmin, **ENTITLEMENT_EVENT_MODELS}
 """Event-style documents (``MsgType=event``) this project acts on, by ``Event``."""
 
 
@@ -338,6 +297,8 @@ def parse_event(message: bytes, *, suite_id: str | None = None) -> CallbackEvent
             document = model.from_event_style(fields, suite_id)
     if model is None:
         return _generic(fields, info_type)
+    if model.suite_from_url and suite_id and "SuiteId" not in document:
+        document = {**document, "SuiteId": suite_id}
     try:
         return model.model_validate({**document, "raw": fields})
     except ValidationError as exc:

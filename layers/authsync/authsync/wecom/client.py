@@ -35,7 +35,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from authsync.wecom.errors import WeComError, WeComProtocolError, WeComTransientError, error_for
-from authsync.wecom.responses import IssuedToken, PermanentCodeGrant, has_more, issued_token
+from authsync.wecom.responses import IssuedToken, PermanentCodeGrant, follow_pages, issued_token
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_TIMEOUT", "OnCall", "WeComClient"]
 
@@ -168,6 +168,13 @@ class WeComClient:
         )
         return issued_token(document, "suite_access_token", obtained_at, "service/get_suite_token")
 
+    def get_provider_token(self, provider_corpid: str, provider_secret: str) -> IssuedToken:
+        """``service/get_provider_token`` (spec §8): the provider_access_token (license, ID-model APIs)."""
+        obtained_at = self._clock()
+        body = {"corpid": provider_corpid, "provider_secret": provider_secret}
+        document = self._execute(_Call("service/get_provider_token", "POST", {}, body, (provider_secret,)))
+        return issued_token(document, "provider_access_token", obtained_at, "service/get_provider_token")
+
     def get_permanent_code(
         self, suite_token: str, auth_code: str, *, v2: bool = True, budget: float | None = None
     ) -> PermanentCodeGrant:
@@ -245,31 +252,29 @@ class WeComClient:
     def iter_auth_users(
         self, corp_token: str, *, limit: int = 1000, max_pages: int = DEFAULT_MAX_PAGES
     ) -> Iterator[dict[str, Any]]:
-        """Every authorized member, following ``next_cursor`` while ``has_more`` (``true`` or ``1``).
+        """Every authorized member, over every page (:func:`follow_pages`: bounded, never an endless loop)."""
+        return follow_pages(
+            lambda cursor: self.get_auth_user_list(corp_token, cursor=cursor, limit=limit),
+            "chatdata/get_auth_user_list",
+            "auth_user_list",
+            max_pages=max_pages,
+        )
 
-        Bounded by ``max_pages``; a cursor that is empty or repeats while ``has_more`` is a
-        :class:`WeComProtocolError` rather than an endless loop.
-        """
-        endpoint = "chatdata/get_auth_user_list"
-        cursor: str | None = None
-        seen: set[str] = set()
-        for _ in range(max_pages):
-            page = self.get_auth_user_list(corp_token, cursor=cursor, limit=limit)
-            users = page.get("auth_user_list") or []
-            if not isinstance(users, list):
-                raise WeComProtocolError(endpoint, None, "auth_user_list is not a list")
-            for user in users:
-                if not isinstance(user, dict):
-                    raise WeComProtocolError(endpoint, None, "auth_user_list entry is not an object")
-                yield user
-            if not has_more(page.get("has_more", False), endpoint):
-                return
-            next_cursor = page.get("next_cursor")
-            if not isinstance(next_cursor, str) or not next_cursor or next_cursor in seen:
-                raise WeComProtocolError(endpoint, None, "has_more without a new next_cursor")
-            seen.add(next_cursor)
-            cursor = next_cursor
-        raise WeComProtocolError(endpoint, None, f"more than {max_pages} pages")
+    # -- any other endpoint ----------------------------------------------------------------
+
+    def call(
+        self,
+        endpoint: str,
+        *,
+        params: Mapping[str, str],
+        body: Mapping[str, Any] | None,
+        secrets: tuple[str, ...],
+        method: Literal["GET", "POST"] = "POST",
+    ) -> dict[str, Any]:
+        """One call of an endpoint without a method here (:mod:`authsync.wecom.entitlements`), with the same
+        retries, errcode typing and redaction: ``secrets`` (tokens in ``params``, secrets in ``body``) never
+        reach an error's text."""
+        return self._execute(_Call(endpoint, method, params, body, secrets))
 
     # -- machinery ------------------------------------------------------------------------
 

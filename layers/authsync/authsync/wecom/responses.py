@@ -11,14 +11,14 @@ kept and diffed; their typed *readings* are :mod:`authsync.wecom.authinfo` and
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
 from authsync.wecom.errors import WeComProtocolError
 
-__all__ = ["IssuedToken", "PermanentCodeGrant", "has_more", "issued_token"]
+__all__ = ["IssuedToken", "PermanentCodeGrant", "follow_pages", "has_more", "issued_token"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,3 +113,33 @@ def has_more(value: object, endpoint: str) -> bool:
     if isinstance(value, int) and value in (0, 1):
         return value == 1
     raise WeComProtocolError(endpoint, None, "has_more is neither a boolean nor 0/1")
+
+
+def follow_pages(
+    fetch: Callable[[str | None], Mapping[str, Any]], endpoint: str, list_key: str, *, max_pages: int
+) -> Iterator[dict[str, Any]]:
+    """Every entry of ``list_key`` over WeCom's cursor paging: ``fetch(cursor)`` is one page.
+
+    Pages are followed while ``has_more`` (``true`` or ``1``), bounded by ``max_pages``; a cursor
+    that is empty or repeats while ``has_more`` is a :class:`WeComProtocolError` rather than an
+    endless loop, and so is an entry that is not an object.
+    """
+    cursor: str | None = None
+    seen: set[str] = set()
+    for _ in range(max_pages):
+        page = fetch(cursor)
+        entries = page.get(list_key) or []
+        if not isinstance(entries, list):
+            raise WeComProtocolError(endpoint, None, f"{list_key} is not a list")
+        for entry in entries:
+            if not isinstance(entry, dict):
+                raise WeComProtocolError(endpoint, None, f"{list_key} entry is not an object")
+            yield entry
+        if not has_more(page.get("has_more", False), endpoint):
+            return
+        next_cursor = page.get("next_cursor")
+        if not isinstance(next_cursor, str) or not next_cursor or next_cursor in seen:
+            raise WeComProtocolError(endpoint, None, "has_more without a new next_cursor")
+        seen.add(next_cursor)
+        cursor = next_cursor
+    raise WeComProtocolError(endpoint, None, f"more than {max_pages} pages")
