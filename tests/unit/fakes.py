@@ -42,6 +42,7 @@ from authsync.aws.kms import SealError
 from authsync.aws.queues import AuthMessage, ChatdataRequest
 from authsync.aws.retrying import DeadlineExceededError
 from authsync.aws.tokens import CorpNotAuthorizedError
+from authsync.domain.corp_state import KindState
 from authsync.domain.install import JournalEntry, JournalStatus
 from authsync.wecom.authinfo import strip_secrets
 from authsync.wecom.errors import WeComError, WeComTokenError, error_for
@@ -453,7 +454,7 @@ class _Kind:
 class _Corp:
     status: str = "active"
     kinds: dict[str, _Kind] = field(
-        default_factory=lambda: {"install": _Kind(), "auth_info": _Kind(), "chatdata": _Kind()}
+        default_factory=lambda: {kind: _Kind() for kind in ("install", "auth_info", "chatdata", "license", "orders")}
     )
     cancelled_at: float | None = None
     expires_at: int | None = None
@@ -482,6 +483,11 @@ class FakeCorpState:
     lifecycle_at: float | None = None
     install: dict[str, Any] | None = None
     """The ``install`` kind's document: the grant's context."""
+    kinds: dict[str, KindState] = field(default_factory=dict)
+    """Every kind's part, as :class:`authsync.domain.corp_state.CorpState` holds it."""
+
+    def kind(self, kind: str) -> KindState:
+        return self.kinds.get(kind) or KindState()
 
 
 @dataclass(frozen=True)
@@ -572,13 +578,19 @@ class FakeSnapshots:
             cancelled_at=corp.cancelled_at,
             lifecycle_at=corp.lifecycle_at,
             install=corp.kinds["install"].document,
+            kinds={
+                name: KindState(
+                    part.version, part.document, part.fetched_at, derived=part.derived, fetches=part.fetches
+                )
+                for name, part in corp.kinds.items()
+            },
         )
 
     def record(  # SnapshotStore.record's call shape
         self,
         suite_id: str,
         corp_id: str,
-        kind: Literal["install", "auth_info", "chatdata"],
+        kind: Literal["install", "auth_info", "chatdata", "license", "orders"],
         document: Mapping[str, Any],
         fetched_at: float,
         derived: Mapping[str, Any] | None = None,

@@ -261,10 +261,12 @@ def build_credentials(
 
 def build_authorization_sync(settings: AuthInfoSettings, **overrides: Any) -> AuthorizationSync:
     """auth-info's use case: the pipeline plus the chatdata queue it feeds."""
+    from authsync.app.entitlements import EntitlementSync
     from authsync.app.sync import AuthorizationSync
     from authsync.aws.journal import ExchangeJournal
     from authsync.aws.kms import KmsSealer
     from authsync.aws.queues import SqsChatdataRequests
+    from authsync.wecom.entitlements import EntitlementsApi
 
     pipeline = build_pipeline(settings, **overrides)
     journal = ExchangeJournal(
@@ -281,6 +283,12 @@ def build_authorization_sync(settings: AuthInfoSettings, **overrides: Any) -> Au
         snapshots=pipeline.snapshots,
         chatdata=SqsChatdataRequests(_client("sqs"), settings.chatdata_queue_url),
         journal=journal,
+        entitlements=EntitlementSync(
+            api=EntitlementsApi(pipeline.client),
+            tokens=pipeline.tokens,
+            snapshots=pipeline.snapshots,
+            clock=pipeline.clock,
+        ),
         clock=pipeline.clock,
     )
 

@@ -15,6 +15,9 @@ port lists exactly the methods the use cases call, with the adapter's signature:
   adapter :class:`authsync.aws.snapshots.SnapshotStore` (DynamoDB).
 * :class:`ChatdataRequests` — put a chatdata request on the second FIFO queue;
   adapter :class:`authsync.aws.queues.SqsChatdataRequests`.
+* :class:`Entitlements` — the license, order and ID-model reads; adapter
+  :class:`authsync.wecom.entitlements.EntitlementsApi`. :class:`ProviderTokens` adds the
+  provider_access_token to :class:`AccessTokens` (adapter :class:`authsync.aws.tokens.Tokens`).
 * :class:`ExchangeJournal` — the durable record of each AuthCode exchange (get, record with a
   deadline, close); adapter :class:`authsync.aws.journal.ExchangeJournal` (DynamoDB + KMS).
 * :class:`Remaining` — the function's time left in seconds (Lambda's context).
@@ -39,6 +42,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 from authsync.aws.queues import ChatdataRequests
 
 if TYPE_CHECKING:
+    from authsync.domain.corp_state import KindState
     from authsync.domain.install import JournalEntry, JournalStatus
     from authsync.wecom.responses import PermanentCodeGrant
 
@@ -48,8 +52,10 @@ __all__ = [
     "ChatdataRequests",
     "Clock",
     "CorpStateView",
+    "Entitlements",
     "ExchangeJournal",
     "PermanentCodes",
+    "ProviderTokens",
     "RecordedFetch",
     "Remaining",
     "SnapshotKind",
@@ -59,7 +65,7 @@ __all__ = [
 
 T = TypeVar("T")
 
-SnapshotKind = Literal["install", "auth_info", "chatdata"]
+SnapshotKind = Literal["install", "auth_info", "chatdata", "license", "orders"]
 """The kinds of document a corp's snapshot holds (``authsync.aws.snapshots.Kind``)."""
 
 
@@ -114,6 +120,27 @@ class AccessTokens(Protocol):
         ...
 
 
+class ProviderTokens(AccessTokens, Protocol):
+    """:class:`AccessTokens` and the provider's token (adapter: :class:`authsync.aws.tokens.Tokens`);
+    ``with_provider_token`` raises :class:`authsync.aws.tokens.ProviderNotConfiguredError` without one."""
+
+    def with_provider_token(self, suite_id: str, call: Callable[[str], T]) -> T: ...
+
+
+class Entitlements(Protocol):
+    """License, order and ID-model reads (adapter: :class:`authsync.wecom.entitlements.EntitlementsApi`)."""
+
+    def get_app_license_info(self, provider_token: str, corp_id: str, suite_id: str) -> dict[str, Any]: ...
+
+    def active_accounts(self, provider_token: str, corp_id: str) -> Iterator[dict[str, Any]]: ...
+
+    def get_license_order(self, provider_token: str, order_id: str) -> dict[str, Any]: ...
+
+    def get_app_order(self, suite_token: str, order_id: str) -> dict[str, Any]: ...
+
+    def open_corpid(self, provider_token: str, corp_id: str) -> str: ...
+
+
 class PermanentCodes(Protocol):
     """One permanent code per (suite, corp) (adapter: :class:`authsync.aws.tokens.PermanentCodes`)."""
 
@@ -156,6 +183,10 @@ class CorpStateView(Protocol):
 
     @property
     def chatdata_fetched_at(self) -> float | None: ...
+
+    def kind(self, kind: str) -> KindState:
+        """One kind's stored part: its document, version and when it was fetched."""
+        ...
 
 
 class RecordedFetch(Protocol):

@@ -11,7 +11,9 @@ callback-ingest enqueued it) or a reconcile request (JSON). For each:
 * ``change_auth``, data-permission events, the authorization-scope events
   (:class:`ScopeChange`), reconcile: fetch ``get_auth_info`` (v2: it
   is the faster call and omits the 7-day QR URL that would make every fetch a "change");
-* ``cancel_auth``: delete the corp's credentials and data, no WeCom call.
+* ``cancel_auth``: delete the corp's credentials and data, no WeCom call;
+* license and paid-app order events: re-read the corp's license section or the order named
+  (:mod:`authsync.app.entitlements`); ``change_editon`` re-fetches auth info (the edition is there).
 
 Every fetch of a corp is *coalesced*: if the stored snapshot was fetched after the
 message was sent, it already reflects that event and nothing is called. A burst of
@@ -40,9 +42,11 @@ from authsync.wecom.callbacks import (
     ScopeChange,
     parse_event,
 )
+from authsync.wecom.entitlement_events import ChangeEdition, LicenseEvent, OrderEvent
 from authsync.wecom.errors import WeComAuthCodeError, WeComAuthorizationInvalidError
 
 if TYPE_CHECKING:
+    from authsync.app.entitlements import EntitlementSync
     from authsync.app.ports import (
         AccessTokens,
         ChatdataRequests,
@@ -107,6 +111,9 @@ class Outcome(StrEnum):
     """A lifecycle event older than the corp's last one (WeCom's TimeStamp order): nothing changed."""
     DUPLICATE = "duplicate"
     """A delivery of an AuthCode whose exchange is already complete (or superseded): nothing done."""
+    PROVIDER_NOT_CONFIGURED = "provider_not_configured"
+    """A license event for a suite whose config has no provider_corpid/provider_secret: nothing can be read
+    (counted; the next license event after the config is fixed reads the whole license state)."""
     IGNORED = "ignored"
     """An event this pipeline does not act on; ``detail`` names its kind."""
 
@@ -139,6 +146,7 @@ class AuthorizationSync:
         snapshots: Snapshots,
         chatdata: ChatdataRequests,
         journal: ExchangeJournal,
+        entitlements: EntitlementSync | None = None,
         clock: Clock = time.time,
     ) -> None:
         self._client = client
@@ -147,6 +155,7 @@ class AuthorizationSync:
         self._snapshots = snapshots
         self._chatdata = chatdata
         self._journal = journal
+        self._entitlements = entitlements
         self._clock = clock
 
     def handle(self, message: AuthMessage, *, remaining: Remaining | None = None) -> SyncResult:
@@ -171,10 +180,31 @@ class AuthorizationSync:
             )
         if isinstance(event, CancelAuth):
             return self.cancel(suite_id, event.auth_corp_id, event_time=event.timestamp)
-        if isinstance(event, ChangeAuth | AuthDataPermission | ScopeChange):
+        if isinstance(event, LicenseEvent | OrderEvent) and not isinstance(event, ChangeEdition):
+            return self._entitlement(event, requested_at=message.sent_at)
+        if isinstance(event, ChangeAuth | AuthDataPermission | ScopeChange | ChangeEdition):
             assert event.corp_id is not None
             return self.fetch_auth_info(suite_id, event.corp_id, requested_at=message.sent_at)
         return SyncResult(Outcome.IGNORED, suite_id, event.corp_id, detail=event.info_type)
+
+    def _entitlement(self, event: LicenseEvent | OrderEvent, *, requested_at: float) -> SyncResult:
+        """A license or order callback: re-read the corp's license section, or the order it names."""
+        from authsync.aws.tokens import ProviderNotConfiguredError
+
+        suite_id, corp_id = event.suite_id, event.auth_corp_id
+        if self._entitlements is None:
+            return SyncResult(Outcome.IGNORED, suite_id, corp_id, detail=event.info_type)
+        if isinstance(event, OrderEvent):
+            assert event.order_id is not None  # only change_editon names none (routed to auth info)
+            return self._entitlements.sync_order(
+                suite_id, corp_id, order_id=event.order_id, requested_at=requested_at, replaces=event.replaces
+            )
+        try:
+            return self._entitlements.sync_license(
+                suite_id, corp_id, requested_at=requested_at, order_id=event.order_id
+            )
+        except ProviderNotConfiguredError:
+            return SyncResult(Outcome.PROVIDER_NOT_CONFIGURED, suite_id, corp_id, detail=event.info_type)
 
     def _exchange(
         self, suite_id: str, auth_code: str, *, rotate: bool, remaining: Remaining | None, event_time: int | None
@@ -317,6 +347,7 @@ class AuthorizationSync:
 
     def fetch_auth_info(self, suite_id: str, corp_id: str, *, requested_at: float) -> SyncResult:
         from authsync.wecom.authinfo import derive_verification
+        from authsync.wecom.entitlements import edition_of
 
         state = self._snapshots.get(suite_id, corp_id)
         if state is not None:
@@ -347,14 +378,8 @@ class AuthorizationSync:
             # event or reconcile for the corp decides.
             return SyncResult(Outcome.AUTHORIZATION_INVALID, suite_id, corp_id)
         verification = derive_verification(document, fetched_at)
-        recorded = self._snapshots.record(
-            suite_id,
-            corp_id,
-            "auth_info",
-            document,
-            fetched_at,
-            derived={"verification": verification.model_dump(mode="json")},
-        )
+        derived = {"verification": verification.model_dump(mode="json"), "edition": edition_of(document)}
+        recorded = self._snapshots.record(suite_id, corp_id, "auth_info", document, fetched_at, derived=derived)
         if not recorded.stale:
             self._chatdata.request(ChatdataRequest(suite_id, corp_id, fetched_at))
         return SyncResult(Outcome.FETCHED, suite_id, corp_id, recorded.version, recorded.changed)

@@ -14,13 +14,13 @@ Item layout (partition ``pk = "CORP#{suite_id}#{corp_id}"``)::
         activations, cancellations     N   counters
         cancelled_at, expires_at       N   tombstone only; expires_at is the table's TTL attribute
         lifecycle_at                   N   WeCom's TimeStamp of the last install/rotation/cancel applied
-        for kind in ("auth_info", "chatdata"):
+        for kind in ("auth_info", "chatdata", "license", "orders"):
           {kind}_doc                   S   the latest fetched document, JSON (absent in a tombstone)
           {kind}_version               N   number of the newest version item (kept in a tombstone)
           {kind}_fetched_at            N   when the fetch of the stored document started (kept in a tombstone)
           {kind}_updated_at            N   store clock of the last change (new version)
-          {kind}_derived               S   JSON of the caller's derived values, by name: "verification"
-                                           (auth_info), "chatdata" (the chatdata summary); models are dumped
+          {kind}_derived               S   JSON of the caller's derived values, by name: "verification" and
+                                           "edition" (auth_info), "chatdata", "license", "orders" (summaries)
           {kind}_fetches               N   accepted fetches, changed or not
 
     sk = "V#{kind}#{version:010d}"     a version item (zero-padded, so sk order is version order)

@@ -87,7 +87,7 @@ __all__ = [
 _ATTEMPTS = 8
 _BATCH = 25
 
-EXTERNAL_LISTS: dict[str, tuple[str, ...]] = {"chatdata": ("auth_user_list",)}
+EXTERNAL_LISTS: dict[str, tuple[str, ...]] = {"chatdata": ("auth_user_list",), "license": ("account_list",)}
 """Per kind, the top-level lists stored in pages beside the snapshot (:mod:`authsync.aws.list_pages`):
 they grow with the corp (one entry per authorized member) and would not fit a snapshot item."""
 

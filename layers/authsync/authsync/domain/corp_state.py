@@ -78,6 +78,21 @@ class CorpState:
         return _named(self.kind("chatdata").derived, "chatdata")
 
     @property
+    def edition(self) -> dict[str, Any] | None:
+        """``derived["edition"]`` of the auth_info kind: the paid edition (None: a free app, or not fetched)."""
+        return _named(self.kind("auth_info").derived, "edition")
+
+    @property
+    def license_summary(self) -> dict[str, Any] | None:
+        """``derived["license"]`` of the license kind (:func:`authsync.wecom.entitlements.license_summary`)."""
+        return _named(self.kind("license").derived, "license")
+
+    @property
+    def orders_summary(self) -> dict[str, Any] | None:
+        """``derived["orders"]`` of the orders kind (:func:`authsync.wecom.entitlements.order_summary`)."""
+        return _named(self.kind("orders").derived, "orders")
+
+    @property
     def chatdata_authorized(self) -> bool | None:
         """Whether 数据与智能专区 is authorized, per the chatdata summary; None before any chatdata fetch."""
         summary = self.chatdata_summary

@@ -79,8 +79,8 @@ __all__ = [
     "older_lifecycle",
 ]
 
-Kind = Literal["install", "auth_info", "chatdata"]
-KINDS: tuple[Kind, ...] = ("install", "auth_info", "chatdata")
+Kind = Literal["install", "auth_info", "chatdata", "license", "orders"]
+KINDS: tuple[Kind, ...] = ("install", "auth_info", "chatdata", "license", "orders")
 """``install``: the permanent-code grant's context (who installed, register code, state: answered once by
 ``get_permanent_code``, never fetchable again; :mod:`authsync.domain.install`); ``auth_info`` and ``chatdata``:
 the fetched documents."""
@@ -95,6 +95,8 @@ VOLATILE_PATHS: dict[str, tuple[tuple[str, ...], ...]] = {
     # corp_wxqrcode is a QR URL valid for 7 days (and v2 omits it): a new one is not a change.
     "auth_info": (("auth_corp_info", "corp_wxqrcode"), ("errcode",), ("errmsg",)),
     "chatdata": (("errcode",), ("errmsg",)),
+    "license": (("errcode",), ("errmsg",)),
+    "orders": (("errcode",), ("errmsg",)),
 }
 """Paths excluded from comparison and diffs, per kind."""
 
