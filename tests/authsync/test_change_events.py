@@ -106,7 +106,7 @@ def test_details_carry_derived_state_and_the_diff_never_a_secret(store: Snapshot
     assert changed["verified"] == (False, True)
     authorization = events[DetailType.AUTHORIZATION_CHANGED].detail
     assert [c.path for c in authorization.changes] == ["auth_corp_info.corp_type"]
-    assert authorization.versions == {"auth_info": 2, "chatdata": 0}
+    assert authorization.versions == {"auth_info": 2, "chatdata": 0, "license": 0, "orders": 0}
 
     entry = events[DetailType.AUTHORIZATION_CHANGED].entry("authsync-bus")
     assert (entry["Source"], entry["DetailType"], entry["EventBusName"]) == (

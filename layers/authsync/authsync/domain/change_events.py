@@ -18,8 +18,10 @@ redelivered stream record or a retried publish carries the same key and consumer
 * ``Corp Chatdata Changed``: an active corp's chatdata got a new version (its first one too:
   that is when 数据与智能专区 becomes known); the summary's old and new values in ``changes``.
 * ``Corp Cancelled``: the corp was active and is now cancelled. Key: the cancellation count.
-* ``Corp License Changed`` and ``Corp Order Changed`` are named here for their consumers; they
-  are derived once license and order state is stored (issue #12 item 2).
+* ``Corp License Changed`` / ``Corp Order Changed``: an active corp's license (接口调用许可) or
+  paid-app orders (应用版本付费) section got a new version (its first one too); ``changes`` is the
+  field-level diff of the summary and of the stored document (the license's ``account_list`` is
+  counted in the summary, not listed: it grows with the corp and lives in pages beside the snapshot).
 
 ``detail`` never holds a secret: the stored documents have none (:func:`authsync.wecom.authinfo.strip_secrets`),
 and only derived state, versions and diffs are carried.
@@ -28,6 +30,7 @@ and only derived state, versions and diffs are carried.
 from __future__ import annotations
 
 import enum
+from dataclasses import replace
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -76,11 +79,20 @@ class EventDetail(BaseModel):
     corp_id: str
     status: str = Field(description="active or cancelled, after the change")
     occurred_at: float = Field(description="When the change was stored (epoch seconds)")
-    versions: dict[str, int] = Field(description="Snapshot version per kind after the change (auth_info, chatdata)")
+    versions: dict[str, int] = Field(
+        description="Snapshot version per kind after the change (auth_info, chatdata, license, orders)"
+    )
     verification: dict[str, Any] | None = Field(
         default=None, description="Derived 主体验证 state: verified, customer_cap (None = unlimited), ..."
     )
     chatdata: dict[str, Any] | None = Field(default=None, description="数据与智能专区 summary: authorized, editions")
+    edition: dict[str, Any] | None = Field(
+        default=None, description="Paid edition from get_auth_info's edition_info (None: a free app, or not read yet)"
+    )
+    license: dict[str, Any] | None = Field(
+        default=None, description="接口调用许可 summary: license_status, trial end, active and purchased accounts"
+    )
+    orders: dict[str, Any] | None = Field(default=None, description="Paid-app orders summary: counts, the latest order")
     changes: list[FieldChange] = Field(default_factory=list, description="What changed, field by field")
 
 
@@ -134,7 +146,32 @@ def derive_events(old: CorpState | None, new: CorpState | None) -> list[ChangeEv
         before_chat = (previous.chatdata_summary if previous is not None else None) or {}
         changes = diff(before_chat, new.chatdata_summary or {})
         add(DetailType.CHATDATA_CHANGED, f"chatdata/{new.chatdata_version}", changes)
+    for kind, detail_type in ENTITLEMENT_KINDS:
+        version = _since_activation(new, kind)
+        if version > (_since_activation(previous, kind) if previous else 0):
+            add(detail_type, f"{kind}/{version}", _entitlement_diff(kind, previous, new))
     return events
+
+
+ENTITLEMENT_KINDS = (("license", DetailType.LICENSE_CHANGED), ("orders", DetailType.ORDER_CHANGED))
+PAGED_LISTS = {"license": "account_list"}
+"""Lists kept in pages beside the snapshot: the state item holds a reference, so they are not diffed here."""
+
+
+def _entitlement_diff(kind: str, old: CorpState | None, new: CorpState) -> list[Change]:
+    """The summary's changes, then the document's (without its paged list)."""
+
+    def parts(state: CorpState | None) -> tuple[dict[str, Any], dict[str, Any]]:
+        if state is None:
+            return {}, {}
+        part = state.kind(kind)
+        document = {k: v for k, v in comparable(kind, part.document or {}).items() if k != PAGED_LISTS.get(kind)}
+        summary = (part.derived or {}).get(kind)
+        return (summary if isinstance(summary, dict) else {}), document
+
+    (old_summary, old_document), (new_summary, new_document) = parts(old), parts(new)
+    summary_changes = [replace(c, path=f"summary.{c.path}") for c in diff(old_summary, new_summary)]
+    return summary_changes + diff(old_document, new_document)
 
 
 def _since_activation(state: CorpState, kind: str) -> int:
@@ -167,9 +204,12 @@ def _detail(state: CorpState, key: str, changes: list[Change]) -> EventDetail:
         corp_id=state.corp_id,
         status=state.status,
         occurred_at=(state.updated_at if state.active else state.cancelled_at) or state.updated_at or 0.0,
-        versions={"auth_info": state.auth_info_version, "chatdata": state.chatdata_version},
+        versions={kind: state.kind(kind).version for kind in ("auth_info", "chatdata", "license", "orders")},
         verification=state.verification,
         chatdata=state.chatdata_summary,
+        edition=state.edition,
+        license=state.license_summary,
+        orders=state.orders_summary,
         changes=[FieldChange(**change.to_json()) for change in changes],
     )
 
