@@ -68,6 +68,7 @@ EXPECTED: dict[str, tuple[set[str], dict[str, frozenset[str]]]] = {
             "suites/config": READ,
             "suites/ticket": READ,
             "suites/suite-token": KEEP,
+            "suites/provider-token": KEEP,
             "corps/permanent-code": KEEP | {"secretsmanager:DeleteSecret"},
             "corps/access-token": KEEP | {"secretsmanager:DeleteSecret"},
         },

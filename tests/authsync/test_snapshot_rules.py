@@ -221,14 +221,17 @@ def test_cancelling_an_active_corp_makes_a_tombstone_and_deletes_every_version_r
     decision = decide_cancel(state, 100.25, 60, NOW)
     assert decision.action is CancelAction.TOMBSTONE
     assert (decision.cancelled_at, decision.expires_at, decision.at) == (100.25, 161, NOW)  # ceil(100.25 + 60)
-    assert decision.delete_through == {"install": 0, "auth_info": 3, "chatdata": 2}
+    assert decision.delete_through == {"install": 0, "auth_info": 3, "chatdata": 2, "license": 0, "orders": 0}
     assert decision.result(5) == CancelResult(already_cancelled=False, deleted_versions=5, expires_at=161)
 
 
 def test_cancelling_a_corp_never_seen_still_leaves_a_tombstone() -> None:
     decision = decide_cancel(None, 100.0, 0, NOW)
     assert decision.action is CancelAction.TOMBSTONE_UNSEEN
-    assert (decision.expires_at, decision.delete_through) == (100, {"install": 0, "auth_info": 0, "chatdata": 0})
+    assert (decision.expires_at, decision.delete_through) == (
+        100,
+        {"install": 0, "auth_info": 0, "chatdata": 0, "license": 0, "orders": 0},
+    )
     assert decision.result(0) == CancelResult(False, 0, 100)
 
 
@@ -238,7 +241,13 @@ def test_cancelling_a_cancelled_corp_keeps_the_first_cancellation(expires_at: in
     decision = decide_cancel(tombstone, 999.0, 1, NOW)
     assert decision.action is CancelAction.ALREADY_CANCELLED
     assert decision.expires_at == reported
-    assert decision.delete_through == {"install": 0, "auth_info": 4, "chatdata": 0}  # finishes a crashed deletion
+    assert decision.delete_through == {
+        "install": 0,
+        "auth_info": 4,
+        "chatdata": 0,
+        "license": 0,
+        "orders": 0,
+    }  # finishes a crashed deletion
     assert decision.result(0) == CancelResult(True, 0, reported)
 
 

@@ -124,13 +124,16 @@ def test_the_local_stack_runs_the_built_template_layer_and_bytecode(tmp_path):
             while True:
                 answer = requests.get(query, headers=signed("GET", query), timeout=10)
                 state = answer.json() if answer.status_code == 200 else {}
-                if state.get("versions") == {"auth_info": 1, "chatdata": 1} or time.monotonic() > deadline:
+                if (
+                    state.get("versions") == {"auth_info": 1, "chatdata": 1, "license": 0, "orders": 0}
+                    or time.monotonic() > deadline
+                ):
                     break
                 time.sleep(0.2)
             assert answer.status_code == 200, answer.text
             assert state["status"] == "active"
             assert state["corp"]["corp_type"] == "verified"
-            assert state["versions"] == {"auth_info": 1, "chatdata": 1}
+            assert state["versions"] == {"auth_info": 1, "chatdata": 1, "license": 0, "orders": 0}
 
             # The built token broker serves the corp a token (to a signed request, as API Gateway needs).
             token_url = info["token_url"].format(suite_id=suite_id, corp_id=corpid)

@@ -341,7 +341,7 @@ class TestRunningStack:
         view = answer.json()
         assert view["status"] == "active"
         assert view["corp"]["corp_type"] == "verified"
-        assert view["versions"] == {"auth_info": 1, "chatdata": 1}
+        assert view["versions"] == {"auth_info": 1, "chatdata": 1, "license": 0, "orders": 0}
         assert stack.invocations("AuthInfoFunction") >= 1
         assert stack.invocations("ChatdataFunction") >= 1
         assert stack.errors("AuthInfoFunction") == 0

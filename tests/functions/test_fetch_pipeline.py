@@ -219,7 +219,7 @@ def test_query_route_answers_the_corp_state_and_404s_unknown_corps(
     assert body["corp"]["corp_name"] == truth.corp_name
     assert body["verification"]["verified"] is True
     assert body["verification"]["customer_cap"] is None
-    assert body["versions"] == {"auth_info": 1, "chatdata": 1}
+    assert body["versions"] == {"auth_info": 1, "chatdata": 1, "license": 0, "orders": 0}
     assert [e["edition"] for e in body["chatdata"]["editions"]] == [1, 2]
     assert body["agents"]
     assert len(body["history"]["auth_info"]) == 1

@@ -46,10 +46,13 @@ def _agents(document: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+VIEW_KINDS = ("auth_info", "chatdata", "license", "orders")
+"""The fetched kinds a corp's view reports (``install`` is the grant's context, not a fetch)."""
+
+
 def corp_view(state: CorpState, store: SnapshotStore | None = None, *, history: bool = False) -> dict[str, Any]:
     """The JSON answer of ``GET /corps/{suite_id}/{corp_id}``."""
     auth_info = state.kind("auth_info")
-    chatdata = state.kind("chatdata")
     document = auth_info.document or {}
     corp_info = document.get("auth_corp_info") or {}
     view: dict[str, Any] = {
@@ -65,8 +68,11 @@ def corp_view(state: CorpState, store: SnapshotStore | None = None, *, history: 
         "verification": state.verification,
         "agents": _agents(document),
         "chatdata": state.chatdata_summary,
-        "versions": {"auth_info": auth_info.version, "chatdata": chatdata.version},
-        "fetched_at": {"auth_info": auth_info.fetched_at, "chatdata": chatdata.fetched_at},
+        "edition": state.edition,
+        "license": state.license_summary,
+        "orders": state.orders_summary,
+        "versions": {kind: state.kind(kind).version for kind in VIEW_KINDS},
+        "fetched_at": {kind: state.kind(kind).fetched_at for kind in VIEW_KINDS},
     }
     if history and store is not None:
         view["history"] = {
@@ -78,6 +84,6 @@ def corp_view(state: CorpState, store: SnapshotStore | None = None, *, history: 
                 }
                 for v in store.versions(state.suite_id, state.corp_id, kind)
             ]
-            for kind in ("auth_info", "chatdata")
+            for kind in VIEW_KINDS
         }
     return view

@@ -137,8 +137,9 @@ class SecretNames:
 
     def provider_token(self, provider_corpid: str) -> str:
         """One provider_access_token per provider, whichever of its suites asks (⚠️ whether a new one
-        voids the previous is undocumented: one shared token cannot make two suites evict each other)."""
-        return f"{self.suite_prefix}providers/{provider_corpid}/provider-token"
+        voids the previous is undocumented: one shared token cannot make two suites evict each other).
+        Named by the provider corpid beside the suites' secrets: no suite secret is called provider-token."""
+        return f"{self.suite_prefix}{provider_corpid}/provider-token"
 
     def permanent_code(self, suite_id: str, corp_id: str) -> str:
         return f"{self._corps()}{suite_id}/{corp_id}/permanent-code"
