@@ -8,6 +8,7 @@ import pytest
 
 from authsync.app.sync import PENDING_INSTALL_GRACE, Outcome, RetryLaterError
 from authsync.aws.queues import AuthMessage
+from authsync.wecom.errors import error_for
 from tests.unit.entitlement_fakes import CorpLicenses, FakeEntitlementsApi, FakeProviderTokens, entitled_sync
 from tests.unit.fakes import SUITE, Fakes, callback
 from tests.unit.test_sync import CORP, installed
@@ -237,3 +238,54 @@ def test_without_the_entitlement_sync_license_and_order_events_are_ignored_by_ki
     installed(fakes)
     result = fakes.authorization_sync().handle(callback("open_order", fakes.clock(), PaidCorpId=CORP, OrderId="A1"))
     assert (result.outcome, result.detail) == (Outcome.IGNORED, "open_order")
+
+
+def test_the_open_corpid_is_looked_up_once_and_carried_over_on_later_fetches(world: World) -> None:
+    fakes, api, tokens = world
+    sync = entitled_sync(fakes, api, tokens)
+    for _ in range(2):
+        fakes.clock.advance(10)
+        assert sync.handle(callback("change_auth", fakes.clock() - 1, AuthCorpId=CORP)).outcome is Outcome.FETCHED
+
+    assert fakes.log.args("api.open_corpid") == [(CORP,)]
+    state = fakes.snapshots.peek(CORP)
+    assert state is not None
+    assert (state.kind("auth_info").derived or {})["ids"] == {"corpid": CORP, "open_corpid": f"wp{CORP}"}
+
+
+def test_a_refused_open_corpid_lookup_is_not_repeated_and_never_fails_the_fetch(world: World) -> None:
+    fakes, api, tokens = world
+    sync = entitled_sync(fakes, api, tokens)
+
+    def refuses(provider_token: str, corp_id: str) -> str:
+        fakes.log.add("api.open_corpid", corp_id)
+        raise error_for("service/corpid_to_opencorpid", 40013)
+
+    api.open_corpid = refuses  # type: ignore[method-assign]
+    for _ in range(2):
+        fakes.clock.advance(10)
+        assert sync.handle(callback("change_auth", fakes.clock() - 1, AuthCorpId=CORP)).outcome is Outcome.FETCHED
+
+    assert fakes.log.args("api.open_corpid") == [(CORP,)]
+    state = fakes.snapshots.peek(CORP)
+    assert state is not None
+    assert (state.kind("auth_info").derived or {})["ids"] == {
+        "corpid": CORP,
+        "open_corpid": None,
+        "lookup_error": 40013,
+    }
+
+
+def test_without_provider_credentials_the_open_corpid_is_unknown_and_asked_again_later(world: World) -> None:
+    fakes, api, _ = world
+    tokens = FakeProviderTokens(fakes, configured=False)
+    sync = entitled_sync(fakes, api, tokens)
+    fakes.clock.advance(10)
+    sync.handle(callback("change_auth", fakes.clock() - 1, AuthCorpId=CORP))
+    tokens.configured = True
+    fakes.clock.advance(10)
+    sync.handle(callback("change_auth", fakes.clock() - 1, AuthCorpId=CORP))
+
+    state = fakes.snapshots.peek(CORP)
+    assert state is not None
+    assert (state.kind("auth_info").derived or {})["ids"]["open_corpid"] == f"wp{CORP}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from authsync.aws.snapshots import CorpState, SnapshotStore
+from authsync.aws.snapshots import CorpState, Kind, SnapshotStore
 
 __all__ = ["corp_view"]
 
@@ -46,7 +46,7 @@ def _agents(document: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-VIEW_KINDS = ("auth_info", "chatdata", "license", "orders")
+VIEW_KINDS: tuple[Kind, ...] = ("auth_info", "chatdata", "license", "orders")
 """The fetched kinds a corp's view reports (``install`` is the grant's context, not a fetch)."""
 
 
@@ -58,6 +58,7 @@ def corp_view(state: CorpState, store: SnapshotStore | None = None, *, history: 
     view: dict[str, Any] = {
         "suite_id": state.suite_id,
         "corp_id": state.corp_id,
+        "open_corpid": state.open_corpid,
         "status": state.status,
         "created_at": state.created_at,
         "activated_at": state.activated_at,

@@ -24,6 +24,7 @@ compare-and-swap still refuses a write over a state it did not read.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from authsync.wecom.entitlements import license_summary, order_summary
@@ -98,6 +99,28 @@ class EntitlementSync:
             replaced[replaces] = order_id  # the new id is the order from now on; the old one stays as history
         document = {"orders": orders, "replaced": replaced}
         return self._record(suite_id, corp_id, "orders", document, fetched_at=fetched_at)
+
+    def corp_ids(self, suite_id: str, corp_id: str, known: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The corp's ids as auth info's derived ``ids``: ``open_corpid`` looked up once (issue #12 item 4).
+
+        ``service/corpid_to_opencorpid`` (provider token) maps a corp id of a corp installed before
+        WeCom's ID encryption to the open corpid the provider sees now. It is asked once per corp and
+        the answer carried over (``known``); a refusal (``lookup_error``: the errcode, e.g. for an id
+        that is already an open corpid ⚠️) is not asked again, a transient failure or a suite without
+        provider credentials is asked again at the next auth-info fetch. Never fails the fetch.
+        """
+        from authsync.aws.tokens import ProviderNotConfiguredError, TokenBusyError
+        from authsync.wecom.errors import WeComError, WeComTransientError
+
+        if known and (known.get("open_corpid") or known.get("lookup_error")):
+            return {"corpid": corp_id, **{k: v for k, v in known.items() if k != "corpid"}}
+        try:
+            value = self._tokens.with_provider_token(suite_id, lambda token: self._api.open_corpid(token, corp_id))
+        except (ProviderNotConfiguredError, TokenBusyError, WeComTransientError):
+            return {"corpid": corp_id, "open_corpid": None}
+        except WeComError as exc:
+            return {"corpid": corp_id, "open_corpid": None, "lookup_error": exc.errcode}
+        return {"corpid": corp_id, "open_corpid": value}
 
     def _installed(
         self, suite_id: str, corp_id: str, requested_at: float

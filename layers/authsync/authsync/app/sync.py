@@ -379,6 +379,9 @@ class AuthorizationSync:
             return SyncResult(Outcome.AUTHORIZATION_INVALID, suite_id, corp_id)
         verification = derive_verification(document, fetched_at)
         derived = {"verification": verification.model_dump(mode="json"), "edition": edition_of(document)}
+        if self._entitlements is not None:
+            known = state.kind("auth_info").derived if state is not None else None
+            derived["ids"] = self._entitlements.corp_ids(suite_id, corp_id, (known or {}).get("ids"))
         recorded = self._snapshots.record(suite_id, corp_id, "auth_info", document, fetched_at, derived=derived)
         if not recorded.stale:
             self._chatdata.request(ChatdataRequest(suite_id, corp_id, fetched_at))

@@ -77,6 +77,9 @@ class EventDetail(BaseModel):
     idempotency_key: str = Field(description="The same for every delivery of one stored change: drop repeats")
     suite_id: str
     corp_id: str
+    open_corpid: str | None = Field(
+        default=None, description="The corp id as this provider sees it after WeCom's ID encryption, when known"
+    )
     status: str = Field(description="active or cancelled, after the change")
     occurred_at: float = Field(description="When the change was stored (epoch seconds)")
     versions: dict[str, int] = Field(
@@ -202,6 +205,7 @@ def _detail(state: CorpState, key: str, changes: list[Change]) -> EventDetail:
         idempotency_key=key,
         suite_id=state.suite_id,
         corp_id=state.corp_id,
+        open_corpid=state.open_corpid,
         status=state.status,
         occurred_at=(state.updated_at if state.active else state.cancelled_at) or state.updated_at or 0.0,
         versions={kind: state.kind(kind).version for kind in ("auth_info", "chatdata", "license", "orders")},

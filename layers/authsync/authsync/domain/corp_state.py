@@ -83,6 +83,12 @@ class CorpState:
         return _named(self.kind("auth_info").derived, "edition")
 
     @property
+    def open_corpid(self) -> str | None:
+        """The corp's open corpid (``derived["ids"]`` of auth_info), when WeCom gave one."""
+        value = (_named(self.kind("auth_info").derived, "ids") or {}).get("open_corpid")
+        return value if isinstance(value, str) else None
+
+    @property
     def license_summary(self) -> dict[str, Any] | None:
         """``derived["license"]`` of the license kind (:func:`authsync.wecom.entitlements.license_summary`)."""
         return _named(self.kind("license").derived, "license")
