@@ -34,6 +34,7 @@ through its chain, chatdata), coalesced with every other fetch of that corp. Pay
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -49,8 +50,6 @@ from pydantic import (
 )
 
 from authsync.wecom import safexml
-from authsync.wecom.entitlement_events import EVENT_MODELS as ENTITLEMENT_EVENT_MODELS
-from authsync.wecom.entitlement_events import INFO_MODELS as ENTITLEMENT_INFO_MODELS
 from authsync.wecom.event_base import AuthEvent, CallbackEvent, event_style_document
 
 __all__ = [
@@ -262,14 +261,20 @@ _MODELS: dict[str, type[CallbackEvent]] = {
 }
 """The typed models, by ``InfoType``."""
 
-_MODELS.update(ENTITLEMENT_INFO_MODELS)
-
-_EVENT_MODELS: dict[str, type[CallbackEvent]] = {"change_app_admin": ChangeAppAdmin, **ENTITLEMENT_EVENT_MODELS}
+_EVENT_MODELS: dict[str, type[CallbackEvent]] = {"change_app_admin": ChangeAppAdmin}
 """Event-style documents (``MsgType=event``) this project acts on, by ``Event``."""
 
 
-KNOWN_INFO_TYPES = frozenset(_MODELS) | frozenset(_EVENT_MODELS)
-"""InfoTypes (and Event-style ``Event`` values) parsed into a typed model."""
+@functools.cache
+def _entitlement_models() -> tuple[dict[str, type[CallbackEvent]], dict[str, type[CallbackEvent]]]:
+    """The license and order models (:mod:`authsync.wecom.entitlement_events`), by InfoType and by Event.
+
+    Imported on first use: building a dozen models costs callback-ingest's cold start (on WeCom's
+    1 s clock) several milliseconds, and the first callback after a cold start is usually a ticket.
+    """
+    from authsync.wecom import entitlement_events
+
+    return entitlement_events.INFO_MODELS, entitlement_events.EVENT_MODELS
 
 
 def parse_event(message: bytes, *, suite_id: str | None = None) -> CallbackEvent | GenericEvent:
@@ -287,13 +292,14 @@ def parse_event(message: bytes, *, suite_id: str | None = None) -> CallbackEvent
     model: type[CallbackEvent] | None = None
     document = fields
     if isinstance(info_type, str) and info_type.strip():
-        model = _MODELS.get(info_type.strip())
+        model = _MODELS.get(info_type.strip()) or _entitlement_models()[0].get(info_type.strip())
         if model is None and "AuthCorpId" in fields and "AuthType" in fields:
             model = AuthDataPermission
     elif info_type is None and _text(fields.get("MsgType")) == "event":
-        model = _EVENT_MODELS.get(_text(fields.get("Event")))
+        event = _text(fields.get("Event"))
+        model = _EVENT_MODELS.get(event) or _entitlement_models()[1].get(event)
         if model is not None:
-            info_type = _text(fields.get("Event"))
+            info_type = event
             document = model.from_event_style(fields, suite_id)
     if model is None:
         return _generic(fields, info_type)
