@@ -226,7 +226,7 @@ class CallbackIngestor:
                 raise _rejected(refused) from None
             claimed = exc.fields.get("SuiteId")
             _check_suite(claimed.strip() if isinstance(claimed, str) and claimed.strip() else None, suite_id)
-            corp = exc.fields.get("AuthCorpId")
+            corp = exc.fields.get("AuthCorpId") or exc.fields.get("PaidCorpId")  # PaidCorpId: order events
             return self._keep_unmodelled(
                 suite_id,
                 decrypted.message,
