@@ -27,11 +27,12 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from authsync.app.sync import PENDING_INSTALL_GRACE, Outcome, RetryLaterError, SyncResult
 from authsync.wecom.entitlements import license_summary, order_summary
 
 if TYPE_CHECKING:
-    from authsync.app.ports import Clock, CorpStateView, Entitlements, ProviderTokens, SnapshotKind, Snapshots
-    from authsync.app.sync import SyncResult
+    from authsync.app.ports import Clock, Entitlements, ProviderTokens, SnapshotKind, Snapshots
+    from authsync.domain.corp_state import KindState
 
 __all__ = ["EntitlementSync"]
 
@@ -51,13 +52,9 @@ class EntitlementSync:
         self, suite_id: str, corp_id: str, *, requested_at: float, order_id: str | None = None
     ) -> SyncResult:
         """Record the corp's license section as WeCom has it now (plus ``order_id``'s license order)."""
-        from authsync.app.sync import Outcome, SyncResult
-
-        state, skipped = self._installed(suite_id, corp_id, requested_at)
-        if skipped is not None:
-            return skipped
-        assert state is not None
-        stored = state.kind("license")
+        stored = self._stored(suite_id, corp_id, "license", requested_at)
+        if isinstance(stored, SyncResult):
+            return stored
         orders: dict[str, Any] = dict((stored.document or {}).get("orders") or {})
         if (stored.fetched_at or 0) >= requested_at and (order_id is None or order_id in orders):
             return SyncResult(Outcome.FRESH, suite_id, corp_id, stored.version)
@@ -78,13 +75,9 @@ class EntitlementSync:
         self, suite_id: str, corp_id: str, *, order_id: str, requested_at: float, replaces: str | None = None
     ) -> SyncResult:
         """Record ``order_id`` (which replaces ``replaces``, for change_order) in the corp's orders section."""
-        from authsync.app.sync import Outcome, SyncResult
-
-        state, skipped = self._installed(suite_id, corp_id, requested_at)
-        if skipped is not None:
-            return skipped
-        assert state is not None
-        stored = state.kind("orders")
+        stored = self._stored(suite_id, corp_id, "orders", requested_at)
+        if isinstance(stored, SyncResult):
+            return stored
         document = dict(stored.document or {})
         orders: dict[str, Any] = dict(document.get("orders") or {})
         replaced: dict[str, str] = dict(document.get("replaced") or {})
@@ -122,26 +115,21 @@ class EntitlementSync:
             return {"corpid": corp_id, "open_corpid": None, "lookup_error": exc.errcode}
         return {"corpid": corp_id, "open_corpid": value}
 
-    def _installed(
-        self, suite_id: str, corp_id: str, requested_at: float
-    ) -> tuple[CorpStateView | None, SyncResult | None]:
-        """The corp's state if it is installed, else the result to report (or RetryLaterError while it may come)."""
-        from authsync.app.sync import PENDING_INSTALL_GRACE, Outcome, RetryLaterError, SyncResult
-
+    def _stored(self, suite_id: str, corp_id: str, kind: SnapshotKind, requested_at: float) -> KindState | SyncResult:
+        """The kind's stored part if the corp is installed, else the result to report (RetryLaterError while the
+        corp may still come: its create_auth may be queued in another group)."""
         state = self._snapshots.get(suite_id, corp_id)
         if state is None:
             if self._clock() - requested_at < PENDING_INSTALL_GRACE:
                 raise RetryLaterError("corp not installed yet; its create_auth may still be queued")
-            return None, SyncResult(Outcome.UNKNOWN_CORP, suite_id, corp_id)
+            return SyncResult(Outcome.UNKNOWN_CORP, suite_id, corp_id)
         if state.status == "cancelled":
-            return None, SyncResult(Outcome.SKIPPED_CANCELLED, suite_id, corp_id)
-        return state, None
+            return SyncResult(Outcome.SKIPPED_CANCELLED, suite_id, corp_id)
+        return state.kind(kind)
 
     def _record(
         self, suite_id: str, corp_id: str, kind: SnapshotKind, document: dict[str, Any], *, fetched_at: float
     ) -> SyncResult:
-        from authsync.app.sync import Outcome, SyncResult
-
         summary = license_summary(document) if kind == "license" else order_summary(document)
         recorded = self._snapshots.record(suite_id, corp_id, kind, document, fetched_at, derived={kind: summary})
         return SyncResult(Outcome.FETCHED, suite_id, corp_id, recorded.version, recorded.changed, detail=kind)
