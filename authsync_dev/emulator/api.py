@@ -19,8 +19,6 @@ checked; the outcome lands in the per-endpoint counters.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import threading
 from collections import Counter
@@ -32,6 +30,7 @@ from typing import Any, Literal
 from authsync_dev.emulator.errors import TokenEndedEarly, WeComError, error_body
 from authsync_dev.emulator.faults import CallCounters, Faults, RateLimiter
 from authsync_dev.emulator.model import Authorization, IssuedToken
+from authsync_dev.emulator.params import page, text
 from authsync_dev.emulator.state import EmulatorState
 
 __all__ = ["API_PREFIX", "ENDPOINTS", "ApiRequest", "ApiResponse", "WeComApi"]
@@ -90,15 +89,6 @@ class Endpoint:
     handler: Callable[[WeComApi, Call], dict[str, Any]]
     errcode_on_success: bool = True
     """False for the three APIs that return ``errcode`` only on failure (spec §3)."""
-
-
-def _text(body: dict[str, Any], name: str, missing: int) -> str:
-    value = body.get(name)
-    if value is None or value == "":
-        raise WeComError(missing)
-    if not isinstance(value, str):
-        raise WeComError(40058, f"{name} must be a string")
-    return value
 
 
 def _corp_of(call: Call, request: ApiRequest, document: dict[str, Any]) -> str | None:
@@ -246,11 +236,11 @@ class WeComApi:
 
     def get_suite_token(self, call: Call) -> dict[str, Any]:
         # A missing suite_id is 40083, as WeCom answers a GET that lost its body (spec §3).
-        suite_id = _text(call.body, "suite_id", 40083)
+        suite_id = text(call.body, "suite_id", 40083)
         suite = self.state.suite(suite_id)
-        if _text(call.body, "suite_secret", 41024) != suite.suite_secret:
+        if text(call.body, "suite_secret", 41024) != suite.suite_secret:
             raise WeComError(40080)
-        if not suite.ticket_valid(_text(call.body, "suite_ticket", 41023), call.now):
+        if not suite.ticket_valid(text(call.body, "suite_ticket", 41023), call.now):
             raise WeComError(40085)
         token = self.state.issue_token(suite_id, None, fresh=call.fresh_token)
         return {"suite_access_token": token.value, "expires_in": self._expires_in(token, call.now)}
@@ -258,7 +248,7 @@ class WeComApi:
     def _exchange(self, call: Call) -> tuple[Authorization, str]:
         """Consume an AuthCode (single use, 10 minutes, this suite's only): 40078 otherwise."""
         suite_id = self._token(call).suite_id
-        code_value = _text(call.body, "auth_code", 41008)
+        code_value = text(call.body, "auth_code", 41008)
         if len(code_value) < AUTH_CODE_MIN_LENGTH:
             raise WeComError(40058, f"auth_code exceed min length {AUTH_CODE_MIN_LENGTH}")
         code = self.state.auth_codes.get(code_value)
@@ -315,8 +305,8 @@ class WeComApi:
         return document
 
     def _authorization(self, call: Call) -> Authorization:
-        corpid = _text(call.body, "auth_corpid", 41002)
-        permanent_code = _text(call.body, "permanent_code", 41025)
+        corpid = text(call.body, "auth_corpid", 41002)
+        permanent_code = text(call.body, "permanent_code", 41025)
         return self.state.authorization_by_code(self._token(call).suite_id, corpid, permanent_code)
 
     def _auth_info(self, call: Call, *, v1: bool) -> dict[str, Any]:
@@ -348,8 +338,8 @@ class WeComApi:
     # -- gettoken (代开发: corpsecret = permanent_code) -------------------------------------
 
     def gettoken(self, call: Call) -> dict[str, Any]:
-        corpid = _text(dict(call.query), "corpid", 41002)
-        secret = _text(dict(call.query), "corpsecret", 41004)
+        corpid = text(call.query, "corpid", 41002)
+        secret = text(call.query, "corpsecret", 41004)
         if corpid not in self.state.corps:
             raise WeComError(40013)
         for (suite_id, auth_corpid), auth in self.state.authorizations.items():
@@ -379,37 +369,14 @@ class WeComApi:
 
     def chatdata_get_auth_user_list(self, call: Call) -> dict[str, Any]:
         auth = self._chat_authorization(call)
-        limit = call.body.get("limit", DEFAULT_USER_LIST_LIMIT)
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_USER_LIST_LIMIT:
-            raise WeComError(40058, f"limit must be 1..{MAX_USER_LIST_LIMIT}")
-        cursor = call.body.get("cursor") or ""
-        if not isinstance(cursor, str):
-            raise WeComError(40058, "cursor must be a string")
-        members = auth.effective_members()
-        offset = _decode_cursor(cursor, len(members)) if cursor else 0
-        page = members[offset : offset + limit]
-        more = offset + limit < len(members)
+        members = page(
+            auth.effective_members(), call.body, default=DEFAULT_USER_LIST_LIMIT, maximum=MAX_USER_LIST_LIMIT
+        )
         return {
-            "auth_user_list": [m.to_json() for m in page],
-            "next_cursor": _encode_cursor(offset + limit) if more else "",
-            "has_more": int(more) if self.has_more_as_int else more,
+            "auth_user_list": [m.to_json() for m in members.items],
+            "next_cursor": members.next_cursor,
+            "has_more": int(members.has_more) if self.has_more_as_int else members.has_more,
         }
-
-
-def _encode_cursor(offset: int) -> str:
-    return base64.urlsafe_b64encode(f"emu:{offset}".encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str, size: int) -> int:
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        prefix, _, number = text.partition(":")
-        offset = int(number)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise WeComError(50100) from None
-    if prefix != "emu" or not 0 <= offset <= size:
-        raise WeComError(50100)
-    return offset
 
 
 def _endpoints(*items: Endpoint) -> dict[str, Endpoint]:
