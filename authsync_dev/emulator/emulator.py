@@ -69,6 +69,7 @@ from authsync_dev.emulator.pusher import (
 from authsync_dev.emulator.scope_pushes import ScopePushes
 from authsync_dev.emulator.state import DEFAULT_TOKEN_TTL, EmulatorState
 from authsync_dev.httpserver import BackgroundHTTPServer, HttpRequest, HttpResponse
+from authsync_dev.wecom import EventValue
 
 __all__ = ["Emulator", "HeldPush", "NotFoundError", "PushResult", "sample_chat_editions"]
 
@@ -112,12 +113,15 @@ class HeldPush:
     suite_id: str
     event: str
     corpid: str | None
-    fields: Mapping[str, str | int] = field(repr=False, hash=False)
+    fields: Mapping[str, EventValue] = field(repr=False, hash=False)
 
     @property
     def timestamp(self) -> int:
-        """The event's TimeStamp: when it happened, not when it is delivered."""
-        return int(self.fields["TimeStamp"])
+        """The event's TimeStamp (an Event-style document's CreateTime): when it happened, not when it is delivered."""
+        stamp = self.fields.get("TimeStamp", self.fields.get("CreateTime"))
+        if not isinstance(stamp, int | str):
+            raise TypeError("the held document has no TimeStamp")
+        return int(stamp)
 
 
 def _alnum(length: int) -> str:
@@ -345,7 +349,7 @@ class Emulator(ScopePushes):
         fields.update(extra)
         return self._send(suite, event, fields, corpid)
 
-    def _send(self, suite: SuiteRecord, event: str, fields: dict[str, str | int], corpid: str | None) -> Delivery:
+    def _send(self, suite: SuiteRecord, event: str, fields: Mapping[str, EventValue], corpid: str | None) -> Delivery:
         """Deliver one document (or hold it back, see :meth:`holding`)."""
         held: list[HeldPush] | None = getattr(self._holding, "held", None)
         if held is not None:
