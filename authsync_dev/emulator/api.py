@@ -9,7 +9,8 @@ the behaviour can be read in one place. Validation follows WeCom (spec §3, §4)
 * Tokens travel in the query string: ``suite_access_token`` for ``service/*``,
   ``access_token`` for corp APIs. A suite token on a corp API is 41001, a corp token
   on a service API 40082; unknown tokens are 40082/40014, expired (or ended early)
-  ones 42009/42001.
+  ones 42009/42001. ``provider_access_token`` for the provider-level APIs
+  (:mod:`authsync_dev.emulator.entitlement_api`): unknown 40014, expired 42001.
 * get_suite_token, get_corp_token and get_auth_info answer ``errcode`` only on
   failure; every other API adds ``"errcode": 0, "errmsg": "ok"``.
 
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, Literal
 
+from authsync_dev.emulator import entitlement_api
 from authsync_dev.emulator.errors import TokenEndedEarly, WeComError, error_body
 from authsync_dev.emulator.faults import CallCounters, Faults, RateLimiter
 from authsync_dev.emulator.model import Authorization, IssuedToken
@@ -40,6 +42,7 @@ JSON_TYPE = "application/json; charset=UTF-8"
 MAX_USER_LIST_LIMIT = 1000
 DEFAULT_USER_LIST_LIMIT = 200
 AUTH_CODE_MIN_LENGTH = 64
+_TOKEN_PARAMETERS = ("suite_access_token", "access_token", "provider_access_token")
 
 
 @dataclass(frozen=True)
@@ -76,9 +79,12 @@ class Call:
     now: float
     token: IssuedToken | None = None
     fresh_token: bool = False
+    corpid: str | None = None
+    """The corp the call was about, when the endpoint knows better than the token or ``auth_corpid``
+    (provider-level APIs, order look-ups): for the per-corp call counts."""
 
 
-TokenKind = Literal["suite", "corp", "none"]
+TokenKind = Literal["suite", "corp", "provider", "none"]
 
 
 @dataclass(frozen=True)
@@ -92,8 +98,11 @@ class Endpoint:
 
 
 def _corp_of(call: Call, request: ApiRequest, document: dict[str, Any]) -> str | None:
-    """The corp a successful call was about: its token's, its request's, or (an exchange) its answer's."""
-    if call.token is not None and call.token.corpid:
+    """The corp a successful call was about: the endpoint's word, its token's, its request's, or (an exchange)
+    its answer's."""
+    if call.corpid:
+        return call.corpid
+    if call.token is not None and call.token.kind == "corp":
         return call.token.corpid
     named = call.body.get("auth_corpid") or request.query.get("corpid")
     if isinstance(named, str) and named:
@@ -156,7 +165,9 @@ class WeComApi:
                 return self._error(name, int(fault.kind), "", now, request, fault=fault.kind)
             else:  # invalidate_token: WeCom ends the token early, before this call is served
                 with self.state.lock:
-                    presented = request.query.get("suite_access_token") or request.query.get("access_token")
+                    presented = next(
+                        (request.query[name] for name in _TOKEN_PARAMETERS if request.query.get(name)), None
+                    )
                     if presented:
                         self.state.invalidate_value(presented)
                     fresh = True
@@ -202,6 +213,8 @@ class WeComApi:
     def _check_token(self, kind: TokenKind, query: dict[str, str], now: float) -> IssuedToken | None:
         if kind == "none":
             return None
+        if kind == "provider":
+            return entitlement_api.provider_token(self.state, query, now)
         tokens = self.state.tokens
         if kind == "suite":
             value = query.get("suite_access_token", "")
@@ -218,7 +231,7 @@ class WeComApi:
         if not value or (token is not None and token.kind == "suite"):
             # Spec §4/§6.4: a suite_access_token (under either name) on a corp API is 41001.
             raise WeComError(41001)
-        if token is None or token.revoked:
+        if token is None or token.kind != "corp" or token.revoked:
             raise WeComError(40014)
         if not token.live(now):
             raise TokenEndedEarly(42001) if token.invalidated else WeComError(42001)
@@ -227,10 +240,6 @@ class WeComApi:
     def _token(self, call: Call) -> IssuedToken:
         assert call.token is not None  # guaranteed by the endpoint's token kind
         return call.token
-
-    def _expires_in(self, token: IssuedToken, now: float) -> int:
-        # Rounded down: a client must never believe a token lives longer than it does.
-        return max(0, int(token.expires_at - now))
 
     # -- service/* (suite_access_token) ---------------------------------------------------
 
@@ -243,7 +252,7 @@ class WeComApi:
         if not suite.ticket_valid(text(call.body, "suite_ticket", 41023), call.now):
             raise WeComError(40085)
         token = self.state.issue_token(suite_id, None, fresh=call.fresh_token)
-        return {"suite_access_token": token.value, "expires_in": self._expires_in(token, call.now)}
+        return {"suite_access_token": token.value, "expires_in": token.expires_in(call.now)}
 
     def _exchange(self, call: Call) -> tuple[Authorization, str]:
         """Consume an AuthCode (single use, 10 minutes, this suite's only): 40078 otherwise."""
@@ -272,7 +281,7 @@ class WeComApi:
         if suite.kind == "third_party":
             token = self.state.issue_token(auth.suite_id, corpid)
             document["access_token"] = token.value
-            document["expires_in"] = self._expires_in(token, call.now)
+            document["expires_in"] = token.expires_in(call.now)
         document["permanent_code"] = auth.permanent_code
         if auth.dealer is not None:
             document["dealer_corp_info"] = {"corpid": auth.dealer.corpid, "corp_name": auth.dealer.corp_name}
@@ -333,7 +342,7 @@ class WeComApi:
     def get_corp_token(self, call: Call) -> dict[str, Any]:
         auth = self._authorization(call)
         token = self.state.issue_token(auth.suite_id, auth.corpid, fresh=call.fresh_token)
-        return {"access_token": token.value, "expires_in": self._expires_in(token, call.now)}
+        return {"access_token": token.value, "expires_in": token.expires_in(call.now)}
 
     # -- gettoken (代开发: corpsecret = permanent_code) -------------------------------------
 
@@ -348,7 +357,7 @@ class WeComApi:
             if self.state.suites[suite_id].kind != "customized":
                 continue  # a 第三方 permanent_code is not an app secret
             token = self.state.issue_token(suite_id, corpid, fresh=call.fresh_token)
-            return {"access_token": token.value, "expires_in": self._expires_in(token, call.now)}
+            return {"access_token": token.value, "expires_in": token.expires_in(call.now)}
         raise WeComError(40001)
 
     # -- chatdata/* (corp access_token) ---------------------------------------------------
@@ -393,5 +402,11 @@ ENDPOINTS: dict[str, Endpoint] = _endpoints(
     Endpoint("gettoken", "GET", "none", WeComApi.gettoken),
     Endpoint("chatdata/get_corp_auth_info", "POST", "corp", WeComApi.chatdata_get_corp_auth_info),
     Endpoint("chatdata/get_auth_user_list", "POST", "corp", WeComApi.chatdata_get_auth_user_list),
+    Endpoint("service/get_provider_token", "POST", "none", entitlement_api.get_provider_token),
+    Endpoint("service/get_order", "POST", "suite", entitlement_api.service_get_order),
+    Endpoint("service/corpid_to_opencorpid", "POST", "provider", entitlement_api.corpid_to_opencorpid),
+    Endpoint("license/get_app_license_info", "POST", "provider", entitlement_api.get_app_license_info),
+    Endpoint("license/list_actived_account", "POST", "provider", entitlement_api.list_actived_account),
+    Endpoint("license/get_order", "POST", "provider", entitlement_api.license_get_order),
 )
 """WeCom's paths (after ``/cgi-bin/``), their method and token type."""
