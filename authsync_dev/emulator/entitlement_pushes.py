@@ -31,10 +31,13 @@ from authsync_dev.emulator.entitlements import (
     REFUND_REFUSED,
     REFUNDED,
     ActiveAccount,
+    AppOrder,
+    LicenseOrder,
     Provider,
     apply_edition,
 )
 from authsync_dev.emulator.errors import NotFoundError
+from authsync_dev.emulator.pusher import app_event
 
 if TYPE_CHECKING:
     from authsync_dev.emulator.clock import Clock
@@ -115,6 +118,33 @@ def _license_push(emu: _Emulator, event: str, suite_id: str, corpid: str, extra:
     return emu._send(emu.suite(suite_id), event, fields, corpid)
 
 
+def _open_order(emu: _Emulator, order: AppOrder) -> Delivery:
+    extra = {"OrderId": order.orderid, "OperatorId": order.operator_id}
+    return _order_push(emu, "open_order", order.suite_id, order.paid_corpid, **extra)
+
+
+def _change_order(emu: _Emulator, suite_id: str, corpid: str, old_order_id: str, new_order_id: str) -> Delivery:
+    extra = {"OldOrderId": old_order_id, "NewOrderId": new_order_id}
+    return _order_push(emu, "change_order", suite_id, corpid, **extra)
+
+
+def _license_pay_success(emu: _Emulator, order: LicenseOrder) -> Delivery:
+    extra = {"OrderId": order.order_id, "BuyerUserId": order.buyer_userid}
+    return _license_push(emu, "license_pay_success", order.suite_id, order.corpid, extra)
+
+
+def _license_refund(emu: _Emulator, order: LicenseOrder, order_status: int) -> Delivery:
+    extra: dict[str, EventValue] = {"OrderId": order.order_id, "OrderStatus": order_status}
+    return _license_push(emu, "license_refund", order.suite_id, order.corpid, extra)
+
+
+def _auto_activate(
+    emu: _Emulator, suite_id: str, corpid: str, accounts: Sequence[ActiveAccount], scene: int
+) -> Delivery:
+    extra: dict[str, EventValue] = {"Scene": scene, "AccountList": [a.pushed() for a in accounts]}
+    return _license_push(emu, "auto_activate", suite_id, corpid, extra)
+
+
 def _live(emu: _Emulator, suite_id: str, corpid: str) -> Authorization:
     auth = emu.authorization(suite_id, corpid)
     if not auth.active:
@@ -155,15 +185,13 @@ class EntitlementPushes:
 
     def open_order(self: _Emulator, suite_id: str, corpid: str, order_id: str) -> PushResult:
         """The corp placed a paid-app order (D-91929)."""
-        operator = self.state.entitlements.app_order(suite_id, corpid, order_id).operator_id
-        return _result(_order_push(self, "open_order", suite_id, corpid, OrderId=order_id, OperatorId=operator))
+        return _result(_open_order(self, self.state.entitlements.app_order(suite_id, corpid, order_id)))
 
     def change_order(self: _Emulator, suite_id: str, corpid: str, old_order_id: str, new_order_id: str) -> PushResult:
         """The provider changed an order: ``NewOrderId`` replaces ``OldOrderId`` (D-91930)."""
         for orderid in (old_order_id, new_order_id):
             self.state.entitlements.app_order(suite_id, corpid, orderid)
-        extra = {"OldOrderId": old_order_id, "NewOrderId": new_order_id}
-        return _result(_order_push(self, "change_order", suite_id, corpid, **extra))
+        return _result(_change_order(self, suite_id, corpid, old_order_id, new_order_id))
 
     def pay_for_app_success(self: _Emulator, suite_id: str, corpid: str, order_id: str) -> PushResult:
         """The corp paid (D-91931)."""
@@ -187,9 +215,7 @@ class EntitlementPushes:
 
     def license_pay_success(self: _Emulator, suite_id: str, corpid: str, order_id: str) -> PushResult:
         """The provider paid a license order for the corp (D-95652)."""
-        order = self.state.entitlements.license_order_of(suite_id, corpid, order_id)
-        extra = {"OrderId": order_id, "BuyerUserId": order.buyer_userid}
-        return _result(_license_push(self, "license_pay_success", suite_id, corpid, extra))
+        return _result(_license_pay_success(self, self.state.entitlements.license_order_of(suite_id, corpid, order_id)))
 
     def license_refund(
         self: _Emulator, suite_id: str, corpid: str, order_id: str, *, order_status: int | None = None
@@ -200,8 +226,7 @@ class EntitlementPushes:
             if order.order_status not in _REFUND_OUTCOME:
                 raise ValueError("the order's refund was not decided: pass order_status 1 or 2")
             order_status = _REFUND_OUTCOME[order.order_status]
-        extra: dict[str, EventValue] = {"OrderId": order_id, "OrderStatus": order_status}
-        return _result(_license_push(self, "license_refund", suite_id, corpid, extra))
+        return _result(_license_refund(self, order, order_status))
 
     def auto_activate(
         self: _Emulator, suite_id: str, corpid: str, userids: Sequence[str] | None = None, *, scene: int = 1
@@ -221,8 +246,7 @@ class EntitlementPushes:
                     raise NotFoundError(f"no active account for {sorted(missing)}")
             if not accounts:
                 raise ValueError("the corp has no active accounts")
-            extra: dict[str, EventValue] = {"Scene": scene, "AccountList": [a.pushed() for a in accounts]}
-        return _result(_license_push(self, "auto_activate", suite_id, corpid, extra))
+        return _result(_auto_activate(self, suite_id, corpid, accounts, scene))
 
     def unlicensed_notify(self: _Emulator, suite_id: str, corpid: str, *, agent_id: int | None = None) -> PushResult:
         """A member without an account used the app (D-95716): Event-style, encrypted for the corp.
@@ -234,14 +258,7 @@ class EntitlementPushes:
             if not auth.agents:
                 raise ValueError("the install has no agent: pass agent_id")
             agent_id = auth.agents[0].agentid
-        fields: dict[str, EventValue] = {
-            "ToUserName": corpid,
-            "FromUserName": "sys",
-            "CreateTime": int(self.clock.now()),
-            "MsgType": "event",
-            "Event": "unlicensed_notify",
-            "AgentID": agent_id,
-        }
+        fields = app_event(corpid, "unlicensed_notify", agent_id, self.clock.now())
         return _result(self._send(self.suite(suite_id), "unlicensed_notify", fields, corpid))
 
     # -- scenarios: paid-app orders --------------------------------------------------------
@@ -278,10 +295,7 @@ class EntitlementPushes:
                 operator_id=operator_id or (auth.auth_user.userid if auth.auth_user else "admin01"),
                 now=self.clock.now(),
             )
-        deliveries: list[Delivery] = []
-        if push:
-            opened = {"OrderId": order.orderid, "OperatorId": order.operator_id}
-            deliveries.append(_order_push(self, "open_order", suite_id, corpid, **opened))
+        deliveries = [_open_order(self, order)] if push else []
         if pay:
             deliveries += _pay(self, suite_id, corpid, order.orderid, push)
         return ScenarioResult(tuple(deliveries), order.orderid)
@@ -302,10 +316,7 @@ class EntitlementPushes:
         with self.state.lock:
             book = self.state.entitlements
             new = book.change_app_order(book.app_order(suite_id, corpid, order_id), price, self.clock.now())
-        deliveries: tuple[Delivery, ...] = ()
-        if push:
-            extra = {"OldOrderId": order_id, "NewOrderId": new.orderid}
-            deliveries = (_order_push(self, "change_order", suite_id, corpid, **extra),)
+        deliveries = (_change_order(self, suite_id, corpid, order_id, new.orderid),) if push else ()
         return ScenarioResult(deliveries, new.orderid)
 
     def cancel_app_order(
@@ -347,11 +358,7 @@ class EntitlementPushes:
                 buyer_userid=buyer_userid,
                 now=self.clock.now(),
             )
-        deliveries: tuple[Delivery, ...] = ()
-        if push:
-            extra = {"OrderId": order.order_id, "BuyerUserId": buyer_userid}
-            deliveries = (_license_push(self, "license_pay_success", suite_id, corpid, extra),)
-        return ScenarioResult(deliveries, order.order_id)
+        return ScenarioResult((_license_pay_success(self, order),) if push else (), order.order_id)
 
     def activate_accounts(
         self: _Emulator,
@@ -374,11 +381,7 @@ class EntitlementPushes:
             accounts: list[ActiveAccount] = self.state.entitlements.activate(
                 suite_id, corpid, list(userids), type, self.clock.now()
             )
-        deliveries: tuple[Delivery, ...] = ()
-        if auto and push:
-            extra: dict[str, EventValue] = {"Scene": scene, "AccountList": [a.pushed() for a in accounts]}
-            deliveries = (_license_push(self, "auto_activate", suite_id, corpid, extra),)
-        return ScenarioResult(deliveries)
+        return ScenarioResult((_auto_activate(self, suite_id, corpid, accounts, scene),) if auto and push else ())
 
     def refund_licenses(
         self: _Emulator, suite_id: str, corpid: str, order_id: str, *, approved: bool = True, push: bool = True
@@ -386,13 +389,10 @@ class EntitlementPushes:
         """A license refund is approved (status 5, the order's accounts deactivated ⚠️) or refused (status 6);
         ``license_refund`` with OrderStatus 1 or 2."""
         with self.state.lock:
-            book = self.state.entitlements
-            book.refund_licenses(book.license_order_of(suite_id, corpid, order_id), approved=approved)
-        deliveries: tuple[Delivery, ...] = ()
-        if push:
-            extra: dict[str, EventValue] = {"OrderId": order_id, "OrderStatus": 1 if approved else 2}
-            deliveries = (_license_push(self, "license_refund", suite_id, corpid, extra),)
-        return ScenarioResult(deliveries, order_id)
+            order = self.state.entitlements.license_order_of(suite_id, corpid, order_id)
+            self.state.entitlements.refund_licenses(order, approved=approved)
+            outcome = _REFUND_OUTCOME[order.order_status]
+        return ScenarioResult((_license_refund(self, order, outcome),) if push else (), order_id)
 
 
 def _end_order(

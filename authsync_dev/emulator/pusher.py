@@ -52,6 +52,7 @@ __all__ = [
     "DeliveryAttempt",
     "Outcome",
     "RetryPolicy",
+    "app_event",
     "receive_id_of",
 ]
 
@@ -71,6 +72,19 @@ NETWORK_FAILURES: frozenset[str] = frozenset({"timeout", "connection_error"})
 AUTH_INFO_TYPES = frozenset({"create_auth", "change_auth", "cancel_auth", "reset_permanent_code"})
 AUTH_DEADLINE = 1.0
 """Seconds within which WeCom wants the authorization InfoTypes answered (spec §1.4)."""
+
+
+def app_event(corpid: str, event: str, agent_id: int, now: float) -> dict[str, str | int]:
+    """An Event-style document about the app in ``corpid`` (the 数据回调 URL's shape: change_app_admin,
+    unlicensed_notify): from ``sys`` to the corp, which is also whom it is encrypted for."""
+    return {
+        "ToUserName": corpid,
+        "FromUserName": "sys",
+        "CreateTime": int(now),
+        "MsgType": "event",
+        "Event": event,
+        "AgentID": agent_id,
+    }
 
 
 def receive_id_of(suite_id: str, fields: Mapping[str, EventValue]) -> str:
