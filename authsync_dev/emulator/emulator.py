@@ -39,7 +39,6 @@ from authsync_dev.emulator.admin import AdminApi
 from authsync_dev.emulator.api import API_PREFIX, ApiRequest, WeComApi
 from authsync_dev.emulator.clock import Clock
 from authsync_dev.emulator.entitlement_pushes import EntitlementPushes
-from authsync_dev.emulator.entitlements import DEFAULT_PROVIDER_CORPID, Provider
 from authsync_dev.emulator.errors import NotFoundError
 from authsync_dev.emulator.faults import CallCounters, EndpointCounters, Fault, FaultKind, Faults, RateLimiter
 from authsync_dev.emulator.model import (
@@ -188,8 +187,9 @@ class Emulator(ScopePushes, EntitlementPushes):
         self.callback_url = callback_url.rstrip("/") if callback_url else None
         self.ticket_interval = ticket_interval
         self._stopping = threading.Event()
-        provider = Provider(provider_corpid or DEFAULT_PROVIDER_CORPID, provider_secret or new_secret(32))
-        self.state = EmulatorState(self.clock, token_ttl=token_ttl, provider=provider)
+        self.state = EmulatorState(
+            self.clock, token_ttl=token_ttl, provider_corpid=provider_corpid, provider_secret=provider_secret
+        )
         self.faults: Faults = Faults(seed)
         self.limits: RateLimiter = RateLimiter()
         self.call_counters: CallCounters = CallCounters()

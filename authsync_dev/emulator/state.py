@@ -36,13 +36,20 @@ DEFAULT_TOKEN_TTL = 7200
 class EmulatorState:
     """The provider, suites, corps, authorizations, auth codes, issued tokens and entitlements."""
 
-    def __init__(self, clock: Clock, *, token_ttl: int = DEFAULT_TOKEN_TTL, provider: Provider | None = None) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        token_ttl: int = DEFAULT_TOKEN_TTL,
+        provider_corpid: str | None = None,
+        provider_secret: str | None = None,
+    ) -> None:
         if token_ttl <= 0:
             raise ValueError("token_ttl must be positive")
         self.lock = threading.RLock()
         self.clock = clock
         self.token_ttl = token_ttl
-        self.provider = provider or Provider(DEFAULT_PROVIDER_CORPID, new_secret(32))
+        self.provider = Provider(provider_corpid or DEFAULT_PROVIDER_CORPID, provider_secret or new_secret(32))
         self.entitlements = EntitlementBook()
         self.suites: dict[str, SuiteRecord] = {}
         self.corps: dict[str, CorpRecord] = {}
