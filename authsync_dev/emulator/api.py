@@ -42,7 +42,6 @@ JSON_TYPE = "application/json; charset=UTF-8"
 MAX_USER_LIST_LIMIT = 1000
 DEFAULT_USER_LIST_LIMIT = 200
 AUTH_CODE_MIN_LENGTH = 64
-_TOKEN_PARAMETERS = ("suite_access_token", "access_token", "provider_access_token")
 
 
 @dataclass(frozen=True)
@@ -165,8 +164,11 @@ class WeComApi:
                 return self._error(name, int(fault.kind), "", now, request, fault=fault.kind)
             else:  # invalidate_token: WeCom ends the token early, before this call is served
                 with self.state.lock:
-                    presented = next(
-                        (request.query[name] for name in _TOKEN_PARAMETERS if request.query.get(name)), None
+                    query = request.query
+                    presented = (
+                        query.get("suite_access_token")
+                        or query.get("access_token")
+                        or query.get("provider_access_token")
                     )
                     if presented:
                         self.state.invalidate_value(presented)
