@@ -77,7 +77,7 @@ from authsync_dev.local_streams import StreamPoller, StreamSource, stream_event_
 from authsync_dev.moto_process import MotoProcess
 from authsync_dev.stack_config import REAL_WECOM_API_BASE, StackConfig, suite_credentials
 from authsync_dev.template import TEMPLATE, Deployment, load_template
-from authsync_dev.world import World, provision
+from authsync_dev.world import World, provision, suites_provider
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -255,7 +255,13 @@ class LocalStack:
         self._start_moto()
         self._api = HttpApiServer(self.routes, self._invoke_route, port=config.api_port)
         if config.wecom == "emulator":
-            self._emulator = Emulator(port=config.emulator_port, callback_url=self.callback_base_url).start()
+            corpid, secret = suites_provider(config.suites)
+            self._emulator = Emulator(
+                port=config.emulator_port,
+                callback_url=self.callback_base_url,
+                provider_corpid=corpid,
+                provider_secret=secret,
+            ).start()
         self._world = provision(
             self._emulator,
             config.suites,

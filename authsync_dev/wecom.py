@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
@@ -16,6 +17,7 @@ from authsync.wecom.crypto import CallbackCrypto
 
 __all__ = [
     "TEST_SUITE",
+    "EventValue",
     "SignedCallback",
     "TestSuite",
     "event_xml",
@@ -67,15 +69,27 @@ class SignedCallback:
     body: bytes | None = None
 
 
-def event_xml(fields: dict[str, str | int], *, cdata: bool = True) -> str:
-    """An InfoType document as WeCom writes it: ``<xml>`` with one element per field."""
+EventValue = str | int | Sequence[Mapping[str, str | int]]
+"""A field of a callback document: text, a number, or repeated elements each with children
+(``auto_activate``'s ``<AccountList>``, D-95994)."""
+
+
+def _elements(fields: Mapping[str, EventValue], cdata: bool) -> str:
     parts = []
     for name, value in fields.items():
-        if isinstance(value, int) or not cdata:
-            parts.append(f"<{name}>{escape(str(value))}</{name}>")
-        else:
-            parts.append(f"<{name}><![CDATA[{value}]]></{name}>")
-    return "<xml>" + "".join(parts) + "</xml>"
+        if isinstance(value, str | int):
+            if isinstance(value, int) or not cdata:
+                parts.append(f"<{name}>{escape(str(value))}</{name}>")
+            else:
+                parts.append(f"<{name}><![CDATA[{value}]]></{name}>")
+        else:  # repeated siblings, as safexml.parse reads them back: one dict, or a list of dicts
+            parts.extend(f"<{name}>{_elements(item, cdata)}</{name}>" for item in value)
+    return "".join(parts)
+
+
+def event_xml(fields: Mapping[str, EventValue], *, cdata: bool = True) -> str:
+    """An InfoType document as WeCom writes it: ``<xml>`` with one element per field."""
+    return "<xml>" + _elements(fields, cdata) + "</xml>"
 
 
 def sign_event(

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import boto3
+from pydantic import SecretStr
 
 from authsync.aws.credentials import SecretNames
 from authsync.aws.suites import SuiteConfig
@@ -29,7 +30,7 @@ from authsync_dev.wecom import TEST_SUITE, TestSuite
 if TYPE_CHECKING:
     from authsync_dev.emulator import Emulator
 
-__all__ = ["World", "build_world", "provision", "suite_config_document"]
+__all__ = ["World", "build_world", "provision", "suite_config_document", "suites_provider"]
 
 
 def suite_config_document(suite: SuiteConfig) -> str:
@@ -44,7 +45,16 @@ def suite_config_document(suite: SuiteConfig) -> str:
     }
     if suite.provider_corpid:
         document["provider_corpid"] = suite.provider_corpid
+    if suite.provider_secret is not None:
+        document["provider_secret"] = suite.provider_secret.get_secret_value()
     return json.dumps(document)
+
+
+def suites_provider(suites: Sequence[SuiteConfig]) -> tuple[str | None, str | None]:
+    """The provider corpid and secret the suites name (the first of each), for the emulator to play."""
+    corpid = next((s.provider_corpid for s in suites if s.provider_corpid), None)
+    secret = next((s.provider_secret.get_secret_value() for s in suites if s.provider_secret is not None), None)
+    return corpid, secret
 
 
 @dataclass
@@ -128,7 +138,12 @@ def provision(
                 suite.encoding_aes_key.get_secret_value(),
                 kind=suite.kind,
                 provider_corpid=suite.provider_corpid,
+                provider_secret=suite.provider_secret.get_secret_value() if suite.provider_secret is not None else None,
             )
+        # The emulator is the suites' provider: their stored configs carry its credentials.
+        provider = emulator.provider
+        update = {"provider_corpid": provider.corpid, "provider_secret": SecretStr(provider.secret)}
+        suites = [suite.model_copy(update=update) for suite in suites]
     deployment = deploy_data_resources(stack_name, dict(parameters or {}), region=region, path=path)
     functions = [k for k, v in deployment.template["Resources"].items() if v["Type"] == "AWS::Serverless::Function"]
     environments = {logical_id: deployment.function_environment(logical_id) for logical_id in functions}

@@ -14,6 +14,7 @@ Python::
         corp = wecom.add_corp(verified=False)
         wecom.push_suite_ticket(suite.suite_id)
         wecom.create_auth(suite.suite_id, corp.corpid)
+        wecom.buy_edition(suite.suite_id, corp.corpid)  # open_order, pay_for_app_success, change_editon
         # ... your code calls f"{wecom.base_url}/cgi-bin/service/get_suite_token" ...
 
 HTTP: ``/admin/...`` (see :mod:`authsync_dev.emulator.admin`). CLI: ``python -m authsync_dev.emulator``.
@@ -21,6 +22,8 @@ HTTP: ``/admin/...`` (see :mod:`authsync_dev.emulator.admin`). CLI: ``python -m 
 
 from authsync_dev.emulator.clock import Clock
 from authsync_dev.emulator.emulator import Emulator, HeldPush, PushResult, sample_chat_editions
+from authsync_dev.emulator.entitlement_pushes import ScenarioResult
+from authsync_dev.emulator.entitlements import Provider
 from authsync_dev.emulator.errors import NotFoundError, WeComError
 from authsync_dev.emulator.faults import EndpointCounters, Fault
 from authsync_dev.emulator.model import (
@@ -61,8 +64,10 @@ __all__ = [
     "NotFoundError",
     "PaidEdition",
     "Privilege",
+    "Provider",
     "PushResult",
     "RegisterCode",
+    "ScenarioResult",
     "SharedFrom",
     "SuiteRecord",
     "WeComError",

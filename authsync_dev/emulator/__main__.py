@@ -30,7 +30,16 @@ DEMO_CORPS = (
     ("wwemulatordemo0002", "演示企业（未验证）", False),
 )
 SUITE_KEYS = frozenset(
-    {"suite_id", "suite_secret", "token", "encoding_aes_key", "kind", "provider_corpid", "callback_url"}
+    {
+        "suite_id",
+        "suite_secret",
+        "token",
+        "encoding_aes_key",
+        "kind",
+        "provider_corpid",
+        "provider_secret",
+        "callback_url",
+    }
 )
 
 
@@ -58,7 +67,8 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         default=[],
         metavar="FILE",
-        help="JSON suite config (suite_id, suite_secret, token, encoding_aes_key[, kind, provider_corpid]); repeatable",
+        help="JSON suite config (suite_id, suite_secret, token, encoding_aes_key[, kind, provider_corpid, "
+        "provider_secret]); repeatable, one provider for all",
     )
     parser.add_argument("--demo", action="store_true", help="add two demo corps installed (silently) in every suite")
     parser.add_argument("--retries", type=int, default=3, help="re-sends of a failed callback (default 3)")
@@ -96,6 +106,7 @@ def build(args: argparse.Namespace) -> Emulator:
     interval = args.ticket_interval
     if interval is None:
         interval = 600.0 if args.callback_url else 0.0
+    configs = [_load_suite(path) for path in args.suite_config] or [TEST_SUITE.config()]
     emulator = Emulator(
         port=args.port,
         callback_url=args.callback_url,
@@ -108,8 +119,9 @@ def build(args: argparse.Namespace) -> Emulator:
         auth_deadline=args.auth_deadline,
         seed=args.seed,
         has_more_as_int=args.has_more_as_int,
+        provider_corpid=next((c["provider_corpid"] for c in configs if c.get("provider_corpid")), None),
+        provider_secret=next((c["provider_secret"] for c in configs if c.get("provider_secret")), None),
     )
-    configs = [_load_suite(path) for path in args.suite_config] or [TEST_SUITE.config()]
     for config in configs:
         emulator.add_suite(**config)
     if args.demo:

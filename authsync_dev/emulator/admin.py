@@ -14,9 +14,13 @@ Routes (GET unless noted; ``?suite_id=&corpid=`` where a GET needs arguments)::
     POST push/{suite_ticket, create_auth, change_auth, cancel_auth, reset_permanent_code,
                auth_data_permission, expire_remind_data_permission, change_app_admin,
                share_agent_change, share_chain_change, corp_arch_auth, approve_special_auth,
-               cancel_special_auth}
+               cancel_special_auth,
+               open_order, change_order, pay_for_app_success, refund, cancel_order, change_editon,
+               license_pay_success, license_refund, auto_activate, unlicensed_notify}
     POST mutate/{verify_corp, chatdata_editions, chatdata_status, chatdata_scope,
-                 visibility, auth_mode, members}
+                 visibility, auth_mode, members,
+                 buy_edition, change_order, pay_order, refund_order, cancel_order,
+                 buy_licenses, activate_accounts, refund_licenses}
     POST faults, rate_limits, tokens/invalidate, clock/advance, ticket_pusher
     DELETE faults, rate_limits, counters, deliveries
 """
@@ -153,6 +157,24 @@ POST: dict[str, Route] = {
     "mutate/visibility": lambda emu, a: _delivery(emu.set_visibility(**a)),
     "mutate/auth_mode": lambda emu, a: _delivery(emu.set_auth_mode(**a)),
     "mutate/members": lambda emu, a: _delivery(emu.set_members(**a)),
+    "push/open_order": lambda emu, a: _push(emu.open_order(**a)),
+    "push/change_order": lambda emu, a: _push(emu.change_order(**a)),
+    "push/pay_for_app_success": lambda emu, a: _push(emu.pay_for_app_success(**a)),
+    "push/refund": lambda emu, a: _push(emu.refund(**a)),
+    "push/cancel_order": lambda emu, a: _push(emu.cancel_order(**a)),
+    "push/change_editon": lambda emu, a: _push(emu.change_editon(**a)),
+    "push/license_pay_success": lambda emu, a: _push(emu.license_pay_success(**a)),
+    "push/license_refund": lambda emu, a: _push(emu.license_refund(**a)),
+    "push/auto_activate": lambda emu, a: _push(emu.auto_activate(**a)),
+    "push/unlicensed_notify": lambda emu, a: _push(emu.unlicensed_notify(**a)),
+    "mutate/buy_edition": lambda emu, a: emu.buy_edition(**a).to_json(),
+    "mutate/change_order": lambda emu, a: emu.change_app_order(**a).to_json(),
+    "mutate/pay_order": lambda emu, a: emu.pay_app_order(**a).to_json(),
+    "mutate/refund_order": lambda emu, a: emu.refund_app_order(**a).to_json(),
+    "mutate/cancel_order": lambda emu, a: emu.cancel_app_order(**a).to_json(),
+    "mutate/buy_licenses": lambda emu, a: emu.buy_licenses(**a).to_json(),
+    "mutate/activate_accounts": lambda emu, a: emu.activate_accounts(**a).to_json(),
+    "mutate/refund_licenses": lambda emu, a: emu.refund_licenses(**a).to_json(),
     "faults": lambda emu, a: emu.inject_fault(**a).to_json(),
     "rate_limits": _set_rate_limit,
     "tokens/invalidate": lambda emu, a: {"invalidated": emu.invalidate_tokens(**a)},

@@ -9,7 +9,8 @@ the behaviour can be read in one place. Validation follows WeCom (spec §3, §4)
 * Tokens travel in the query string: ``suite_access_token`` for ``service/*``,
   ``access_token`` for corp APIs. A suite token on a corp API is 41001, a corp token
   on a service API 40082; unknown tokens are 40082/40014, expired (or ended early)
-  ones 42009/42001.
+  ones 42009/42001. ``provider_access_token`` for the provider-level APIs
+  (:mod:`authsync_dev.emulator.entitlement_api`): unknown 40014, expired 42001.
 * get_suite_token, get_corp_token and get_auth_info answer ``errcode`` only on
   failure; every other API adds ``"errcode": 0, "errmsg": "ok"``.
 
@@ -19,8 +20,6 @@ checked; the outcome lands in the per-endpoint counters.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import threading
 from collections import Counter
@@ -29,9 +28,11 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, Literal
 
+from authsync_dev.emulator import entitlement_api
 from authsync_dev.emulator.errors import TokenEndedEarly, WeComError, error_body
 from authsync_dev.emulator.faults import CallCounters, Faults, RateLimiter
 from authsync_dev.emulator.model import Authorization, IssuedToken
+from authsync_dev.emulator.params import page, text
 from authsync_dev.emulator.state import EmulatorState
 
 __all__ = ["API_PREFIX", "ENDPOINTS", "ApiRequest", "ApiResponse", "WeComApi"]
@@ -77,9 +78,12 @@ class Call:
     now: float
     token: IssuedToken | None = None
     fresh_token: bool = False
+    corpid: str | None = None
+    """The corp the call was about, when the endpoint knows better than the token or ``auth_corpid``
+    (provider-level APIs, order look-ups): for the per-corp call counts."""
 
 
-TokenKind = Literal["suite", "corp", "none"]
+TokenKind = Literal["suite", "corp", "provider", "none"]
 
 
 @dataclass(frozen=True)
@@ -92,18 +96,12 @@ class Endpoint:
     """False for the three APIs that return ``errcode`` only on failure (spec §3)."""
 
 
-def _text(body: dict[str, Any], name: str, missing: int) -> str:
-    value = body.get(name)
-    if value is None or value == "":
-        raise WeComError(missing)
-    if not isinstance(value, str):
-        raise WeComError(40058, f"{name} must be a string")
-    return value
-
-
 def _corp_of(call: Call, request: ApiRequest, document: dict[str, Any]) -> str | None:
-    """The corp a successful call was about: its token's, its request's, or (an exchange) its answer's."""
-    if call.token is not None and call.token.corpid:
+    """The corp a successful call was about: the endpoint's word, its token's, its request's, or (an exchange)
+    its answer's."""
+    if call.corpid:
+        return call.corpid
+    if call.token is not None and call.token.kind == "corp":
         return call.token.corpid
     named = call.body.get("auth_corpid") or request.query.get("corpid")
     if isinstance(named, str) and named:
@@ -166,7 +164,12 @@ class WeComApi:
                 return self._error(name, int(fault.kind), "", now, request, fault=fault.kind)
             else:  # invalidate_token: WeCom ends the token early, before this call is served
                 with self.state.lock:
-                    presented = request.query.get("suite_access_token") or request.query.get("access_token")
+                    query = request.query
+                    presented = (
+                        query.get("suite_access_token")
+                        or query.get("access_token")
+                        or query.get("provider_access_token")
+                    )
                     if presented:
                         self.state.invalidate_value(presented)
                     fresh = True
@@ -212,6 +215,8 @@ class WeComApi:
     def _check_token(self, kind: TokenKind, query: dict[str, str], now: float) -> IssuedToken | None:
         if kind == "none":
             return None
+        if kind == "provider":
+            return entitlement_api.provider_token(self.state, query, now)
         tokens = self.state.tokens
         if kind == "suite":
             value = query.get("suite_access_token", "")
@@ -228,7 +233,7 @@ class WeComApi:
         if not value or (token is not None and token.kind == "suite"):
             # Spec §4/§6.4: a suite_access_token (under either name) on a corp API is 41001.
             raise WeComError(41001)
-        if token is None or token.revoked:
+        if token is None or token.kind != "corp" or token.revoked:
             raise WeComError(40014)
         if not token.live(now):
             raise TokenEndedEarly(42001) if token.invalidated else WeComError(42001)
@@ -238,27 +243,23 @@ class WeComApi:
         assert call.token is not None  # guaranteed by the endpoint's token kind
         return call.token
 
-    def _expires_in(self, token: IssuedToken, now: float) -> int:
-        # Rounded down: a client must never believe a token lives longer than it does.
-        return max(0, int(token.expires_at - now))
-
     # -- service/* (suite_access_token) ---------------------------------------------------
 
     def get_suite_token(self, call: Call) -> dict[str, Any]:
         # A missing suite_id is 40083, as WeCom answers a GET that lost its body (spec §3).
-        suite_id = _text(call.body, "suite_id", 40083)
+        suite_id = text(call.body, "suite_id", 40083)
         suite = self.state.suite(suite_id)
-        if _text(call.body, "suite_secret", 41024) != suite.suite_secret:
+        if text(call.body, "suite_secret", 41024) != suite.suite_secret:
             raise WeComError(40080)
-        if not suite.ticket_valid(_text(call.body, "suite_ticket", 41023), call.now):
+        if not suite.ticket_valid(text(call.body, "suite_ticket", 41023), call.now):
             raise WeComError(40085)
         token = self.state.issue_token(suite_id, None, fresh=call.fresh_token)
-        return {"suite_access_token": token.value, "expires_in": self._expires_in(token, call.now)}
+        return {"suite_access_token": token.value, "expires_in": token.expires_in(call.now)}
 
     def _exchange(self, call: Call) -> tuple[Authorization, str]:
         """Consume an AuthCode (single use, 10 minutes, this suite's only): 40078 otherwise."""
         suite_id = self._token(call).suite_id
-        code_value = _text(call.body, "auth_code", 41008)
+        code_value = text(call.body, "auth_code", 41008)
         if len(code_value) < AUTH_CODE_MIN_LENGTH:
             raise WeComError(40058, f"auth_code exceed min length {AUTH_CODE_MIN_LENGTH}")
         code = self.state.auth_codes.get(code_value)
@@ -282,7 +283,7 @@ class WeComApi:
         if suite.kind == "third_party":
             token = self.state.issue_token(auth.suite_id, corpid)
             document["access_token"] = token.value
-            document["expires_in"] = self._expires_in(token, call.now)
+            document["expires_in"] = token.expires_in(call.now)
         document["permanent_code"] = auth.permanent_code
         if auth.dealer is not None:
             document["dealer_corp_info"] = {"corpid": auth.dealer.corpid, "corp_name": auth.dealer.corp_name}
@@ -315,8 +316,8 @@ class WeComApi:
         return document
 
     def _authorization(self, call: Call) -> Authorization:
-        corpid = _text(call.body, "auth_corpid", 41002)
-        permanent_code = _text(call.body, "permanent_code", 41025)
+        corpid = text(call.body, "auth_corpid", 41002)
+        permanent_code = text(call.body, "permanent_code", 41025)
         return self.state.authorization_by_code(self._token(call).suite_id, corpid, permanent_code)
 
     def _auth_info(self, call: Call, *, v1: bool) -> dict[str, Any]:
@@ -343,13 +344,13 @@ class WeComApi:
     def get_corp_token(self, call: Call) -> dict[str, Any]:
         auth = self._authorization(call)
         token = self.state.issue_token(auth.suite_id, auth.corpid, fresh=call.fresh_token)
-        return {"access_token": token.value, "expires_in": self._expires_in(token, call.now)}
+        return {"access_token": token.value, "expires_in": token.expires_in(call.now)}
 
     # -- gettoken (代开发: corpsecret = permanent_code) -------------------------------------
 
     def gettoken(self, call: Call) -> dict[str, Any]:
-        corpid = _text(dict(call.query), "corpid", 41002)
-        secret = _text(dict(call.query), "corpsecret", 41004)
+        corpid = text(call.query, "corpid", 41002)
+        secret = text(call.query, "corpsecret", 41004)
         if corpid not in self.state.corps:
             raise WeComError(40013)
         for (suite_id, auth_corpid), auth in self.state.authorizations.items():
@@ -358,7 +359,7 @@ class WeComApi:
             if self.state.suites[suite_id].kind != "customized":
                 continue  # a 第三方 permanent_code is not an app secret
             token = self.state.issue_token(suite_id, corpid, fresh=call.fresh_token)
-            return {"access_token": token.value, "expires_in": self._expires_in(token, call.now)}
+            return {"access_token": token.value, "expires_in": token.expires_in(call.now)}
         raise WeComError(40001)
 
     # -- chatdata/* (corp access_token) ---------------------------------------------------
@@ -379,37 +380,14 @@ class WeComApi:
 
     def chatdata_get_auth_user_list(self, call: Call) -> dict[str, Any]:
         auth = self._chat_authorization(call)
-        limit = call.body.get("limit", DEFAULT_USER_LIST_LIMIT)
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_USER_LIST_LIMIT:
-            raise WeComError(40058, f"limit must be 1..{MAX_USER_LIST_LIMIT}")
-        cursor = call.body.get("cursor") or ""
-        if not isinstance(cursor, str):
-            raise WeComError(40058, "cursor must be a string")
-        members = auth.effective_members()
-        offset = _decode_cursor(cursor, len(members)) if cursor else 0
-        page = members[offset : offset + limit]
-        more = offset + limit < len(members)
+        members = page(
+            auth.effective_members(), call.body, default=DEFAULT_USER_LIST_LIMIT, maximum=MAX_USER_LIST_LIMIT
+        )
         return {
-            "auth_user_list": [m.to_json() for m in page],
-            "next_cursor": _encode_cursor(offset + limit) if more else "",
-            "has_more": int(more) if self.has_more_as_int else more,
+            "auth_user_list": [m.to_json() for m in members.items],
+            "next_cursor": members.next_cursor,
+            "has_more": int(members.has_more) if self.has_more_as_int else members.has_more,
         }
-
-
-def _encode_cursor(offset: int) -> str:
-    return base64.urlsafe_b64encode(f"emu:{offset}".encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str, size: int) -> int:
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        prefix, _, number = text.partition(":")
-        offset = int(number)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise WeComError(50100) from None
-    if prefix != "emu" or not 0 <= offset <= size:
-        raise WeComError(50100)
-    return offset
 
 
 def _endpoints(*items: Endpoint) -> dict[str, Endpoint]:
@@ -426,5 +404,11 @@ ENDPOINTS: dict[str, Endpoint] = _endpoints(
     Endpoint("gettoken", "GET", "none", WeComApi.gettoken),
     Endpoint("chatdata/get_corp_auth_info", "POST", "corp", WeComApi.chatdata_get_corp_auth_info),
     Endpoint("chatdata/get_auth_user_list", "POST", "corp", WeComApi.chatdata_get_auth_user_list),
+    Endpoint("service/get_provider_token", "POST", "none", entitlement_api.get_provider_token),
+    Endpoint("service/get_order", "POST", "suite", entitlement_api.service_get_order),
+    Endpoint("service/corpid_to_opencorpid", "POST", "provider", entitlement_api.corpid_to_opencorpid),
+    Endpoint("license/get_app_license_info", "POST", "provider", entitlement_api.get_app_license_info),
+    Endpoint("license/list_actived_account", "POST", "provider", entitlement_api.list_actived_account),
+    Endpoint("license/get_order", "POST", "provider", entitlement_api.license_get_order),
 )
 """WeCom's paths (after ``/cgi-bin/``), their method and token type."""

@@ -38,6 +38,7 @@ from urllib.parse import parse_qsl
 from authsync_dev.emulator.admin import AdminApi
 from authsync_dev.emulator.api import API_PREFIX, ApiRequest, WeComApi
 from authsync_dev.emulator.clock import Clock
+from authsync_dev.emulator.entitlement_pushes import EntitlementPushes
 from authsync_dev.emulator.errors import NotFoundError
 from authsync_dev.emulator.faults import CallCounters, EndpointCounters, Fault, FaultKind, Faults, RateLimiter
 from authsync_dev.emulator.model import (
@@ -55,6 +56,7 @@ from authsync_dev.emulator.model import (
     SharedFrom,
     SuiteKind,
     SuiteRecord,
+    TokenKind,
     day_start,
     new_secret,
 )
@@ -69,6 +71,7 @@ from authsync_dev.emulator.pusher import (
 from authsync_dev.emulator.scope_pushes import ScopePushes
 from authsync_dev.emulator.state import DEFAULT_TOKEN_TTL, EmulatorState
 from authsync_dev.httpserver import BackgroundHTTPServer, HttpRequest, HttpResponse
+from authsync_dev.wecom import EventValue
 
 __all__ = ["Emulator", "HeldPush", "NotFoundError", "PushResult", "sample_chat_editions"]
 
@@ -112,12 +115,15 @@ class HeldPush:
     suite_id: str
     event: str
     corpid: str | None
-    fields: Mapping[str, str | int] = field(repr=False, hash=False)
+    fields: Mapping[str, EventValue] = field(repr=False, hash=False)
 
     @property
     def timestamp(self) -> int:
-        """The event's TimeStamp: when it happened, not when it is delivered."""
-        return int(self.fields["TimeStamp"])
+        """The event's TimeStamp (an Event-style document's CreateTime): when it happened, not when it is delivered."""
+        stamp = self.fields.get("TimeStamp", self.fields.get("CreateTime"))
+        if not isinstance(stamp, int | str):
+            raise TypeError("the held document has no TimeStamp")
+        return int(stamp)
 
 
 def _alnum(length: int) -> str:
@@ -147,13 +153,15 @@ Guard = Callable[[], AbstractContextManager[object]]
 """A context manager factory wrapped around each periodic ticket push round."""
 
 
-class Emulator(ScopePushes):
+class Emulator(ScopePushes, EntitlementPushes):
     """A faithful, stateful stand-in for WeCom's server side (see the package docstring).
 
     ``callback_url`` is the base of the provider's 指令回调 URL; events for a suite go to
     ``<callback_url>/<suite_id>`` unless the suite has its own URL. ``ticket_interval``
     (seconds) starts a background thread that mints and pushes a suite_ticket for every
     suite on that period; ``None`` leaves ticket pushes to :meth:`push_suite_ticket`.
+    The emulator plays one provider: ``provider_corpid`` (default the test suite's) and
+    ``provider_secret`` (default generated), shared by every suite it registers.
     """
 
     def __init__(
@@ -172,12 +180,16 @@ class Emulator(ScopePushes):
         seed: int | None = None,
         has_more_as_int: bool = False,
         copies: int = 1,
+        provider_corpid: str | None = None,
+        provider_secret: str | None = None,
     ) -> None:
         self.clock: Clock = clock or Clock()
         self.callback_url = callback_url.rstrip("/") if callback_url else None
         self.ticket_interval = ticket_interval
         self._stopping = threading.Event()
-        self.state = EmulatorState(self.clock, token_ttl=token_ttl)
+        self.state = EmulatorState(
+            self.clock, token_ttl=token_ttl, provider_corpid=provider_corpid, provider_secret=provider_secret
+        )
         self.faults: Faults = Faults(seed)
         self.limits: RateLimiter = RateLimiter()
         self.call_counters: CallCounters = CallCounters()
@@ -267,10 +279,15 @@ class Emulator(ScopePushes):
         kind: SuiteKind = "third_party",
         provider_corpid: str | None = None,
         callback_url: str | None = None,
+        provider_secret: str | None = None,
     ) -> SuiteRecord:
-        """Register a suite; omitted credentials are generated (``ww…`` or, for 代开发, ``dk…``)."""
+        """Register a suite of the emulator's provider; omitted credentials are generated (``ww…`` or, for
+        代开发, ``dk…``). A ``provider_corpid`` or ``provider_secret`` other than the provider's is refused."""
         if kind not in ("third_party", "customized"):
             raise ValueError("kind must be third_party or customized")
+        provider = self.state.provider
+        if provider_corpid not in (None, provider.corpid) or provider_secret not in (None, provider.secret):
+            raise ValueError(f"the emulator plays one provider ({provider.corpid}): pass Emulator(provider_corpid=...)")
         prefix = "dk" if kind == "customized" else "ww"
         suite = SuiteRecord(
             suite_id=suite_id or prefix + secrets.token_hex(8),
@@ -278,7 +295,8 @@ class Emulator(ScopePushes):
             token=token or _alnum(32),
             encoding_aes_key=encoding_aes_key or _alnum(43),
             kind=kind,
-            provider_corpid=provider_corpid,
+            provider_corpid=provider.corpid,
+            provider_secret=provider.secret,
             callback_url=callback_url,
         )
         suite.crypto()  # rejects a malformed EncodingAESKey now rather than at the first push
@@ -345,7 +363,7 @@ class Emulator(ScopePushes):
         fields.update(extra)
         return self._send(suite, event, fields, corpid)
 
-    def _send(self, suite: SuiteRecord, event: str, fields: dict[str, str | int], corpid: str | None) -> Delivery:
+    def _send(self, suite: SuiteRecord, event: str, fields: Mapping[str, EventValue], corpid: str | None) -> Delivery:
         """Deliver one document (or hold it back, see :meth:`holding`)."""
         held: list[HeldPush] | None = getattr(self._holding, "held", None)
         if held is not None:
@@ -451,6 +469,7 @@ class Emulator(ScopePushes):
             if existing is not None:
                 auth.revoked_codes |= existing.revoked_codes | {existing.permanent_code}
             self.state.authorizations[(suite_id, corpid)] = auth
+            self.state.entitlements.record(suite_id, corpid, self.clock.now())  # the license trial starts
             if chat_editions:
                 self._set_editions(auth, chat_editions, None)
             if members is not None:
@@ -692,10 +711,14 @@ class Emulator(ScopePushes):
 
     # -- tokens, faults, limits, clock, counters ----------------------------------------
 
-    def invalidate_tokens(self, *, suite_id: str | None = None, corpid: str | None = None) -> int:
-        """End matching tokens early, as WeCom may (42009/42001 afterwards); returns how many."""
+    def invalidate_tokens(
+        self, *, suite_id: str | None = None, corpid: str | None = None, kind: TokenKind | None = None
+    ) -> int:
+        """End matching tokens early, as WeCom may (42009/42001 afterwards); returns how many.
+
+        ``kind`` ``"provider"`` ends the provider token (its ``corpid`` is the provider's)."""
         with self.state.lock:
-            return self.state.invalidate_tokens(suite_id=suite_id, corpid=corpid)
+            return self.state.invalidate_tokens(suite_id=suite_id, corpid=corpid, kind=kind)
 
     def inject_fault(
         self,
@@ -826,8 +849,12 @@ class Emulator(ScopePushes):
                     }
                     for s in self.state.suites.values()
                 ],
+                "provider_corpid": self.state.provider.corpid,
                 "corps": [c.summary() for c in self.state.corps.values()],
-                "authorizations": [a.summary() for a in self.state.authorizations.values()],
+                "authorizations": [
+                    {**a.summary(), "entitlements": self.state.entitlements.summary(a.suite_id, a.corpid)}
+                    for a in self.state.authorizations.values()
+                ],
                 "live_tokens": sum(1 for t in self.state.tokens.values() if t.live(now)),
             }
 

@@ -40,6 +40,7 @@ __all__ = [
     "SuiteKind",
     "SuiteRecord",
     "Ticket",
+    "TokenKind",
     "day_start",
     "new_secret",
 ]
@@ -52,6 +53,7 @@ AUTH_CODE_TTL = 10 * 60
 _CST = 8 * 3600
 
 SuiteKind = Literal["third_party", "customized"]
+TokenKind = Literal["suite", "corp", "provider"]
 
 
 def new_secret(nbytes: int) -> str:
@@ -83,6 +85,8 @@ class SuiteRecord:
     encoding_aes_key: str = field(repr=False)
     kind: SuiteKind = "third_party"
     provider_corpid: str | None = None
+    provider_secret: str | None = field(default=None, repr=False)
+    """The provider's ProviderSecret (service/get_provider_token): every suite of one provider shares it."""
     callback_url: str | None = None
     """Full 指令回调 URL for this suite; ``None`` means ``<emulator callback base>/<suite_id>``."""
     current_ticket: Ticket | None = None
@@ -107,6 +111,7 @@ class SuiteRecord:
             "encoding_aes_key": self.encoding_aes_key,
             "kind": self.kind,
             "provider_corpid": self.provider_corpid,
+            "provider_secret": self.provider_secret,
             "callback_url": self.callback_url,
         }
 
@@ -503,14 +508,15 @@ class AuthCode:
 
 @dataclass
 class IssuedToken:
-    """A suite_access_token or a corp access_token as WeCom remembers it.
+    """A suite_access_token, a corp access_token or a provider_access_token as WeCom remembers it.
 
     ``invalidated`` models WeCom ending a token early (reported like expiry);
     ``revoked`` a token whose authorization was cancelled (reported as invalid).
+    A provider token has no suite (``suite_id`` ``""``); its ``corpid`` is the provider's.
     """
 
     value: str = field(repr=False)
-    kind: Literal["suite", "corp"]
+    kind: TokenKind
     suite_id: str
     corpid: str | None
     issued_at: float
@@ -520,3 +526,7 @@ class IssuedToken:
 
     def live(self, now: float) -> bool:
         return not self.invalidated and not self.revoked and now < self.expires_at
+
+    def expires_in(self, now: float) -> int:
+        """``expires_in`` as answered, rounded down: a client must never believe a token lives longer than it does."""
+        return max(0, int(self.expires_at - now))

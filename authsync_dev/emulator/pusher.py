@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import requests
 
-from authsync_dev.wecom import event_xml, sign_event
+from authsync_dev.wecom import EventValue, event_xml, sign_event
 
 if TYPE_CHECKING:
     from authsync_dev.emulator.clock import Clock
@@ -52,6 +52,8 @@ __all__ = [
     "DeliveryAttempt",
     "Outcome",
     "RetryPolicy",
+    "app_event",
+    "receive_id_of",
 ]
 
 log = logging.getLogger(__name__)
@@ -70,6 +72,35 @@ NETWORK_FAILURES: frozenset[str] = frozenset({"timeout", "connection_error"})
 AUTH_INFO_TYPES = frozenset({"create_auth", "change_auth", "cancel_auth", "reset_permanent_code"})
 AUTH_DEADLINE = 1.0
 """Seconds within which WeCom wants the authorization InfoTypes answered (spec §1.4)."""
+
+
+def app_event(corpid: str, event: str, agent_id: int, now: float) -> dict[str, str | int]:
+    """An Event-style document about the app in ``corpid`` (the 数据回调 URL's shape: change_app_admin,
+    unlicensed_notify): from ``sys`` to the corp, which is also whom it is encrypted for."""
+    return {
+        "ToUserName": corpid,
+        "FromUserName": "sys",
+        "CreateTime": int(now),
+        "MsgType": "event",
+        "Event": event,
+        "AgentID": agent_id,
+    }
+
+
+def receive_id_of(suite_id: str, fields: Mapping[str, EventValue]) -> str:
+    """Whom WeCom encrypts a document for: its receiveid, also the envelope's ToUserName (spec §1.1).
+
+    An Event-style document (``MsgType``: change_app_admin, unlicensed_notify) is a 数据回调 one,
+    encrypted for the corp it names in ``ToUserName``. A provider-level system event (系统事件, no
+    ``SuiteId`` but a ``ServiceCorpId``: the license events) is encrypted for the provider corpid
+    (⚠️ assumed: the provider's own receiveid, as its URL verification is). Everything else is a
+    指令回调 document, encrypted for the suite.
+    """
+    if "MsgType" in fields and "ToUserName" in fields:
+        return str(fields["ToUserName"])
+    if "SuiteId" not in fields and "ServiceCorpId" in fields:
+        return str(fields["ServiceCorpId"])
+    return suite_id
 
 
 @dataclass(frozen=True)
@@ -197,7 +228,7 @@ class CallbackPusher:
         suite: SuiteRecord,
         url: str | None,
         event: str,
-        fields: Mapping[str, str | int],
+        fields: Mapping[str, EventValue],
         *,
         corpid: str | None = None,
         delivery_id: int | None = None,
@@ -220,12 +251,10 @@ class CallbackPusher:
             with self._lock:
                 self._log.extend(missing)
             return self._finish(Delivery(delivery_id, event, suite.suite_id, corpid, missing, copies))
-        # An Event-style document (MsgType=event: change_app_admin) is a 数据回调 one: WeCom encrypts
-        # it for the corp it names (spec §1.1), and the envelope's ToUserName is that corp.
-        receiver = str(fields["ToUserName"]) if "MsgType" in fields and "ToUserName" in fields else suite.suite_id
+        receiver = receive_id_of(suite.suite_id, fields)
         signed = sign_event(
             suite.crypto(),
-            event_xml(dict(fields)),
+            event_xml(fields),
             to_user_name=receiver,
             timestamp=int(self._clock.now()),
             receive_id=receiver,

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
+from authsync_dev.emulator.pusher import app_event
+
 if TYPE_CHECKING:
     from authsync_dev.emulator.clock import Clock
     from authsync_dev.emulator.emulator import PushResult
@@ -46,14 +48,7 @@ class ScopePushes:
         from authsync_dev.emulator.emulator import PushResult
 
         self.authorization(suite_id, corpid)
-        fields: dict[str, str | int] = {
-            "ToUserName": corpid,
-            "FromUserName": "sys",
-            "CreateTime": int(self.clock.now()),
-            "MsgType": "event",
-            "Event": "change_app_admin",
-            "AgentID": agent_id,
-        }
+        fields = app_event(corpid, "change_app_admin", agent_id, self.clock.now())
         return PushResult(self._send(self.suite(suite_id), "change_app_admin", fields, corpid))
 
     def share_agent_change(

@@ -12,6 +12,8 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Literal
 
+from authsync_dev.emulator.entitlement_book import EntitlementBook
+from authsync_dev.emulator.entitlements import DEFAULT_PROVIDER_CORPID, Provider
 from authsync_dev.emulator.errors import WeComError
 from authsync_dev.emulator.model import (
     AuthCode,
@@ -19,6 +21,7 @@ from authsync_dev.emulator.model import (
     CorpRecord,
     IssuedToken,
     SuiteRecord,
+    TokenKind,
     new_secret,
 )
 
@@ -31,21 +34,30 @@ DEFAULT_TOKEN_TTL = 7200
 
 
 class EmulatorState:
-    """Suites, corps, authorizations, auth codes and issued tokens."""
+    """The provider, suites, corps, authorizations, auth codes, issued tokens and entitlements."""
 
-    def __init__(self, clock: Clock, *, token_ttl: int = DEFAULT_TOKEN_TTL) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        token_ttl: int = DEFAULT_TOKEN_TTL,
+        provider_corpid: str | None = None,
+        provider_secret: str | None = None,
+    ) -> None:
         if token_ttl <= 0:
             raise ValueError("token_ttl must be positive")
         self.lock = threading.RLock()
         self.clock = clock
         self.token_ttl = token_ttl
+        self.provider = Provider(provider_corpid or DEFAULT_PROVIDER_CORPID, provider_secret or new_secret(32))
+        self.entitlements = EntitlementBook()
         self.suites: dict[str, SuiteRecord] = {}
         self.corps: dict[str, CorpRecord] = {}
         self.authorizations: dict[tuple[str, str], Authorization] = {}
         self.auth_codes: dict[str, AuthCode] = {}
         self.tokens: dict[str, IssuedToken] = {}
-        self._current: dict[tuple[str, str | None], str] = {}
-        """(suite_id, corpid or None for the suite token) -> the token handed out again while live."""
+        self._current: dict[tuple[TokenKind, str, str | None], str] = {}
+        """(kind, suite_id, corpid or None for a suite token) -> the token handed out again while live."""
 
     # -- lookups that raise WeCom errors ------------------------------------------------
 
@@ -77,21 +89,24 @@ class EmulatorState:
         self.auth_codes[code.value] = code
         return code.value
 
-    def issue_token(self, suite_id: str, corpid: str | None, *, fresh: bool = False) -> IssuedToken:
+    def issue_token(
+        self, suite_id: str, corpid: str | None, *, fresh: bool = False, provider: bool = False
+    ) -> IssuedToken:
         """Hand out the live token again (WeCom does within its 2 h) or mint a new one.
 
+        A suite token without ``corpid``, a corp token with it; ``provider`` the provider token
+        (``suite_id`` ``""``, ``corpid`` the provider's; ⚠️ handed out again like a suite token).
         ``fresh`` ends the current token early first (the ``invalidate_token`` fault).
         """
         now = self.clock.now()
-        key = (suite_id, corpid)
+        kind: TokenKind = "provider" if provider else "suite" if corpid is None else "corp"
+        key = (kind, suite_id, corpid)
         current = self.tokens.get(self._current.get(key, ""))
         if current is not None and fresh:
             current.invalidated = True
         if current is not None and current.live(now):
             return current
-        token = IssuedToken(
-            new_secret(96), "suite" if corpid is None else "corp", suite_id, corpid, now, now + self.token_ttl
-        )
+        token = IssuedToken(new_secret(96), kind, suite_id, corpid, now, now + self.token_ttl)
         self.tokens[token.value] = token
         self._current[key] = token.value
         return token
@@ -101,7 +116,7 @@ class EmulatorState:
         *,
         suite_id: str | None = None,
         corpid: str | None = None,
-        kind: Literal["suite", "corp"] | None = None,
+        kind: TokenKind | None = None,
         revoke: bool = False,
     ) -> int:
         """End matching live tokens early (reported as expired) or ``revoke`` them (reported as invalid)."""

@@ -101,6 +101,73 @@ def test_full_flow_over_the_admin_api(pushing, receiver, admin):
     assert admin("GET", "delivery_log")[1] == []
 
 
+def test_entitlement_routes_over_the_admin_api(pushing, receiver, admin):
+    suite = admin("POST", "suites", {})[1]
+    ids = {"suite_id": suite["suite_id"], "corpid": admin("POST", "corps", {})[1]["corpid"]}
+    assert admin("POST", "push/create_auth", {**ids, "push": False})[0] == 200
+
+    def scenario(name: str, events: list[str], **body: Any) -> dict[str, Any]:
+        status, answer = admin("POST", f"mutate/{name}", {**ids, **body})
+        assert status == 200, (name, answer)
+        assert [d["event"] for d in answer["deliveries"]] == events, name
+        assert all(d["delivered"] for d in answer["deliveries"]), name
+        return dict(answer)
+
+    def push(name: str, **body: Any) -> None:
+        status, answer = admin("POST", f"push/{name}", {**ids, **body})
+        assert status == 200, (name, answer)
+        assert answer["delivery"]["event"] == name
+        assert answer["delivery"]["delivered"] is True, name
+
+    unpaid = scenario("buy_edition", ["open_order"], pay=False)["order_id"]
+    push("open_order", order_id=unpaid)
+    changed = scenario("change_order", ["change_order"], order_id=unpaid, price=100)["order_id"]
+    push("change_order", old_order_id=unpaid, new_order_id=changed)
+    scenario("pay_order", ["pay_for_app_success", "change_editon"], order_id=changed)
+    push("pay_for_app_success", order_id=changed)
+    push("change_editon")
+    scenario("refund_order", ["refund"], order_id=changed)
+    push("refund", order_id=changed)
+    bought = scenario("buy_edition", ["open_order", "pay_for_app_success", "change_editon"], edition_name="旗舰版")
+    cancelled = scenario("buy_edition", ["open_order"], pay=False)["order_id"]
+    scenario("cancel_order", ["cancel_order"], order_id=cancelled)
+    push("cancel_order", order_id=cancelled)
+    licenses = scenario("buy_licenses", ["license_pay_success"], base_count=2, months=1)["order_id"]
+    push("license_pay_success", order_id=licenses)
+    scenario("activate_accounts", [], userids=["zhangsan"])
+    scenario("activate_accounts", ["auto_activate"], userids=["lisi"], type=1, auto=True)
+    push("auto_activate", userids=["zhangsan"])
+    scenario("refund_licenses", ["license_refund"], order_id=licenses, approved=False)
+    push("license_refund", order_id=licenses)
+    push("unlicensed_notify", agent_id=3)
+    assert len(receiver.requests) == 23
+
+    auth = admin("GET", "authorization", **ids)[1]
+    assert [e["edition_name"] for e in auth["paid_editions"]] == ["旗舰版"]
+    (state,) = admin("GET", "state")[1]["authorizations"]
+    entitlements = state["entitlements"]
+    assert [o["order_status"] for o in entitlements["app_orders"]] == [0, 5, 1, 2]
+    assert entitlements["app_orders"][2]["orderid"] == bought["order_id"]
+    assert (entitlements["license_status"], entitlements["active_accounts"]) == (1, 2)
+    assert [o["order_status"] for o in entitlements["license_orders"]] == [6]
+    assert pushing.provider.secret not in str(admin("GET", "state")[1])
+
+    body = {"corpid": pushing.provider.corpid, "provider_secret": pushing.provider.secret}
+    requests.post(f"{pushing.api_url}/service/get_provider_token", json=body, timeout=5)
+    assert admin("POST", "tokens/invalidate", {"kind": "provider"})[1] == {"invalidated": 1}
+
+    for name, body, status in [
+        ("mutate/refund_order", {"order_id": cancelled}, 400),
+        ("mutate/activate_accounts", {"userids": ["wangwu"]}, 400),
+        ("push/open_order", {"order_id": "T-nope"}, 404),
+        ("push/license_refund", {"order_id": "OI-nope"}, 404),
+        ("mutate/buy_licenses", {"months": 0}, 400),
+    ]:
+        code, answer = admin("POST", name, {**ids, **body})
+        assert code == status, (name, answer)
+        assert "error" in answer
+
+
 def test_faults_clock_and_counters_over_the_admin_api(pushing, admin):
     status, fault = admin("POST", "faults", {"endpoint": "service/get_suite_token", "kind": -1, "times": 1})
     assert status == 200

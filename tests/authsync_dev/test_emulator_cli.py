@@ -85,6 +85,8 @@ def test_cli_with_a_suite_config_file(tmp_path):
                 "token": "t",
                 "encoding_aes_key": "a" * 43,
                 "kind": "customized",
+                "provider_corpid": "wwcliprovider00001",
+                "provider_secret": "cli-provider-secret",
             }
         )
     )
@@ -95,6 +97,11 @@ def test_cli_with_a_suite_config_file(tmp_path):
         assert info["ticket_interval"] is None
         health = requests.get(f"{info['admin_url']}/health", timeout=5)
         assert health.json() == {"ok": True}
+        suite = requests.get(f"{info['admin_url']}/suite", params={"suite_id": "dkclitest00000001"}, timeout=5).json()
+        assert (suite["provider_corpid"], suite["provider_secret"]) == ("wwcliprovider00001", "cli-provider-secret")
+        body = {"corpid": "wwcliprovider00001", "provider_secret": "cli-provider-secret"}
+        token = requests.post(f"{info['api_url']}/service/get_provider_token", json=body, timeout=5).json()
+        assert token["expires_in"] == 7200
     finally:
         process.terminate()
         process.communicate(timeout=10)

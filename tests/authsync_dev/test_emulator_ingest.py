@@ -208,3 +208,35 @@ def test_an_sqs_outage_still_answers_authorization_events_in_time_and_loses_none
     assert _receive(environment["EVENTS_QUEUE_URL"]) == []
     kept = boto3.client("dynamodb").scan(TableName=environment["INBOX_TABLE"])["Items"]
     assert len(kept) == 3
+
+
+@pytest.mark.parametrize("provider_configured", [True, False])
+def test_entitlement_pushes_against_the_ingest_handler(deployment, environment, ingest, provider_configured):
+    """Order InfoTypes (encrypted for the suite) and unlicensed_notify (for the corp) are acknowledged and kept as
+    unmodelled; the license system events, encrypted for the provider corpid, only when the suite's config names
+    that provider (its receiveid), else refused as a foreign receiveid."""
+    put_suite_config(deployment, TEST_SUITE, **({} if provider_configured else {"provider_corpid": None}))
+    with Emulator(callback_url=ingest.url + "/wecom/callback", retry_delays=(0.0, 0.0, 0.0)) as wecom:
+        suite = wecom.add_suite(
+            TEST_SUITE.suite_id, TEST_SUITE.suite_secret, TEST_SUITE.token, TEST_SUITE.encoding_aes_key
+        )
+        corp = wecom.add_corp("wwintegration00003")
+        wecom.create_auth(suite.suite_id, corp.corpid, push=False)
+        orders = wecom.buy_edition(suite.suite_id, corp.corpid).deliveries
+        licenses = wecom.buy_licenses(suite.suite_id, corp.corpid).deliveries
+        licenses += wecom.activate_accounts(suite.suite_id, corp.corpid, ["zhangsan", "lisi"], auto=True).deliveries
+        notify = wecom.unlicensed_notify(suite.suite_id, corp.corpid).delivery
+    assert notify is not None
+    answered = {d.event: [(a.status, a.answer) for a in d.attempts] for d in (*orders, *licenses, notify)}
+    refused = [(403, "receiveid")]
+    assert answered == {
+        "open_order": [(200, "success")],
+        "pay_for_app_success": [(200, "success")],
+        "change_editon": [(200, "success")],
+        "unlicensed_notify": [(200, "success")],
+        "license_pay_success": [(200, "success")] if provider_configured else refused,
+        "auto_activate": [(200, "success")] if provider_configured else refused,
+    }
+    assert _receive(environment["EVENTS_QUEUE_URL"]) == []  # nothing modelled yet: kept, not queued
+    kept = boto3.client("dynamodb").scan(TableName=environment["UNMODELLED_TABLE"])["Items"]
+    assert len(kept) == (6 if provider_configured else 4)

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 import requests
 
+from authsync.aws.suites import SuiteConfig
 from authsync_dev.emulator import sample_chat_editions
 from authsync_dev.local_api import Route, api_response, http_routes, is_text, signed
 from authsync_dev.local_functions import (
@@ -293,6 +294,18 @@ class TestRunningStack:
         prefix = stack.deployment.function_environment("CallbackIngestFunction")["SUITE_SECRET_PREFIX"]
         ticket = stack.client("secretsmanager").get_secret_value(SecretId=f"{prefix}{TEST_SUITE.suite_id}/ticket")
         assert json.loads(ticket["SecretString"])["suite_ticket"] == stack.emulator.ticket(TEST_SUITE.suite_id)
+
+    def test_the_stored_suite_config_carries_the_emulators_provider_credentials(self, stack: LocalStack):
+        prefix = stack.deployment.function_environment("CallbackIngestFunction")["SUITE_SECRET_PREFIX"]
+        stored = stack.client("secretsmanager").get_secret_value(SecretId=f"{prefix}{TEST_SUITE.suite_id}/config")
+        config = SuiteConfig.model_validate_json(stored["SecretString"])
+        provider = stack.emulator.provider
+        assert config.provider_corpid == provider.corpid == TEST_SUITE.provider_corpid
+        assert config.provider_secret is not None
+        assert config.provider_secret.get_secret_value() == provider.secret
+        body = {"corpid": config.provider_corpid, "provider_secret": config.provider_secret.get_secret_value()}
+        answer = requests.post(f"{stack.emulator.api_url}/service/get_provider_token", json=body, timeout=10).json()
+        assert answer["errcode"] == 0
 
     def test_unknown_routes_and_methods_are_404(self, stack: LocalStack):
         for method, path in [("GET", "/nope"), ("DELETE", "/wecom/callback/x"), ("GET", "/corps/only-one")]:
