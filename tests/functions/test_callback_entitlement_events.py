@@ -62,8 +62,8 @@ def test_a_license_system_event_encrypted_for_the_provider_is_enqueued_for_its_c
 def test_unlicensed_notify_is_event_style_encrypted_for_the_corp(
     handler: Callable[..., dict[str, Any]], deployment: Deployment
 ) -> None:
-    document: dict[str, str | int] = {"ToUserName": CORP, "FromUserName": "sys", "CreateTime": 1_700_000_000, "MsgType": "event",
-                "Event": "unlicensed_notify", "AgentID": 1000001}  # fmt: skip
+    document: dict[str, str | int] = {"ToUserName": CORP, "FromUserName": "sys", "CreateTime": 1_700_000_000,
+                                      "MsgType": "event", "Event": "unlicensed_notify", "AgentID": 1000001}  # fmt: skip
     response = handler(post(sign_event(TEST_SUITE.crypto(), event_xml(document), receive_id=CORP)))
     assert response["statusCode"] == 200
     enqueued_for_the_corp(deployment, "unlicensed_notify")

@@ -85,9 +85,6 @@ class SuiteConfig(BaseModel):
     provider_corpid: str | None = Field(
         default=None, description="The provider's own corpid; URL verification may be encrypted for it"
     )
-    provider_secret: SecretStr | None = Field(
-        default=None, description="The provider's ProviderSecret (service/get_provider_token)"
-    )
     personal_provider: bool = Field(default=False, description="个人主体 provider: callbacks carry an empty receiveid")
     provider_secret: SecretStr | None = Field(
         default=None,
