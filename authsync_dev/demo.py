@@ -6,7 +6,8 @@ install the app — verified, unverified, 代开发, one with 数据与智能专
 statuses, one through 上下游 sharing — and everything travels the real path: signed,
 encrypted callbacks over HTTP into callback-ingest, the FIFO queue, auth-info, chatdata.
 Then one corp becomes verified, one corp's chatdata scope and editions change, one corp
-cancels. The summary is read back through the query route and checked against the
+buys a paid edition and the provider buys it license accounts, one corp cancels. The
+summary is read back through the query route and checked against the
 emulator's truth; the exit code is 0 only if everything matches.
 
 Handler logs (JSON) go to ``.local/demo.log``; the terminal shows progress and the summary.
@@ -167,9 +168,33 @@ def change_events(stack: LocalStack, queue: str) -> Counter[str]:
     return kinds
 
 
+def license_text(view: dict[str, Any]) -> str:
+    """Active / purchased license accounts (``-``: no license event for the corp yet)."""
+    license_view = view.get("license")
+    if not license_view:
+        return "-"
+    return f"{license_view['active']['total']}/{license_view['purchased']['total']}"
+
+
+def edition_text(view: dict[str, Any]) -> str:
+    edition = view.get("edition")
+    return str(edition.get("edition_name") or edition.get("edition_id")) if edition else "-"
+
+
 def summary(stack: LocalStack, corps: list[Corp], console: Console, events_queue: str | None = None) -> None:
-    columns = ("corp", "corp_id", "status", "verified", "客服 cap", "versions", "calls", "chatdata editions")
-    widths = (4, 20, 10, 9, 9, 9, 6, 0)
+    columns = (
+        "corp",
+        "corp_id",
+        "status",
+        "verified",
+        "客服 cap",
+        "edition",
+        "license",
+        "versions",
+        "calls",
+        "chatdata editions",
+    )
+    widths = (4, 20, 10, 9, 9, 8, 8, 9, 6, 0)
     header = " ".join(f"{name:<{width}}" for name, width in zip(columns, widths, strict=True))
     console.line(header)
     console.line("-" * len(header))
@@ -182,16 +207,21 @@ def summary(stack: LocalStack, corps: list[Corp], console: Console, events_queue
         console.line(
             f"{corp.key:<4} {corp.corp_id:<20} {view.get('status', '-'):<10} "
             f"{verification.get('verified', '-')!s:<9} {('unlimited' if cap is None else str(cap)):<9} "
+            f"{edition_text(view):<8} {license_text(view):<8} "
             f"{versions.get('auth_info', 0)}/{versions.get('chatdata', 0):<7} {calls:<6} {editions_text(view)}"
         )
-    console.line("(versions: auth_info/chatdata snapshot versions; calls: WeCom API calls answered for that corp)")
+    console.line(
+        "(edition: the paid edition; license: active/purchased license accounts; versions: auth_info/chatdata "
+        "snapshot versions; calls: WeCom API calls answered for that corp)"
+    )
     counters = stack.emulator.counters()
     used = ", ".join(f"{name} {c.calls}" for name, c in sorted(counters.items()) if c.calls)
     console.line(f"WeCom calls in all: {sum(c.calls for c in counters.values())} ({used})")
     footprint = Truth(stack).credential_footprint()
     console.line(
         f"credentials: per-corp store {footprint['store']}; Secrets Manager secrets "
-        f"{footprint['suite_secrets'] + footprint['corp_secrets']} ({footprint['suite_secrets']} per-suite, "
+        f"{footprint['suite_secrets'] + footprint['provider_secrets'] + footprint['corp_secrets']} "
+        f"({footprint['suite_secrets']} per-suite, {footprint['provider_secrets']} per-provider, "
         f"{footprint['corp_secrets']} per-corp); vault items {footprint['vault_items']} (KMS-sealed)"
     )
     if events_queue is not None:
@@ -234,6 +264,12 @@ def run(args: argparse.Namespace, console: Console) -> int:
         )
         wecom.set_chatdata_status(DEFAULT_SUITE.suite_id, "wwdemochatdata0001", 2, 3)
         console.step("D changed its chatdata scope and bought edition 2: change_auth pushed")
+        suite = DEFAULT_SUITE.suite_id
+        wecom.buy_edition(suite, "wwdemoverified0001", edition_id="demo-edition-pro", edition_name="专业版")
+        console.step("A bought the 专业版 edition: open_order, pay_for_app_success, change_editon pushed")
+        wecom.buy_licenses(suite, "wwdemoverified0001", base_count=10, external_contact_count=2)
+        wecom.activate_accounts(suite, "wwdemoverified0001", ["zhangsan", "lisi"], auto=True)
+        console.step("the provider bought A 12 license accounts, 2 auto-activated: license_pay_success, auto_activate")
         wecom.cancel_auth(DEFAULT_SUITE.suite_id, "wwdemodownstream01")
         console.step("E uninstalled the app: cancel_auth pushed")
         stack.wait_idle(args.timeout)

@@ -47,14 +47,18 @@ class Truth:
         return result
 
     def credential_footprint(self) -> dict[str, Any]:
-        """Where credentials live: the store in use, the secrets per suite and per corp, the vault's items."""
+        """Where credentials live: the store in use, the secrets per suite, per provider (its token) and per
+        corp, the vault's items."""
         environment = self.stack.deployment.function_environment("AuthInfoFunction")
         secrets = self.stack.client("secretsmanager")
         table = self.stack.deployment.physical["CorpVaultTable"]
         pages = self.stack.client("dynamodb").get_paginator("scan").paginate(TableName=table, Select="COUNT")
+        shared = list(secret_names(secrets, self.names.suite_prefix))
+        providers = sum(1 for name in shared if name.endswith("/provider-token"))
         return {
             "store": environment["CORP_CREDENTIAL_STORE"],
-            "suite_secrets": sum(1 for _ in secret_names(secrets, self.names.suite_prefix)),
+            "suite_secrets": len(shared) - providers,
+            "provider_secrets": providers,
             "corp_secrets": sum(1 for _ in secret_names(secrets, self.names.corp_prefix)),
             "vault_items": sum(page["Count"] for page in pages),
         }
@@ -111,4 +115,29 @@ class Truth:
         }
         if shared != stored_shared:
             problems.append(f"{who}: 上下游 sharing {sorted(stored_shared)} != WeCom's {sorted(shared)}")
+        return problems + self._entitlement_divergences(suite_id, corp_id, who, view)
+
+    def _entitlement_divergences(self, suite_id: str, corp_id: str, who: str, view: dict[str, Any]) -> list[str]:
+        """The paid edition, the license section and the app orders against the emulator's books."""
+        wecom = self.stack.emulator
+        authorization = wecom.authorization(suite_id, corp_id)
+        problems = []
+        edition = authorization.paid_editions[0].edition_id if authorization.paid_editions else None
+        if (view.get("edition") or {}).get("edition_id") != edition:
+            problems.append(f"{who}: edition {(view.get('edition') or {}).get('edition_id')} != WeCom's {edition}")
+        book = wecom.state.entitlements
+        accounts = len(book.accounts(corp_id))
+        license_view = view.get("license")
+        if license_view is None:
+            if accounts:
+                problems.append(f"{who}: {accounts} license account(s) at WeCom, no license section stored")
+        else:
+            if license_view["active"]["total"] != accounts:
+                problems.append(f"{who}: {license_view['active']['total']} active accounts != WeCom's {accounts}")
+            if license_view["license_status"] != book.license_status(suite_id, corp_id):
+                problems.append(f"{who}: license_status differs from WeCom's")
+        orders = [o for o in book.app_orders.values() if (o.suite_id, o.paid_corpid) == (suite_id, corp_id)]
+        stored = (view.get("orders") or {}).get("orders", 0)
+        if stored != len(orders):
+            problems.append(f"{who}: {stored} app order(s) stored != WeCom's {len(orders)}")
         return problems

@@ -37,12 +37,20 @@ def test_make_run_plays_the_demo_and_matches_wecoms_truth(tmp_path: Any) -> None
     out = result.stdout
     assert "OK: DynamoDB and the credential stores match the emulator's truth for every corp." in out
     # The default store: no Secrets Manager secret per corp; 4 installed corps x (code, token) in the vault.
-    assert "per-corp store DynamoDBKMS; Secrets Manager secrets 6 (6 per-suite, 0 per-corp); vault items 8" in out
-    # Through the stream, the publisher and a rule on the bus: 5 installs, B verified, D's chatdata, E gone.
+    # The provider's token is one secret whichever suite asks.
     assert (
-        "change events delivered to a subscribed queue: 14 (Corp Authorization Changed 1, Corp Cancelled 1, "
-        "Corp Chatdata Changed 6, Corp Installed 5, Corp Verification Changed 1)"
+        "per-corp store DynamoDBKMS; Secrets Manager secrets 7 (6 per-suite, 1 per-provider, 0 per-corp); vault items 8"
     ) in out
+    # Through the stream, the publisher and a rule on the bus: 5 installs, B verified, D's chatdata, A's edition
+    # (its auth info changed, and an order) and licenses, E gone.
+    assert (
+        "change events delivered to a subscribed queue: 17 (Corp Authorization Changed 2, Corp Cancelled 1, "
+        "Corp Chatdata Changed 6, Corp Installed 5, Corp License Changed 1, Corp Order Changed 1, "
+        "Corp Verification Changed 1)"
+    ) in out
+    # The license and edition columns (A: 2 of 12 accounts active, the 专业版 edition).
+    assert "专业版" in out
+    assert " 2/12 " in out
     for corp in ("wwdemoverified0001", "wwdemounverified01", "wwdemocustomized01", "wwdemochatdata0001"):
         assert f"{corp}   active" in out
     assert "wwdemodownstream01   cancelled" in out
