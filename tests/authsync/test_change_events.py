@@ -16,6 +16,7 @@ from authsync.aws.snapshots import SnapshotStore
 from authsync.domain.change_events import SOURCE, DetailType, derive_events
 from authsync.wecom.authinfo import derive_verification
 from authsync.wecom.chatdata import summarize
+from authsync.wecom.entitlements import license_summary, order_summary
 from tests.authsync.test_snapshots import CORP, NOW, SUITE, Clock, auth_doc, chat_doc
 
 
@@ -121,3 +122,54 @@ def test_details_carry_derived_state_and_the_diff_never_a_secret(store: Snapshot
 def test_a_state_that_disappears_means_no_event(store: SnapshotStore) -> None:
     install(store, NOW, 100)()
     assert derive_events(store.get(SUITE, CORP), None) == []  # a tombstone expiring by TTL
+
+
+def license_section(store: SnapshotStore, when: float, *active: str, paid: int = 0) -> Callable[[], Any]:
+    orders = {"OI1": {"order_id": "OI1", "order_status": 1, "account_count": {"base_count": paid}}} if paid else {}
+    document = {
+        "license_status": int(bool(paid)),
+        "trail_info": {"start_time": 1, "end_time": 2},
+        "account_list": [{"userid": u, "type": 1, "active_time": 1, "expire_time": 9} for u in active],
+        "orders": orders,
+    }
+    derived = {"license": license_summary(document)}
+    return timed(when, lambda: store.record(SUITE, CORP, "license", document, when, derived=derived))
+
+
+def orders_section(store: SnapshotStore, when: float, status: int) -> Callable[[], Any]:
+    document = {"orders": {"O1": {"orderid": "O1", "order_status": status, "edition_id": "pro"}}, "replaced": {}}
+    derived = {"orders": order_summary(document)}
+    return timed(when, lambda: store.record(SUITE, CORP, "orders", document, when, derived=derived))
+
+
+def test_license_and_order_sections_yield_their_events_once_per_new_version(store: SnapshotStore) -> None:
+    install(store, NOW, 100)()
+    auth_info(store, NOW + 1, "verified")()
+    assert observe(store, license_section(store, NOW + 2, paid=10)) == [("Corp License Changed", "license/1")]
+    assert observe(store, license_section(store, NOW + 3, paid=10)) == []  # read again, nothing new
+    assert observe(store, license_section(store, NOW + 4, "zhangsan", paid=10)) == [
+        ("Corp License Changed", "license/2")
+    ]
+    assert observe(store, orders_section(store, NOW + 5, 0)) == [("Corp Order Changed", "orders/1")]
+    before = store.get(SUITE, CORP)
+    assert observe(store, orders_section(store, NOW + 6, 1)) == [("Corp Order Changed", "orders/2")]
+    (paid,) = derive_events(before, store.get(SUITE, CORP))
+    assert paid.detail.orders is not None
+    assert paid.detail.orders["paid"] == 1
+    assert paid.detail.license is not None
+    assert paid.detail.license["purchased"]["total"] == 10
+    changed = {c.path: (c.old, c.new) for c in paid.detail.changes}
+    assert changed["summary.paid"] == (0, 1)
+    assert changed["orders.O1.order_status"] == (0, 1)
+    assert paid.detail.versions == {"auth_info": 1, "chatdata": 0, "license": 2, "orders": 2}
+
+
+def test_a_license_event_lists_counts_not_the_accounts_themselves(store: SnapshotStore) -> None:
+    install(store, NOW, 100)()
+    auth_info(store, NOW + 1, "verified")()
+    before = store.get(SUITE, CORP)
+    license_section(store, NOW + 2, "zhangsan", "lisi")()
+    (event,) = derive_events(before, store.get(SUITE, CORP))
+    assert all("account_list" not in c.path for c in event.detail.changes)
+    assert event.detail.license is not None
+    assert event.detail.license["active"]["total"] == 2
