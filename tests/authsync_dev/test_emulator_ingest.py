@@ -212,9 +212,9 @@ def test_an_sqs_outage_still_answers_authorization_events_in_time_and_loses_none
 
 @pytest.mark.parametrize("provider_configured", [True, False])
 def test_entitlement_pushes_against_the_ingest_handler(deployment, environment, ingest, provider_configured):
-    """Order InfoTypes (encrypted for the suite) and unlicensed_notify (for the corp) are acknowledged and kept as
-    unmodelled; the license system events, encrypted for the provider corpid, only when the suite's config names
-    that provider (its receiveid), else refused as a foreign receiveid."""
+    """Order InfoTypes (encrypted for the suite) and unlicensed_notify (for the corp) are acknowledged and queued
+    for their corp; the license system events, encrypted for the provider corpid, only when the suite's config
+    names that provider (its receiveid), else refused as a foreign receiveid."""
     put_suite_config(deployment, TEST_SUITE, **({} if provider_configured else {"provider_corpid": None}))
     with Emulator(callback_url=ingest.url + "/wecom/callback", retry_delays=(0.0, 0.0, 0.0)) as wecom:
         suite = wecom.add_suite(
@@ -237,6 +237,10 @@ def test_entitlement_pushes_against_the_ingest_handler(deployment, environment, 
         "license_pay_success": [(200, "success")] if provider_configured else refused,
         "auto_activate": [(200, "success")] if provider_configured else refused,
     }
-    assert _receive(environment["EVENTS_QUEUE_URL"]) == []  # nothing modelled yet: kept, not queued
-    kept = boto3.client("dynamodb").scan(TableName=environment["UNMODELLED_TABLE"])["Items"]
-    assert len(kept) == (6 if provider_configured else 4)
+    queued = _receive(environment["EVENTS_QUEUE_URL"])
+    assert sorted(m["MessageAttributes"]["info_type"]["StringValue"] for m in queued) == sorted(
+        ["open_order", "pay_for_app_success", "change_editon", "unlicensed_notify"]
+        + (["license_pay_success", "auto_activate"] if provider_configured else [])
+    )
+    assert {m["MessageAttributes"]["corp_id"]["StringValue"] for m in queued} == {corp.corpid}
+    assert boto3.client("dynamodb").scan(TableName=environment["UNMODELLED_TABLE"])["Items"] == []

@@ -55,4 +55,5 @@ def test_a_running_stack_with_50_installed_corps_moves_its_secrets_into_the_vaul
 
         assert "deleted 100" in migrate(line, "--delete-old")
         assert list(secret_names(secrets, names.corp_prefix)) == []
-        assert len(list(secret_names(secrets, names.suite_prefix))) == 3  # config, ticket, suite token stay
+        # config, ticket, suite token and the provider's token (the open_corpid lookups) stay
+        assert len(list(secret_names(secrets, names.suite_prefix))) == 4
