@@ -9,12 +9,13 @@ import pytest
 
 from authsync.aws.credentials import ForwardOnlySecrets, SecretNames, WriteOutcome
 from authsync.aws.leases import Leases
-from authsync.aws.tokens import CorpNotAuthorizedError, StoredToken, TicketMissingError
+from authsync.aws.tokens import CorpNotAuthorizedError, ProviderNotConfiguredError, StoredToken, TicketMissingError
 from authsync.settings import FetchSettings, load
+from authsync.wecom.entitlements import EntitlementsApi
 from authsync.wecom.errors import WeComTokenError
 from authsync.wiring import Pipeline, build_pipeline
 from authsync_dev.emulator import Clock, Emulator, sample_chat_editions
-from authsync_dev.world import World, build_world
+from authsync_dev.world import World, build_world, suite_config_document
 from tests.atomic import atomic_requests
 from tests.authsync.conftest import START
 
@@ -339,3 +340,57 @@ def test_before_fetch_runs_only_when_wecom_is_asked_and_can_refuse(world: World,
     # The refusal released the renewal lease: the next caller renews at once.
     assert p.tokens.corp_access_token(suite_id, corp_id, not_value=token.value).value
     assert world.wecom.calls("service/get_corp_token") == 1
+
+
+def test_the_provider_token_is_single_flight_across_containers_and_accepted_by_wecom(
+    world: World, clock: Clock
+) -> None:
+    containers = [pipeline(world, clock) for _ in range(6)]
+    install(world, "wwcorpprovider0001", containers[0])
+    barrier = threading.Barrier(len(containers))
+    tokens: list[str] = []
+    errors: list[BaseException] = []
+
+    def work(p: Pipeline) -> None:
+        try:
+            barrier.wait()
+            tokens.append(p.tokens.provider_token(world.suite.suite_id))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(p,)) for p in containers]
+    with atomic_requests():
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+    assert errors == []
+    assert len(tokens) == 6
+    assert len(set(tokens)) == 1
+    assert world.wecom.calls("service/get_provider_token") == 1
+    api = EntitlementsApi(containers[0].client)
+    assert api.open_corpid(tokens[0], "wwcorpprovider0001") == world.wecom.open_corpid("wwcorpprovider0001")
+
+
+def test_a_provider_token_wecom_ended_is_renewed_once_and_the_call_retried(world: World, clock: Clock) -> None:
+    p = pipeline(world, clock)
+    install(world, "wwc1", p)
+    api = EntitlementsApi(p.client)
+    first = p.tokens.provider_token(world.suite.suite_id)
+    world.wecom.invalidate_tokens(kind="provider")
+    got = p.tokens.with_provider_token(world.suite.suite_id, lambda token: (token, api.open_corpid(token, "wwc1")))
+    assert got[0] != first
+    assert world.wecom.calls("service/get_provider_token") == 2
+
+
+def test_a_suite_without_provider_credentials_is_a_clear_error_and_asks_wecom_nothing(
+    world: World, clock: Clock
+) -> None:
+    names = SecretNames(world.environment("AuthInfoFunction")["SUITE_SECRET_PREFIX"])
+    without = world.suite.model_copy(update={"provider_secret": None})
+    boto3.client("secretsmanager").put_secret_value(
+        SecretId=names.config(world.suite.suite_id), SecretString=suite_config_document(without)
+    )
+    with pytest.raises(ProviderNotConfiguredError, match="provider_corpid and provider_secret"):
+        pipeline(world, clock).tokens.provider_token(world.suite.suite_id)
+    assert world.wecom.calls("service/get_provider_token") == 0
