@@ -111,3 +111,40 @@ def install(world: World, corp_id: str, **corp: Any) -> None:
     code = world.wecom.create_auth(world.suite.suite_id, corp_id, push=False, chat_editions=chat).auth_code
     assert code is not None
     publish(world, {"AuthCode": code, "InfoType": "create_auth", "TimeStamp": int(world.wecom.now())})
+
+
+def held_pushes_ingested(world: World, monkeypatch: pytest.MonkeyPatch) -> Callable[[Callable[[], object]], list[Any]]:
+    """Make pushes (held back) and hand each to callback-ingest as WeCom would POST it: signed, encrypted for
+    its receiveid (the suite, the corp of an Event-style document, the provider of a system event). Returns
+    the handler's responses."""
+    from authsync.wecom.crypto import CallbackCrypto
+    from authsync_dev.emulator.pusher import receive_id_of
+    from authsync_dev.httpapi import http_api_event
+    from authsync_dev.wecom import sign_event
+
+    for name, value in world.environment("CallbackIngestFunction").items():
+        monkeypatch.setenv(name, value)
+    app = fresh("callback_ingest.app")
+    suite = world.suite
+    crypto = CallbackCrypto(suite.token.get_secret_value(), suite.encoding_aes_key.get_secret_value(), suite.suite_id)
+
+    def push(make: Callable[[], object]) -> list[Any]:
+        with world.wecom.holding() as held:
+            make()
+        responses = []
+        for document in held:
+            fields = dict(document.fields)
+            receiver = receive_id_of(suite.suite_id, fields)
+            signed = sign_event(crypto, event_xml(fields), receive_id=receiver, to_user_name=receiver)
+            event = http_api_event(
+                "POST",
+                f"/wecom/callback/{suite.suite_id}",
+                query=signed.query,
+                body=(signed.body or b"").decode(),
+                path_parameters={"suite_id": suite.suite_id},
+                route_key="POST /wecom/callback/{suite_id}",
+            )
+            responses.append(app.lambda_handler(event, FakeLambdaContext()))
+        return responses
+
+    return push

@@ -8,14 +8,8 @@ from typing import Any
 
 import pytest
 
-from authsync.wecom.crypto import CallbackCrypto
-from authsync_dev.emulator.pusher import receive_id_of
-from authsync_dev.httpapi import http_api_event
-from authsync_dev.wecom import event_xml, sign_event
 from authsync_dev.world import World
-from tests.functions.pipeline import install, settle, store
-from tests.handlers import fresh
-from tests.lambda_context import FakeLambdaContext
+from tests.functions.pipeline import held_pushes_ingested, install, settle, store
 
 CORP = "wwcorpentitled0001"
 
@@ -24,33 +18,7 @@ Deliver = Callable[[Callable[[], object]], list[dict[str, Any]]]
 
 @pytest.fixture
 def deliver(world: World, monkeypatch: pytest.MonkeyPatch) -> Deliver:
-    """Make a scenario's pushes and hand each to callback-ingest as WeCom would POST it (signed, encrypted)."""
-    for name, value in world.environment("CallbackIngestFunction").items():
-        monkeypatch.setenv(name, value)
-    app = fresh("callback_ingest.app")
-    suite = world.suite
-    crypto = CallbackCrypto(suite.token.get_secret_value(), suite.encoding_aes_key.get_secret_value(), suite.suite_id)
-
-    def push(make: Callable[[], object]) -> list[dict[str, Any]]:
-        with world.wecom.holding() as held:
-            make()
-        responses = []
-        for document in held:
-            fields = dict(document.fields)
-            receiver = receive_id_of(suite.suite_id, fields)
-            signed = sign_event(crypto, event_xml(fields), receive_id=receiver, to_user_name=receiver)
-            event = http_api_event(
-                "POST",
-                f"/wecom/callback/{suite.suite_id}",
-                query=signed.query,
-                body=(signed.body or b"").decode(),
-                path_parameters={"suite_id": suite.suite_id},
-                route_key="POST /wecom/callback/{suite_id}",
-            )
-            responses.append(app.lambda_handler(event, FakeLambdaContext()))
-        return responses
-
-    return push
+    return held_pushes_ingested(world, monkeypatch)
 
 
 def settled(world: World) -> None:

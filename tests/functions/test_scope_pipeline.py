@@ -9,14 +9,9 @@ from typing import Any
 
 import pytest
 
-from authsync.wecom.crypto import CallbackCrypto
 from authsync_dev.emulator import PushResult
-from authsync_dev.httpapi import http_api_event
-from authsync_dev.wecom import event_xml, sign_event
 from authsync_dev.world import World
-from tests.functions.pipeline import install, settle, store
-from tests.handlers import fresh
-from tests.lambda_context import FakeLambdaContext
+from tests.functions.pipeline import held_pushes_ingested, install, settle, store
 
 CORP = "wwcorpscope0000001"
 
@@ -24,30 +19,11 @@ CORP = "wwcorpscope0000001"
 @pytest.fixture
 def ingest(world: World, monkeypatch: pytest.MonkeyPatch) -> Callable[[Callable[[], PushResult]], dict[str, Any]]:
     """Make a push and hand its document to callback-ingest, as WeCom would POST it (signed, encrypted)."""
-    for name, value in world.environment("CallbackIngestFunction").items():
-        monkeypatch.setenv(name, value)
-    app = fresh("callback_ingest.app")
-    suite = world.suite
-    crypto = CallbackCrypto(suite.token.get_secret_value(), suite.encoding_aes_key.get_secret_value(), suite.suite_id)
+    deliver = held_pushes_ingested(world, monkeypatch)
 
     def push(make: Callable[[], PushResult]) -> dict[str, Any]:
-        with world.wecom.holding() as held:
-            make()
-        (document,) = held
-        fields = dict(document.fields)
-        # The 数据回调 document (change_app_admin) is encrypted for the corp it names.
-        receiver = str(fields["ToUserName"]) if "MsgType" in fields else suite.suite_id
-        signed = sign_event(crypto, event_xml(fields), receive_id=receiver, to_user_name=receiver)
-        event = http_api_event(
-            "POST",
-            f"/wecom/callback/{suite.suite_id}",
-            query=signed.query,
-            body=(signed.body or b"").decode(),
-            path_parameters={"suite_id": suite.suite_id},
-            route_key="POST /wecom/callback/{suite_id}",
-        )
-        response: dict[str, Any] = app.lambda_handler(event, FakeLambdaContext())
-        return response
+        (response,) = deliver(make)
+        return response  # type: ignore[no-any-return]
 
     return push
 
