@@ -619,6 +619,7 @@ class LocalStack:
             "region": self.config.region,
             "stack_name": self.config.stack_name,
             "stage": self.config.stage,
+            "event_bus_name": self.deployment.physical["ChangeEventBus"],
             "time_scale": self.time_scale,
             "visibility_scale": self.visibility_scale,
             "iam_auth": {

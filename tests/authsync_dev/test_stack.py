@@ -270,6 +270,9 @@ class TestRunningStack:
         assert info["outputs"]["CorpsTableName"] == stack.deployment.physical["CorpsTable"]  # for authsync-ops
         assert info["outputs"]["AuthEventsDLQUrl"] == stack.queue_url("AuthEventsDLQ")
         assert info["token_url"] == stack.api_base_url + "/corps/{suite_id}/{corp_id}/token"
+        # The change-event bus, created in moto: subscribe to it with a rule (issue #12).
+        bus = stack.client("events").describe_event_bus(Name=info["event_bus_name"])
+        assert bus["Name"] == info["event_bus_name"] == stack.deployment.physical["ChangeEventBus"]
         assert info["iam_auth"]["enforced"] == "signature required, not verified"
         assert sorted(info["iam_auth"]["routes"]) == [
             "GET /corps/{suite_id}/{corp_id}",
