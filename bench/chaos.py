@@ -8,7 +8,10 @@ third-party suite and a 代开发 template. Then, all at once:
 
 * **Corps of every kind** install: verified, unverified (later verified), with 数据与智能专区
   editions (later re-scoped), 上下游-shared, 代开发 (some later reset their secret). Some
-  uninstall and re-install, some uninstall for good.
+  uninstall and re-install, some uninstall for good. Some of those that stay buy the paid edition
+  (``open_order``, ``pay_for_app_success``, ``change_editon``) or get license accounts from the
+  provider (``license_pay_success``, ``auto_activate``): the truth check covers edition, licenses
+  and orders.
 * **WeCom fails** ``--wecom-faults`` of its API calls, spread over every fault kind the emulator
   has (-1, 45009, 45033, an HTTP 5xx, a slow answer, a token ended early).
 * **Every callback is delivered** ``--copies`` times (the same signed request), and
@@ -155,6 +158,13 @@ def plan_corps(count: int, rng: random.Random) -> list[Corp]:
             steps += ["cancel", "create"]
         if rng.random() < 0.05:
             steps.append("cancel")
+        if suite == DEFAULT_SUITE.suite_id and "cancel" not in steps:
+            # Paid editions and license accounts (issue #12), for corps that stay installed: a re-install
+            # starts a new snapshot, while WeCom keeps the orders of the install before.
+            if rng.random() < 0.2:
+                steps.append("edition")
+            if rng.random() < 0.2:
+                steps.append("licenses")
         corps.append(Corp(f"wwchaos{kind[:4]}{i:07d}", suite, kind, steps))
     return corps
 
@@ -174,6 +184,11 @@ def act(wecom: Emulator, corp: Corp, step: str) -> None:
         wecom.create_auth(corp.suite_id, corp.corp_id, **install_kwargs(corp, wecom))
     elif step == "cancel":
         wecom.cancel_auth(corp.suite_id, corp.corp_id)
+    elif step == "edition":  # open_order, pay_for_app_success, change_editon
+        wecom.buy_edition(corp.suite_id, corp.corp_id, edition_id="chaos-pro", edition_name="专业版")
+    elif step == "licenses":  # license_pay_success, auto_activate
+        wecom.buy_licenses(corp.suite_id, corp.corp_id, base_count=5, external_contact_count=1)
+        wecom.activate_accounts(corp.suite_id, corp.corp_id, ["zhangsan", "lisi"], auto=True)
     elif corp.kind == "unverified":
         wecom.verify_corp(corp.corp_id)
     elif corp.kind == "chatdata":
