@@ -191,6 +191,7 @@ def _corps_list(target: Target, suites: list[str] | None, stdout: TextIO) -> int
                 continue
             verification = state.verification or {}
             cap = verification.get("customer_cap")
+            edition, license_summary = state.edition or {}, state.license_summary
             rows.append(
                 [
                     state.suite_id,
@@ -200,13 +201,30 @@ def _corps_list(target: Target, suites: list[str] | None, stdout: TextIO) -> int
                     str(state.chatdata_version),
                     str(verification.get("verified", "-")),
                     "unlimited" if verification and cap is None else str(cap or "-"),
+                    str(edition.get("edition_name") or edition.get("edition_id") or "-"),
+                    (
+                        f"{license_summary['active']['total']}/{license_summary['purchased']['total']}"
+                        if license_summary
+                        else "-"
+                    ),
                     time.strftime("%Y-%m-%d %H:%M", time.gmtime(state.updated_at)) if state.updated_at else "-",
                 ]
             )
         if "LastEvaluatedKey" not in page:
             break
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-    header = ["suite", "corp", "status", "auth_info", "chatdata", "verified", "客服 cap", "updated (UTC)"]
+    header = [
+        "suite",
+        "corp",
+        "status",
+        "auth_info",
+        "chatdata",
+        "verified",
+        "客服 cap",
+        "edition",
+        "license",
+        "updated (UTC)",
+    ]
     _table(sorted(rows), header, stdout)
     stdout.write(f"{len(rows)} corp(s)\n")
     return 0

@@ -18,6 +18,7 @@ import boto3
 from authsync.aws.queues import SqsEventPublisher, queued_event
 from authsync.aws.snapshots import SnapshotStore
 from authsync.wecom.callbacks import AuthEvent, parse_event
+from authsync.wecom.entitlements import edition_of, license_summary
 from authsync_dev.template import Deployment
 from authsync_dev.wecom import TEST_SUITE, event_xml, sign_event
 from authsync_ops.cli import main
@@ -93,20 +94,32 @@ def test_corps_list_show_and_refetch(deployment: Deployment, serve_line: Path) -
     for corp in ("wwcorpops000000002", "wwcorpops000000003"):
         store.record(SUITE, corp, "auth_info", {"auth_corp_info": {"corpid": corp, "corp_type": "verified"}}, 100.0)
     store.mark_cancelled(SUITE, "wwcorpops000000003", at=200.0, retention_seconds=60)
+    edition = {"edition_info": {"agent": [{"agentid": 1, "edition_id": "pro", "edition_name": "Pro"}]}}
+    store.record(SUITE, "wwcorpops000000002", "auth_info", edition, 101.0, derived={"edition": edition_of(edition)})
+    licenses = {
+        "account_list": [{"userid": "u1", "type": 1}],
+        "orders": {"O": {"order_status": 1, "account_count": {"base_count": 5}}},
+    }
+    store.record(
+        SUITE, "wwcorpops000000002", "license", licenses, 102.0, derived={"license": license_summary(licenses)}
+    )
 
     code, out, _ = run(serve_line, "corps", "list")
     assert code == 0
     lines = out.splitlines()
     assert lines[0].split()[:3] == ["suite", "corp", "status"]
+    assert lines[0].split()[7:10] == ["cap", "edition", "license"]
     assert [line.split()[1:3] for line in lines[2:4]] == [
         ["wwcorpops000000002", "active"],
         ["wwcorpops000000003", "cancelled"],
     ]
+    assert lines[2].split()[7:9] == ["Pro", "1/5"]  # the paid edition; active/purchased license accounts
     assert lines[-1] == "2 corp(s)"
 
     code, out, _ = run(serve_line, "corps", "show", SUITE, "wwcorpops000000002", "--history")
     shown = json.loads(out)
-    assert (code, shown["status"], shown["versions"]["auth_info"]) == (0, "active", 1)
+    assert (code, shown["status"], shown["versions"]["auth_info"]) == (0, "active", 2)  # the edition's document
+    assert (shown["edition"]["edition_id"], shown["license"]["purchased"]["total"]) == ("pro", 5)
     assert "history" in shown
     missing = run(serve_line, "corps", "show", SUITE, "wwnosuchcorp000001")
     assert missing[0] == 1
