@@ -91,6 +91,7 @@ def test_license_pay_success_records_the_license_section_with_the_order_and_acti
     assert summary["active"] == {"base": 1, "external_contact": 1, "total": 2}
     assert summary["purchased"] == {"base": 10, "external_contact": 2, "total": 12}
     assert summary["license_status"] == 1
+    assert summary["next_expire_time"] == 1_750_000_000 + 86400  # until when the active count holds
 
 
 def test_a_license_event_sent_before_the_stored_read_is_fresh_unless_it_names_an_order_not_read(world: World) -> None:

@@ -122,13 +122,19 @@ def license_summary(document: Mapping[str, Any]) -> dict[str, Any]:
     """The license section's derived state: status, trial end, active and purchased accounts per type.
 
     ``purchased`` counts the accounts of *paid* license orders this corp's snapshot knows (those a
-    callback named); ``active`` the accounts WeCom lists as activated now.
+    callback named); ``active`` the accounts WeCom listed as activated when read. An account that
+    expires sends no callback, so ``next_expire_time`` says until when ``active`` holds: a consumer
+    (or a re-read) after it should not trust the count.
     """
     active = {name: 0 for name in ACCOUNT_TYPES.values()}
+    expiries: list[int] = []
     for account in document.get("account_list") or []:
         name = ACCOUNT_TYPES.get(_int(account.get("type")) or 0)
         if name is not None:
             active[name] += 1
+        expires = _int(account.get("expire_time"))
+        if expires:
+            expiries.append(expires)
     purchased = {name: 0 for name in ACCOUNT_TYPES.values()}
     orders = document.get("orders") or {}
     for order in orders.values():
@@ -142,6 +148,7 @@ def license_summary(document: Mapping[str, Any]) -> dict[str, Any]:
         "license_status": _int(document.get("license_status")),
         "trial_end_time": _int(trial.get("end_time")) if isinstance(trial, Mapping) else None,
         "active": {**active, "total": sum(active.values())},
+        "next_expire_time": min(expiries, default=None),
         "purchased": {**purchased, "total": sum(purchased.values())},
         "orders": len(orders),
     }
