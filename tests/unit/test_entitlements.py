@@ -10,7 +10,7 @@ from authsync.app.sync import PENDING_INSTALL_GRACE, Outcome, RetryLaterError
 from authsync.aws.queues import AuthMessage
 from authsync.wecom.errors import error_for
 from tests.unit.entitlement_fakes import CorpLicenses, FakeEntitlementsApi, FakeProviderTokens, entitled_sync
-from tests.unit.fakes import SUITE, Fakes, callback
+from tests.unit.fakes import SUITE, Fakes, callback, reconcile
 from tests.unit.test_sync import CORP, installed
 
 ORDER = "LICORDER0001"
@@ -290,3 +290,30 @@ def test_without_provider_credentials_the_open_corpid_is_unknown_and_asked_again
     state = fakes.snapshots.peek(CORP)
     assert state is not None
     assert (state.kind("auth_info").derived or {})["ids"]["open_corpid"] == f"wp{CORP}"
+
+
+def test_reconcile_re_reads_the_license_section_only_once_an_account_it_counts_has_expired(world: World) -> None:
+    fakes, api, tokens = world
+    sync = entitled_sync(fakes, api, tokens)
+    api.licenses[CORP] = CorpLicenses(license_status=1)
+    api.licenses[CORP].activate("zhangsan", at=int(fakes.clock()))  # expires a day later
+    sync.handle(license_event("auto_activate", fakes.clock() - 1))
+    fakes.clock.advance(3600)
+    fakes.log.clear()
+
+    sync.handle(reconcile(CORP, fakes.clock() - 1))
+    assert fakes.log.names("api.get_app_license_info") == []  # nothing expired: no license call
+
+    fakes.clock.advance(86400)
+    api.licenses[CORP].accounts.clear()  # WeCom no longer lists the expired account; no callback said so
+    sync.handle(reconcile(CORP, fakes.clock() - 1))
+    assert fakes.log.names("api.get_app_license_info") == ["api.get_app_license_info"]
+    state = fakes.snapshots.peek(CORP)
+    assert state is not None
+    summary = (state.kind("license").derived or {})["license"]
+    assert (summary["active"]["total"], summary["next_expire_time"]) == (0, None)
+
+    fakes.log.clear()
+    fakes.clock.advance(86400)
+    sync.handle(reconcile(CORP, fakes.clock() - 1))
+    assert fakes.log.names("api.get_app_license_info") == []  # nothing left to expire

@@ -93,6 +93,27 @@ class EntitlementSync:
         document = {"orders": orders, "replaced": replaced}
         return self._record(suite_id, corp_id, "orders", document, fetched_at=fetched_at)
 
+    def refresh_expired_license(self, suite_id: str, corp_id: str) -> SyncResult | None:
+        """Re-read the license section if an account it counts has expired since (reconcile).
+
+        WeCom sends no callback when a license account expires, so the stored ``active`` count is
+        exact only until the summary's ``next_expire_time``; reconcile asks here for each active
+        corp, and only a corp past that time costs WeCom calls. None: nothing was due.
+        """
+        from authsync.aws.tokens import ProviderNotConfiguredError
+
+        state = self._snapshots.get(suite_id, corp_id)
+        part = state.kind("license") if state is not None and state.status == "active" else None
+        summary = (part.derived or {}).get("license") if part is not None else None
+        due = summary.get("next_expire_time") if isinstance(summary, dict) else None
+        now = self._clock()
+        if not isinstance(due, int | float) or due > now:
+            return None
+        try:
+            return self.sync_license(suite_id, corp_id, requested_at=now)
+        except ProviderNotConfiguredError:
+            return None
+
     def corp_ids(self, suite_id: str, corp_id: str, known: Mapping[str, Any] | None) -> dict[str, Any]:
         """The corp's ids as auth info's derived ``ids``: ``open_corpid`` looked up once (issue #12 item 4).
 
@@ -130,6 +151,6 @@ class EntitlementSync:
     def _record(
         self, suite_id: str, corp_id: str, kind: SnapshotKind, document: dict[str, Any], *, fetched_at: float
     ) -> SyncResult:
-        summary = license_summary(document) if kind == "license" else order_summary(document)
+        summary = license_summary(document, now=fetched_at) if kind == "license" else order_summary(document)
         recorded = self._snapshots.record(suite_id, corp_id, kind, document, fetched_at, derived={kind: summary})
         return SyncResult(Outcome.FETCHED, suite_id, corp_id, recorded.version, recorded.changed, detail=kind)

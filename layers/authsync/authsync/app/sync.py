@@ -162,7 +162,10 @@ class AuthorizationSync:
         """Apply one message. ``remaining`` is the function's time left in seconds (Lambda's context)."""
         if message.kind == "reconcile":
             assert message.corp_id is not None
-            return self.fetch_auth_info(message.suite_id, message.corp_id, requested_at=message.sent_at)
+            result = self.fetch_auth_info(message.suite_id, message.corp_id, requested_at=message.sent_at)
+            if self._entitlements is not None:  # license accounts expire without a callback
+                self._entitlements.refresh_expired_license(message.suite_id, message.corp_id)
+            return result
         if message.kind == "resume":
             assert message.entry_key is not None
             return self.resume(message.suite_id, message.entry_key)

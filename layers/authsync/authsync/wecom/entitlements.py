@@ -118,13 +118,13 @@ def _int(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def license_summary(document: Mapping[str, Any]) -> dict[str, Any]:
+def license_summary(document: Mapping[str, Any], *, now: float | None = None) -> dict[str, Any]:
     """The license section's derived state: status, trial end, active and purchased accounts per type.
 
     ``purchased`` counts the accounts of *paid* license orders this corp's snapshot knows (those a
     callback named); ``active`` the accounts WeCom listed as activated when read. An account that
-    expires sends no callback, so ``next_expire_time`` says until when ``active`` holds: a consumer
-    (or a re-read) after it should not trust the count.
+    expires sends no callback, so ``next_expire_time`` (the first expiry after ``now``, the read's
+    time) says until when ``active`` holds; reconcile re-reads the section once it has passed.
     """
     active = {name: 0 for name in ACCOUNT_TYPES.values()}
     expiries: list[int] = []
@@ -133,7 +133,7 @@ def license_summary(document: Mapping[str, Any]) -> dict[str, Any]:
         if name is not None:
             active[name] += 1
         expires = _int(account.get("expire_time"))
-        if expires:
+        if expires and (now is None or expires > now):  # ⚠️ whether WeCom lists expired accounts is unknown
             expiries.append(expires)
     purchased = {name: 0 for name in ACCOUNT_TYPES.values()}
     orders = document.get("orders") or {}
