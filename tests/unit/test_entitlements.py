@@ -303,6 +303,7 @@ def test_reconcile_re_reads_the_license_section_only_once_an_account_it_counts_h
 
     sync.handle(reconcile(CORP, fakes.clock() - 1))
     assert fakes.log.names("api.get_app_license_info") == []  # nothing expired: no license call
+    assert fakes.log.names("snapshots.get") == ["snapshots.get"]  # one read decides auth info and licenses
 
     fakes.clock.advance(86400)
     api.licenses[CORP].accounts.clear()  # WeCom no longer lists the expired account; no callback said so

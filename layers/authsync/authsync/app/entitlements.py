@@ -28,10 +28,11 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from authsync.app.sync import PENDING_INSTALL_GRACE, Outcome, RetryLaterError, SyncResult
+from authsync.wecom.entitlement_events import LicenseEvent, OrderEvent
 from authsync.wecom.entitlements import license_summary, order_summary
 
 if TYPE_CHECKING:
-    from authsync.app.ports import Clock, Entitlements, ProviderTokens, SnapshotKind, Snapshots
+    from authsync.app.ports import Clock, CorpStateView, Entitlements, ProviderTokens, SnapshotKind, Snapshots
     from authsync.domain.corp_state import KindState
 
 __all__ = ["EntitlementSync"]
@@ -47,6 +48,21 @@ class EntitlementSync:
         self._tokens = tokens
         self._snapshots = snapshots
         self._clock = clock
+
+    def handle(self, event: LicenseEvent | OrderEvent, *, requested_at: float) -> SyncResult:
+        """A license or order callback: re-read the corp's license section, or the order it names."""
+        from authsync.aws.tokens import ProviderNotConfiguredError
+
+        suite_id, corp_id = event.suite_id, event.auth_corp_id
+        if isinstance(event, OrderEvent):
+            assert event.order_id is not None  # only change_editon names none (routed to auth info)
+            return self.sync_order(
+                suite_id, corp_id, order_id=event.order_id, requested_at=requested_at, replaces=event.replaces
+            )
+        try:
+            return self.sync_license(suite_id, corp_id, requested_at=requested_at, order_id=event.order_id)
+        except ProviderNotConfiguredError:
+            return SyncResult(Outcome.PROVIDER_NOT_CONFIGURED, suite_id, corp_id, detail=event.info_type)
 
     def sync_license(
         self, suite_id: str, corp_id: str, *, requested_at: float, order_id: str | None = None
@@ -93,18 +109,19 @@ class EntitlementSync:
         document = {"orders": orders, "replaced": replaced}
         return self._record(suite_id, corp_id, "orders", document, fetched_at=fetched_at)
 
-    def refresh_expired_license(self, suite_id: str, corp_id: str) -> SyncResult | None:
+    def refresh_expired_license(self, suite_id: str, corp_id: str, state: CorpStateView) -> SyncResult | None:
         """Re-read the license section if an account it counts has expired since (reconcile).
 
         WeCom sends no callback when a license account expires, so the stored ``active`` count is
         exact only until the summary's ``next_expire_time``; reconcile asks here for each active
-        corp, and only a corp past that time costs WeCom calls. None: nothing was due.
+        corp with the state it read already, and only a corp past that time costs reads and WeCom
+        calls. None: nothing was due.
         """
         from authsync.aws.tokens import ProviderNotConfiguredError
 
-        state = self._snapshots.get(suite_id, corp_id)
-        part = state.kind("license") if state is not None and state.status == "active" else None
-        summary = (part.derived or {}).get("license") if part is not None else None
+        if state.status != "active":
+            return None
+        summary = (state.kind("license").derived or {}).get("license")
         due = summary.get("next_expire_time") if isinstance(summary, dict) else None
         now = self._clock()
         if not isinstance(due, int | float) or due > now:
@@ -127,7 +144,7 @@ class EntitlementSync:
         from authsync.wecom.errors import WeComError, WeComTransientError
 
         if known and (known.get("open_corpid") or known.get("lookup_error")):
-            return {"corpid": corp_id, **{k: v for k, v in known.items() if k != "corpid"}}
+            return dict(known)
         try:
             value = self._tokens.with_provider_token(suite_id, lambda token: self._api.open_corpid(token, corp_id))
         except (ProviderNotConfiguredError, TokenBusyError, WeComTransientError):

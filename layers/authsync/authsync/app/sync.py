@@ -51,6 +51,7 @@ if TYPE_CHECKING:
         AccessTokens,
         ChatdataRequests,
         Clock,
+        CorpStateView,
         ExchangeJournal,
         PermanentCodes,
         Remaining,
@@ -162,10 +163,7 @@ class AuthorizationSync:
         """Apply one message. ``remaining`` is the function's time left in seconds (Lambda's context)."""
         if message.kind == "reconcile":
             assert message.corp_id is not None
-            result = self.fetch_auth_info(message.suite_id, message.corp_id, requested_at=message.sent_at)
-            if self._entitlements is not None:  # license accounts expire without a callback
-                self._entitlements.refresh_expired_license(message.suite_id, message.corp_id)
-            return result
+            return self.reconcile(message.suite_id, message.corp_id, requested_at=message.sent_at)
         if message.kind == "resume":
             assert message.entry_key is not None
             return self.resume(message.suite_id, message.entry_key)
@@ -184,30 +182,13 @@ class AuthorizationSync:
         if isinstance(event, CancelAuth):
             return self.cancel(suite_id, event.auth_corp_id, event_time=event.timestamp)
         if isinstance(event, LicenseEvent | OrderEvent) and not isinstance(event, ChangeEdition):
-            return self._entitlement(event, requested_at=message.sent_at)
+            if self._entitlements is None:
+                return SyncResult(Outcome.IGNORED, suite_id, event.corp_id, detail=event.info_type)
+            return self._entitlements.handle(event, requested_at=message.sent_at)
         if isinstance(event, ChangeAuth | AuthDataPermission | ScopeChange | ChangeEdition):
             assert event.corp_id is not None
             return self.fetch_auth_info(suite_id, event.corp_id, requested_at=message.sent_at)
         return SyncResult(Outcome.IGNORED, suite_id, event.corp_id, detail=event.info_type)
-
-    def _entitlement(self, event: LicenseEvent | OrderEvent, *, requested_at: float) -> SyncResult:
-        """A license or order callback: re-read the corp's license section, or the order it names."""
-        from authsync.aws.tokens import ProviderNotConfiguredError
-
-        suite_id, corp_id = event.suite_id, event.auth_corp_id
-        if self._entitlements is None:
-            return SyncResult(Outcome.IGNORED, suite_id, corp_id, detail=event.info_type)
-        if isinstance(event, OrderEvent):
-            assert event.order_id is not None  # only change_editon names none (routed to auth info)
-            return self._entitlements.sync_order(
-                suite_id, corp_id, order_id=event.order_id, requested_at=requested_at, replaces=event.replaces
-            )
-        try:
-            return self._entitlements.sync_license(
-                suite_id, corp_id, requested_at=requested_at, order_id=event.order_id
-            )
-        except ProviderNotConfiguredError:
-            return SyncResult(Outcome.PROVIDER_NOT_CONFIGURED, suite_id, corp_id, detail=event.info_type)
 
     def _exchange(
         self, suite_id: str, auth_code: str, *, rotate: bool, remaining: Remaining | None, event_time: int | None
@@ -348,11 +329,26 @@ class AuthorizationSync:
         self._tokens.forget_corp(suite_id, corp_id, cancelled_at_event=event_time)
         return SyncResult(Outcome.CANCELLED, suite_id, corp_id)
 
+    def reconcile(self, suite_id: str, corp_id: str, *, requested_at: float) -> SyncResult:
+        """A reconcile request: re-fetch auth info and, since license accounts expire without a callback,
+        the license section if an account it counts has expired; one read of the corp's state serves both."""
+        state = self._snapshots.get(suite_id, corp_id)
+        result = self._fetch_auth_info(suite_id, corp_id, state, requested_at=requested_at)
+        if self._entitlements is not None and state is not None:
+            self._entitlements.refresh_expired_license(suite_id, corp_id, state)
+        return result
+
     def fetch_auth_info(self, suite_id: str, corp_id: str, *, requested_at: float) -> SyncResult:
+        return self._fetch_auth_info(
+            suite_id, corp_id, self._snapshots.get(suite_id, corp_id), requested_at=requested_at
+        )
+
+    def _fetch_auth_info(
+        self, suite_id: str, corp_id: str, state: CorpStateView | None, *, requested_at: float
+    ) -> SyncResult:
         from authsync.wecom.authinfo import derive_verification
         from authsync.wecom.entitlements import edition_of
 
-        state = self._snapshots.get(suite_id, corp_id)
         if state is not None:
             if state.status == "cancelled":
                 return SyncResult(Outcome.SKIPPED_CANCELLED, suite_id, corp_id)
