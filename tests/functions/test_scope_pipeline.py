@@ -12,6 +12,7 @@ import pytest
 from authsync_dev.emulator import PushResult
 from authsync_dev.world import World
 from tests.functions.pipeline import held_pushes_ingested, install, settle, store
+from tests.unit.test_sync import SCOPE_INFO_TYPES
 
 CORP = "wwcorpscope0000001"
 
@@ -40,17 +41,7 @@ def pushes(world: World) -> dict[str, Callable[[], PushResult]]:
     }
 
 
-@pytest.mark.parametrize(
-    "info_type",
-    [
-        "change_app_admin",
-        "share_agent_change",
-        "share_chain_change",
-        "corp_arch_auth",
-        "approve_special_auth",
-        "cancel_special_auth",
-    ],
-)
+@pytest.mark.parametrize("info_type", SCOPE_INFO_TYPES)
 def test_a_scope_event_costs_one_fetch_and_a_version_only_when_something_changed(
     info_type: str, world: World, ingest: Callable[[Callable[[], PushResult]], dict[str, Any]]
 ) -> None:

@@ -10,7 +10,7 @@ from authsync.app.entitlements import EntitlementSync
 from authsync.app.sync import AuthorizationSync
 from authsync.aws.tokens import ProviderNotConfiguredError
 from authsync.wecom.errors import WeComTokenError, error_for
-from tests.unit.fakes import CallLog, Fakes
+from tests.unit.fakes import CallLog, Fakes, FakeTokens
 
 T = TypeVar("T")
 
@@ -65,26 +65,14 @@ class FakeEntitlementsApi:
         return f"wp{corp_id}"
 
 
-class FakeProviderTokens:
-    """``ProviderTokens`` over :class:`Fakes`' tokens: a provider token, renewed once on a token error."""
+class FakeProviderTokens(FakeTokens):
+    """``ProviderTokens``: :class:`FakeTokens` plus a provider token, renewed once on a token error."""
 
     def __init__(self, fakes: Fakes, *, configured: bool = True) -> None:
-        self._tokens = fakes.tokens
+        super().__init__(fakes.wecom, fakes.codes, fakes.log)
         self._log = fakes.log
         self.configured = configured
         self.issued = 0
-
-    def with_suite_token(self, suite_id: str, call: Callable[[str], T]) -> T:
-        return self._tokens.with_suite_token(suite_id, call)
-
-    def with_corp_token(self, suite_id: str, corp_id: str, call: Callable[[str], T]) -> T:
-        return self._tokens.with_corp_token(suite_id, corp_id, call)
-
-    def forget_corp(self, suite_id: str, corp_id: str, *, cancelled_at_event: int | None = None) -> None:
-        self._tokens.forget_corp(suite_id, corp_id, cancelled_at_event=cancelled_at_event)
-
-    def forget_corp_token(self, suite_id: str, corp_id: str) -> None:
-        self._tokens.forget_corp_token(suite_id, corp_id)
 
     def _issue(self) -> str:
         self.issued += 1
