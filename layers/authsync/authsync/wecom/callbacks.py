@@ -50,7 +50,7 @@ from pydantic import (
 )
 
 from authsync.wecom import safexml
-from authsync.wecom.event_base import AuthEvent, CallbackEvent, event_style_document
+from authsync.wecom.event_base import AuthEvent, CallbackEvent
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -181,10 +181,6 @@ class ScopeChange(AuthEvent):
 
 class ChangeAppAdmin(ScopeChange):
     """``change_app_admin``: the app's admin list changed (Event-style document, see the module doc)."""
-
-    @classmethod
-    def from_event_style(cls, fields: dict[str, Any], suite_id: str | None) -> dict[str, Any]:
-        return event_style_document(fields, suite_id)
 
 
 class ShareAgentChange(ScopeChange):

@@ -30,11 +30,11 @@ order id, the edition is in ``get_auth_info``'s ``edition_info``).
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from pydantic import AliasChoices, Field
 
-from authsync.wecom.event_base import AuthEvent, CallbackEvent, event_style_document
+from authsync.wecom.event_base import AuthEvent, CallbackEvent
 
 __all__ = [
     "EVENT_MODELS",
@@ -98,10 +98,6 @@ class UnlicensedNotify(LicenseEvent):
     """``unlicensed_notify`` (Event-style): a member used the app (``AgentID``) without a license account."""
 
     agent_id: str | None = Field(default=None, alias="AgentID", max_length=32)
-
-    @classmethod
-    def from_event_style(cls, fields: dict[str, Any], suite_id: str | None) -> dict[str, Any]:
-        return event_style_document(fields, suite_id)
 
 
 class OrderEvent(AuthEvent):

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, SkipValidation
 
-__all__ = ["AuthEvent", "CallbackEvent", "event_style_document"]
+__all__ = ["AuthEvent", "CallbackEvent"]
 
 
 class CallbackEvent(BaseModel):
@@ -35,8 +35,19 @@ class CallbackEvent(BaseModel):
 
     @classmethod
     def from_event_style(cls, fields: dict[str, Any], suite_id: str | None) -> dict[str, Any]:
-        """An Event-style document's fields under the names this model validates (InfoType models: as is)."""
-        return fields
+        """An Event-style document (``MsgType=event``: ``change_app_admin``, ``unlicensed_notify``; only the
+        models registered by ``Event`` are asked) under the names an InfoType model validates: ``Event`` as
+        InfoType, ``CreateTime`` as TimeStamp, ``ToUserName`` (the corp) as AuthCorpId, and the suite of the
+        URL (``raw`` keeps the originals)."""
+        document: dict[str, Any] = {
+            "InfoType": fields.get("Event"),
+            "TimeStamp": fields.get("CreateTime"),
+            "AuthCorpId": fields.get("ToUserName"),
+            "AgentID": fields.get("AgentID") or None,
+        }
+        if suite_id:
+            document["SuiteId"] = suite_id
+        return document
 
 
 class AuthEvent(CallbackEvent):
@@ -49,18 +60,3 @@ class AuthEvent(CallbackEvent):
     @property
     def corp_id(self) -> str | None:
         return self.auth_corp_id or None
-
-
-def event_style_document(fields: dict[str, Any], suite_id: str | None) -> dict[str, Any]:
-    """An Event-style document (``MsgType=event``: ``change_app_admin``, ``unlicensed_notify``) under the
-    names an InfoType model validates: ``Event`` as InfoType, ``CreateTime`` as TimeStamp, ``ToUserName``
-    (the corp) as AuthCorpId, and the suite of the URL (``raw`` keeps the originals)."""
-    document: dict[str, Any] = {
-        "InfoType": fields.get("Event"),
-        "TimeStamp": fields.get("CreateTime"),
-        "AuthCorpId": fields.get("ToUserName"),
-        "AgentID": fields.get("AgentID") or None,
-    }
-    if suite_id:
-        document["SuiteId"] = suite_id
-    return document
